@@ -1,0 +1,34 @@
+"""``CoordinationBackend.DIRECT``: members one after another, in the engine's thread."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from graflow.coordination.coordinator import Coordinator, MemberRunner, timed_out
+
+if TYPE_CHECKING:
+    from graflow.core.context import ExecutionContext
+    from graflow.core.group import ParallelGroup
+    from graflow.core.handler import TaskResult
+
+__all__ = ["DirectCoordinator"]
+
+
+class DirectCoordinator(Coordinator):
+    """Sequential and deterministic: the backend for debugging a group.
+
+    A running member cannot be interrupted here; with a group timeout, members that
+    would start after it expired fail as timed out instead of starting.
+    """
+
+    def run_members(
+        self, group: ParallelGroup, run_member: MemberRunner, context: ExecutionContext
+    ) -> list[TaskResult]:
+        if group.timeout is None:
+            return [run_member(member) for member in group.members]
+        deadline = time.monotonic() + group.timeout
+        return [
+            run_member(m) if time.monotonic() < deadline else timed_out(m, group.timeout)
+            for m in group.members
+        ]

@@ -1,0 +1,1 @@
+"""The kernel: tasks, the DSL, the graph, contexts and the engine."""

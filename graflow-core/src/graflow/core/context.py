@@ -1,0 +1,285 @@
+"""Run state: :class:`ExecutionContext` (one per run) and :class:`TaskExecutionContext` (one per task run)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from graflow.exceptions import ConfigError, CycleLimitExceededError, GraphCompilationError
+from graflow.queue import QueueBackend
+
+if TYPE_CHECKING:
+    from graflow.channels.base import Channel
+    from graflow.channels.typed import TypedChannel
+    from graflow.core.graph import TaskGraph
+    from graflow.core.task import Executable, TaskWrapper
+    from graflow.queue.base import TaskQueue
+
+__all__ = ["ExecutionContext", "QueueBackend", "TaskExecutionContext"]
+
+M = TypeVar("M")
+
+#: Iterations a task may run when neither ``@task(max_cycles=...)`` nor config says.
+DEFAULT_MAX_CYCLES: Final = 100
+#: Marks "no next_iteration data" (``None`` is valid data).
+NO_DATA: Final = object()
+
+
+def _backend_name(value: object, what: str) -> str:
+    name = getattr(value, "value", value)
+    if not isinstance(name, str):
+        raise ConfigError(f"{what} must be a backend name or QueueBackend, got {type(value).__name__}")
+    return name.lower()
+
+
+class ExecutionContext:
+    """Everything one run owns: its graph, channel, queue, results and limits.
+
+    Build it with :meth:`create`, run it with :meth:`WorkflowEngine.execute
+    <graflow.core.engine.WorkflowEngine.execute>`, then read results from it.
+    """
+
+    def __init__(
+        self,
+        graph: TaskGraph,
+        *,
+        start_nodes: list[str],
+        max_steps: int,
+        channel: Channel,
+        queue: TaskQueue,
+        config: Mapping[str, Any],
+        session_id: str,
+        workflow_name: str | None = None,
+    ) -> None:
+        #: The run's own copy of the graph: tasks added at run time appear here.
+        self.graph = graph
+        self.start_nodes = start_nodes
+        self.max_steps = max_steps
+        self.channel = channel
+        self.queue = queue
+        self.config = config
+        #: The run id.
+        self.session_id = session_id
+        self.workflow_name = workflow_name or "workflow"
+        self.max_cycles: int = int(config.get("max_cycles", DEFAULT_MAX_CYCLES))
+        #: Task id -> result (the return value, or what a handler stored).
+        self.results: dict[str, Any] = {}
+        #: Task id -> how many times it started in this run.
+        self.cycle_counts: dict[str, int] = {}
+        #: Tasks whose handler stored a result itself during the current attempt.
+        self._explicit: set[str] = set()
+        #: How many task executions the run has made so far.
+        self.steps = 0
+
+    @classmethod
+    def create(
+        cls,
+        graph: TaskGraph,
+        start_node: str | None = None,
+        max_steps: int = 10_000,
+        queue_backend: QueueBackend | str = QueueBackend.MEMORY,
+        channel_backend: str = "memory",
+        config: Mapping[str, Any] | None = None,
+        *,
+        session_id: str | None = None,
+        workflow_name: str | None = None,
+    ) -> ExecutionContext:
+        """Resolve the backends by name and check the graph, before anything runs.
+
+        ``config`` is passed to the backends (``redis_client``/``redis_url``, ``key_prefix``, ...)
+        and may set ``max_cycles``, the default iteration budget per task.
+        """
+        from graflow.plugins.manager import get_plugin_manager
+
+        if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+            raise ConfigError(f"max_steps must be a positive int, got {max_steps!r}")
+        config = dict(config or {})
+        graph.validate()
+        if start_node is not None:
+            if start_node not in graph.nodes:
+                known = ", ".join(graph.nodes) or "(none)"
+                owner = graph.owner_of(start_node)
+                hint = (
+                    f" ({start_node!r} is a member of group {owner!r}; start at the group)" if owner else ""
+                )
+                raise GraphCompilationError(f"unknown start node {start_node!r}{hint}; known nodes: {known}")
+            start_nodes = [start_node]
+        else:
+            start_nodes = graph.get_start_nodes()
+            if not start_nodes:
+                raise GraphCompilationError(
+                    "nothing to run: the graph has no tasks. Define tasks inside `with workflow(...)` "
+                    "or compose them with >> and |"
+                )
+        session_id = session_id or uuid.uuid4().hex
+        manager = get_plugin_manager()
+        queue_name = _backend_name(queue_backend, "queue_backend")
+        channel_name = _backend_name(channel_backend, "channel_backend")
+        queue = manager.resolve("graflow_queue_backends", queue_name)(config)
+        channel = manager.resolve("graflow_channel_backends", channel_name)(session_id, config)
+        return cls(
+            graph.copy(),
+            start_nodes=start_nodes,
+            max_steps=max_steps,
+            channel=channel,
+            queue=queue,
+            config=config,
+            session_id=session_id,
+            workflow_name=workflow_name,
+        )
+
+    def get_channel(self) -> Channel:
+        """The run's channel."""
+        return self.channel
+
+    def get_typed_channel(self, message_type: type[M]) -> TypedChannel[M]:
+        """A view of the channel that validates values against ``message_type``."""
+        from graflow.channels.typed import TypedChannel
+
+        return TypedChannel(self.channel, message_type)
+
+    def set_result(self, task_id: str, value: Any) -> None:
+        """Store a task's result (a handler may call this; otherwise its return value is stored)."""
+        self.results[task_id] = value
+        self._explicit.add(task_id)
+
+    def get_result(self, task_id: str, default: Any = None) -> Any:
+        """A task's result, or ``default`` if it has none (not run, or failed)."""
+        return self.results.get(task_id, default)
+
+    def __repr__(self) -> str:
+        return f"<ExecutionContext {self.workflow_name!r} session={self.session_id[:8]} steps={self.steps}>"
+
+
+class TaskExecutionContext:
+    """What a running task sees of its run, and how it steers the run.
+
+    Passed as the first argument to ``@task(inject_context=True)`` functions. Requests
+    (``next_task``, ``next_iteration``, ``terminate_workflow``, ``cancel_workflow``) take
+    effect when the task returns successfully; a task that raises requests nothing.
+    """
+
+    __slots__ = (
+        "_cancel",
+        "_goto",
+        "_iterate",
+        "_iteration_data",
+        "_iteration_payload",
+        "_next_tasks",
+        "_started",
+        "_terminate",
+        "cycle_count",
+        "execution_context",
+        "has_requests",
+        "max_cycles",
+        "max_retries",
+        "retry_count",
+        "task",
+        "task_id",
+    )
+
+    def __init__(
+        self,
+        task: TaskWrapper,
+        execution_context: ExecutionContext,
+        cycle_count: int = 1,
+        iteration_data: Any = NO_DATA,
+    ) -> None:
+        self.task = task
+        self.task_id = task.task_id
+        self.execution_context = execution_context
+        #: 1 on the first run of the task, 2 on its first ``next_iteration``, ...
+        self.cycle_count = cycle_count
+        self.max_cycles: int = task.max_cycles or execution_context.max_cycles
+        self.retry_count = 0
+        self.max_retries = task.max_retries
+        self._iteration_data = iteration_data
+        self._started = time.perf_counter()
+        self.reset_requests()
+
+    def reset_requests(self) -> None:
+        """Forget requests of a failed attempt, so a retry starts clean."""
+        self._next_tasks: list[tuple[Executable, bool]] = []
+        self._goto = False
+        self._iterate = False
+        self._iteration_payload: Any = None
+        self._terminate: str | None = None
+        self._cancel: str | None = None
+        self.has_requests = False
+
+    # --- identity and data -----------------------------------------------------------
+
+    @property
+    def session_id(self) -> str:
+        """The run id."""
+        return self.execution_context.session_id
+
+    @property
+    def has_iteration_data(self) -> bool:
+        return self._iteration_data is not NO_DATA
+
+    @property
+    def iteration_data(self) -> Any:
+        """The ``data`` passed to the ``next_iteration`` that started this run of the task."""
+        return None if self._iteration_data is NO_DATA else self._iteration_data
+
+    def get_channel(self) -> Channel:
+        return self.execution_context.channel
+
+    def get_typed_channel(self, message_type: type[M]) -> TypedChannel[M]:
+        return self.execution_context.get_typed_channel(message_type)
+
+    def get_result(self, task_id: str, default: Any = None) -> Any:
+        return self.execution_context.results.get(task_id, default)
+
+    def elapsed_time(self) -> float:
+        """Seconds since this task started."""
+        return time.perf_counter() - self._started
+
+    def can_iterate(self) -> bool:
+        """Whether ``next_iteration`` is still within ``max_cycles``."""
+        return self.cycle_count < self.max_cycles
+
+    # --- steering ----------------------------------------------------------------------
+
+    def next_task(self, executable: Executable, goto: bool = False) -> str:
+        """Run ``executable`` after this task (a new or an existing task); returns its id.
+
+        ``goto=True`` also skips this task's normal successors: control jumps there.
+        """
+        from graflow.core.task import Executable
+
+        if not isinstance(executable, Executable):
+            raise TypeError(
+                f"next_task() takes a task (a @task function or TaskWrapper), got {type(executable).__name__}"
+            )
+        self._next_tasks.append((executable, goto))
+        self._goto = self._goto or goto
+        self.has_requests = True
+        return executable.task_id
+
+    def next_iteration(self, data: Any = None) -> None:
+        """Run this task again after it returns; ``data`` is passed to that next run.
+
+        The task's successors wait until a run that does not ask for another iteration.
+        """
+        if not self.can_iterate():
+            raise CycleLimitExceededError(self.task_id, self.max_cycles)
+        self._iterate = True
+        self._iteration_payload = data
+        self.has_requests = True
+
+    def terminate_workflow(self, message: str = "terminated") -> None:
+        """Finish the run normally once this task returns; nothing else is started."""
+        self._terminate = message
+        self.has_requests = True
+
+    def cancel_workflow(self, message: str = "canceled") -> None:
+        """Stop the run abnormally: ``execute`` raises :class:`GraflowWorkflowCanceledError`."""
+        self._cancel = message
+        self.has_requests = True
+
+    def __repr__(self) -> str:
+        return f"<TaskExecutionContext {self.task_id!r} cycle={self.cycle_count}>"

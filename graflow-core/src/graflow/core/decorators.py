@@ -1,0 +1,78 @@
+"""``@task``: turn a function into a workflow task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, overload
+
+from graflow.core.task import TaskWrapper
+
+if TYPE_CHECKING:
+    from graflow.core.retry import RetryPolicy
+
+__all__ = ["task"]
+
+
+@overload
+def task(func: Callable[..., Any], /) -> TaskWrapper: ...
+
+
+@overload
+def task(
+    id: str | None = None,
+    /,
+    *,
+    inject_context: bool = False,
+    handler: str | None = None,
+    max_cycles: int | None = None,
+    max_retries: int | None = None,
+    retry_policy: RetryPolicy | None = None,
+    resolve_keyword_args: bool = True,
+) -> Callable[[Callable[..., Any]], TaskWrapper]: ...
+
+
+def task(
+    func_or_id: Callable[..., Any] | str | None = None,
+    /,
+    *,
+    id: str | None = None,  # noqa: A002 - the public keyword is ``id``
+    inject_context: bool = False,
+    handler: str | None = None,
+    max_cycles: int | None = None,
+    max_retries: int | None = None,
+    retry_policy: RetryPolicy | None = None,
+    resolve_keyword_args: bool = True,
+) -> TaskWrapper | Callable[[Callable[..., Any]], TaskWrapper]:
+    """Make a function a task; its id is the function's name unless given.
+
+    ``@task``, ``@task()``, ``@task("custom_id")`` and ``@task(id="custom_id", ...)`` all work.
+    ``inject_context=True`` passes the :class:`~graflow.core.context.TaskExecutionContext`
+    as the first argument; ``handler`` names the handler that runs it; ``max_cycles``
+    bounds ``next_iteration``; ``max_retries`` / ``retry_policy`` retry failed attempts;
+    ``resolve_keyword_args`` fills parameters the caller did not pass from channel keys
+    of the same name.
+    """
+    if isinstance(func_or_id, str):
+        if id is not None and id != func_or_id:
+            raise TypeError(f"@task got two ids: {func_or_id!r} and id={id!r}")
+        id = func_or_id
+    elif func_or_id is not None and not callable(func_or_id):
+        raise TypeError(f"@task expects a function or a task id string, got {type(func_or_id).__name__}")
+
+    def decorate(func: Callable[..., Any]) -> TaskWrapper:
+        if not callable(func):
+            raise TypeError(f"@task can only decorate a callable, got {type(func).__name__}")
+        return TaskWrapper(
+            id or getattr(func, "__name__", None) or repr(func),
+            func,
+            inject_context=inject_context,
+            handler_type=handler,
+            max_cycles=max_cycles,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            resolve_keyword_args=resolve_keyword_args,
+        )
+
+    if callable(func_or_id):
+        return decorate(func_or_id)
+    return decorate

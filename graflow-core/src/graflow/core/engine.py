@@ -1,0 +1,405 @@
+"""The workflow engine: takes ready nodes, runs them through their handlers, releases successors.
+
+One engine can run many workflows; the state of a run lives in its
+:class:`~graflow.core.context.ExecutionContext` and in a private :class:`_Run`. The
+per-task path is kept short on purpose: a plain task costs a queue pop, a handler call
+and a few dict operations. Lifecycle hooks, the task context and retries are paid for
+only by the tasks and runs that use them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from graflow.core.dsl import Chain
+from graflow.core.group import ParallelGroup
+from graflow.core.handler import TaskHandler, TaskResult
+from graflow.core.task import Executable, _current_task
+from graflow.exceptions import (
+    ConfigError,
+    CycleLimitExceededError,
+    DuplicateTaskError,
+    GraflowError,
+    GraflowWorkflowCanceledError,
+    MaxStepsExceededError,
+    ParallelGroupError,
+    attach_task_id,
+)
+from graflow.plugins.manager import get_plugin_manager
+from graflow.queue.memory import MemoryTaskQueue
+
+if TYPE_CHECKING:
+    from graflow.coordination.coordinator import Coordinator
+    from graflow.core.context import ExecutionContext, TaskExecutionContext
+    from graflow.core.task import TaskWrapper
+    from graflow.queue.base import TaskQueue
+
+__all__ = ["WorkflowEngine"]
+
+DEFAULT_HANDLER: Final = "direct"
+
+
+class WorkflowEngine:
+    """Runs workflows. Handlers registered here take precedence over plugin-provided ones::
+
+    engine = WorkflowEngine()
+    engine.register_handler("gpu", GPUHandler())
+    last_result = engine.execute(context)
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, TaskHandler] = {}
+
+    def register_handler(self, name: str, handler: TaskHandler) -> None:
+        """Make ``@task(handler=name)`` run through ``handler`` in this engine's runs."""
+        if not isinstance(handler, TaskHandler):
+            raise TypeError(
+                f"register_handler({name!r}, ...) needs a TaskHandler instance, got {type(handler).__name__}"
+            )
+        self._handlers[name] = handler
+
+    def execute(self, context: ExecutionContext, start_task_id: str | None = None) -> Any:
+        """Run the workflow of ``context`` to the end; return the last executed task's result.
+
+        A task's exception propagates as itself, with ``exc.graflow_task_id`` set.
+        """
+        if start_task_id is not None:
+            if start_task_id not in context.graph.nodes:
+                raise ConfigError(
+                    f"unknown start task {start_task_id!r}; known nodes: {', '.join(context.graph.nodes)}"
+                )
+            context.start_nodes = [start_task_id]
+        run = _Run(self, context)
+        manager = get_plugin_manager()
+        try:
+            if manager.wraps("graflow_run_workflow"):
+                return manager.hook.graflow_run_workflow(context=context, run=run.run)
+            return run.run()
+        finally:
+            context.queue.close()
+
+
+class _Run:
+    """The state of one execution of one context."""
+
+    def __init__(self, engine: WorkflowEngine, context: ExecutionContext) -> None:
+        self.context = context
+        self.manager = get_plugin_manager()
+        self.engine_handlers = engine._handlers
+        self.handlers: dict[str | None, TaskHandler] = {}
+        self._resolve_handlers(context.graph.tasks.values())
+        self.wrap_task = self.manager.wraps("graflow_run_task")
+        self.wrap_group = self.manager.wraps("graflow_run_group")
+        self.steps = itertools.count(1)
+        self.iteration_data: dict[str, Any] = {}
+        self.terminated: str | None = None
+        self.last_task_id: str | None = None
+        self.coordinators: dict[str, Coordinator] = {}
+        self.lock = threading.Lock()
+
+    # --- handlers ---------------------------------------------------------------------
+
+    def _resolve_handlers(self, tasks: Any) -> None:
+        """Resolve every handler name the tasks use, failing before any task runs."""
+        for task in tasks:
+            name = task.handler_type
+            if name not in self.handlers:
+                self.handlers[name] = self._handler(name or DEFAULT_HANDLER, task.task_id)
+
+    def _handler(self, name: str, task_id: str) -> TaskHandler:
+        handler = self.engine_handlers.get(name)
+        if handler is not None:
+            return handler
+        try:
+            return self.manager.task_handler(name)
+        except GraflowError:
+            if name not in self.manager.names("graflow_task_handlers"):
+                exc = self.manager.unknown_name_error(
+                    "graflow_task_handlers", name, extra_known=list(self.engine_handlers)
+                )
+            raise _with_task(exc, task_id) from None
+
+    # --- the run ------------------------------------------------------------------------
+
+    def run(self) -> Any:
+        context = self.context
+        graph = context.graph
+        flow = _Flow(
+            self,
+            graph._nodes,
+            graph._succ,
+            {n: len(p) for n, p in graph._pred.items()},
+            context.queue,
+            top_level=True,
+        )
+        for node in context.start_nodes:
+            context.queue.enqueue(node)
+        flow.drive()
+        return context.results.get(self.last_task_id) if self.last_task_id else None
+
+    def run_node(self, task: Executable) -> TaskExecutionContext | None:
+        """Execute one node; return its task context when it made requests, else ``None``."""
+        context = self.context
+        step = next(self.steps)
+        if step > context.max_steps:
+            raise MaxStepsExceededError(context.max_steps, self.last_task_id)
+        context.steps = step
+        tid = task.task_id
+        cycles = context.cycle_counts
+        cycle = cycles[tid] = cycles.get(tid, 0) + 1
+        if isinstance(task, ParallelGroup):
+            self.run_group(task)
+            return None
+        handler = self.handlers[task.handler_type]
+        wrapper: TaskWrapper = task  # type: ignore[assignment]
+        if wrapper.needs_context or wrapper.retry_policy is not None or self.wrap_task:
+            return self._run_with_context(wrapper, handler, cycle)
+        if cycle > (wrapper.max_cycles or context.max_cycles):
+            raise CycleLimitExceededError(tid, wrapper.max_cycles or context.max_cycles)
+        explicit = context._explicit
+        explicit.discard(tid)
+        try:
+            result = handler.execute_task(task, context)
+        except BaseException as exc:
+            attach_task_id(exc, tid)
+            raise
+        if tid in explicit:
+            explicit.discard(tid)
+        else:
+            context.results[tid] = result
+        self.last_task_id = tid
+        return None
+
+    def _run_with_context(
+        self, task: TaskWrapper, handler: TaskHandler, cycle: int
+    ) -> TaskExecutionContext | None:
+        """The full path: task context, retries, lifecycle hooks."""
+        from graflow.core.context import NO_DATA, TaskExecutionContext
+
+        context = self.context
+        tid = task.task_id
+        if cycle > (task.max_cycles or context.max_cycles):
+            raise CycleLimitExceededError(tid, task.max_cycles or context.max_cycles)
+        tctx = TaskExecutionContext(task, context, cycle, self.iteration_data.pop(tid, NO_DATA))
+        token = _current_task.set(tctx)
+        try:
+            result = self._attempts(task, handler, tctx)
+        finally:
+            _current_task.reset(token)
+        explicit = context._explicit
+        if tid in explicit:
+            explicit.discard(tid)
+        else:
+            context.results[tid] = result
+        self.last_task_id = tid
+        return tctx if tctx.has_requests else None
+
+    def _attempts(self, task: TaskWrapper, handler: TaskHandler, tctx: TaskExecutionContext) -> Any:
+        context = self.context
+        policy = task.retry_policy
+        attempt = 0
+        while True:
+            attempt += 1
+            tctx.retry_count = attempt - 1
+            context._explicit.discard(task.task_id)
+            try:
+                if self.wrap_task:
+                    return self.manager.hook.graflow_run_task(
+                        task=task,
+                        context=context,
+                        attempt=attempt,
+                        run=lambda: handler.execute_task(task, context),
+                    )
+                return handler.execute_task(task, context)
+            except Exception as exc:
+                retriable = (
+                    policy is not None and attempt <= policy.max_retries and not isinstance(exc, GraflowError)
+                )
+                if not retriable:
+                    note = None
+                    if attempt > 1:
+                        note = f"graflow task {task.task_id!r} failed after {attempt} attempts"
+                    attach_task_id(exc, task.task_id, note)
+                    raise
+                tctx.reset_requests()
+                assert policy is not None
+                delay = policy.delay(attempt)
+                from graflow._log import get_logger
+
+                get_logger().warning(
+                    "task_retry",
+                    task_id=task.task_id,
+                    attempt=attempt,
+                    max_retries=policy.max_retries,
+                    delay=round(delay, 3),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                time.sleep(delay)
+            except BaseException as exc:
+                attach_task_id(exc, task.task_id)
+                raise
+
+    # --- groups -------------------------------------------------------------------------
+
+    def run_group(self, group: ParallelGroup) -> None:
+        from graflow.core.handlers.group_policy import ErrorHandlingPolicy
+
+        policy = group.policy or ErrorHandlingPolicy.STRICT
+        policy.validate(group)
+        coordinator = self._coordinator(group.backend)
+        context = self.context
+
+        def run() -> dict[str, Any]:
+            outcomes = coordinator.run_members(group, self.run_member, context)
+            by_id = {o.task_id: o for o in outcomes}
+            try:
+                policy.on_group_finished(group.task_id, group.members, by_id, context)
+            except ParallelGroupError as exc:
+                cause = next((o.error for o in outcomes if o.error is not None), None)
+                raise exc from cause
+            results = {o.task_id: o.result for o in outcomes if o.success}
+            context.results[group.task_id] = results
+            return results
+
+        if self.wrap_group:
+            self.manager.hook.graflow_run_group(group=group, context=context, run=run)
+        else:
+            run()
+        self.last_task_id = group.task_id
+
+    def _coordinator(self, name: str) -> Coordinator:
+        coordinator = self.coordinators.get(name)
+        if coordinator is None:
+            coordinator = self.coordinators[name] = self.manager.coordinator(name)
+        return coordinator
+
+    def run_member(self, member: Executable) -> TaskResult:
+        """Run one member's branch here; its failure becomes a failed :class:`TaskResult`."""
+        started = time.perf_counter()
+        elements = member.elements if isinstance(member, Chain) else [member]
+        tasks = {e.task_id: e for e in elements}
+        succ = {a.task_id: [b.task_id] for a, b in itertools.pairwise(elements)}
+        succ[elements[-1].task_id] = []
+        remaining = {e.task_id: (1 if i else 0) for i, e in enumerate(elements)}
+        queue = MemoryTaskQueue()
+        queue.enqueue(elements[0].task_id)
+        flow = _Flow(self, tasks, succ, remaining, queue, top_level=False)
+        try:
+            flow.drive()
+        except (GraflowWorkflowCanceledError, MaxStepsExceededError):
+            raise
+        except Exception as exc:
+            return TaskResult(
+                member.task_id,
+                False,
+                error_message=f"{type(exc).__name__}: {exc}",
+                duration=time.perf_counter() - started,
+                error=exc,
+            )
+        result = self.context.results.get(flow.last) if flow.last else None
+        return TaskResult(member.task_id, True, result, duration=time.perf_counter() - started)
+
+
+class _Flow:
+    """Dependency scheduling over one graph: the whole run, or one group member's branch."""
+
+    __slots__ = ("last", "queue", "remaining", "run", "succ", "tasks", "top_level")
+
+    def __init__(
+        self,
+        run: _Run,
+        tasks: dict[str, Executable],
+        succ: dict[str, list[str]],
+        remaining: dict[str, int],
+        queue: TaskQueue,
+        *,
+        top_level: bool,
+    ) -> None:
+        self.run = run
+        self.tasks = tasks
+        self.succ = succ
+        self.remaining = remaining
+        self.queue = queue
+        self.top_level = top_level
+        self.last: str | None = None
+
+    def drive(self) -> None:
+        queue = self.queue
+        tasks = self.tasks
+        run = self.run
+        run_node = run.run_node
+        release = self.release
+        while True:
+            tid = queue.dequeue()
+            if tid is None:
+                return
+            requests = run_node(tasks[tid])
+            self.last = tid
+            if requests is None:
+                release(tid)
+            else:
+                self.apply(tid, requests)
+            if run.terminated is not None:
+                queue.clear()
+                return
+
+    def release(self, tid: str) -> None:
+        remaining = self.remaining
+        for nxt in self.succ[tid]:
+            left = remaining[nxt] - 1
+            if left <= 0:
+                # Reset, so a node re-entered through next_task() releases it again.
+                remaining[nxt] = len(self.run.context.graph._pred[nxt]) if self.top_level else 1
+                self.queue.enqueue(nxt)
+            else:
+                remaining[nxt] = left
+
+    def apply(self, tid: str, tctx: TaskExecutionContext) -> None:
+        """Carry out what a task asked for: cancel, new tasks, another iteration, terminate."""
+        if tctx._cancel is not None:
+            raise GraflowWorkflowCanceledError(
+                f"workflow canceled by task {tid!r}: {tctx._cancel}", task_id=tid
+            )
+        for executable, _goto in tctx._next_tasks:
+            self.queue.enqueue(self._add_dynamic(tid, executable))
+        if tctx._iterate:
+            self.run.iteration_data[tid] = tctx._iteration_payload
+            self.queue.enqueue(tid)
+        elif not tctx._goto:
+            self.release(tid)
+        if tctx._terminate is not None:
+            self.run.terminated = tctx._terminate
+
+    def _add_dynamic(self, from_id: str, executable: Executable) -> str:
+        """Register a task added at run time; an existing node is simply run again."""
+        run = self.run
+        graph = run.context.graph
+        nid = executable.task_id
+        with run.lock:
+            known = graph._tasks.get(nid)
+            if known is not None and known is not executable and graph.strict:
+                raise DuplicateTaskError(
+                    nid,
+                    f"next_task(): a different task is already registered as {nid!r}; give each "
+                    f"dynamic task its own id (e.g. TaskWrapper(f'{nid}_{{n}}', fn)) or pass the existing task",
+                )
+            run._resolve_handlers(executable.iter_tasks())
+            if self.top_level:
+                graph.add_dynamic_edge(from_id, executable)
+            else:
+                graph.dynamic_edges.append((from_id, nid))
+                graph._tasks.setdefault(nid, executable)
+            if nid not in self.tasks:
+                self.tasks[nid] = executable
+                self.succ.setdefault(nid, [])
+                self.remaining.setdefault(nid, 0)
+        return nid
+
+
+def _with_task(exc: Exception, task_id: str) -> Exception:
+    """Reword a resolution error so it names the task that asked for the name."""
+    exc.args = (f"task {task_id!r}: {exc.args[0]}", *exc.args[1:]) if exc.args else exc.args
+    return exc

@@ -1,0 +1,315 @@
+"""The workflow graph: top-level nodes, their edges, and every task by id.
+
+Top-level nodes are tasks and parallel groups; a group's members live inside the group
+(``group.members``) and are not scheduled on their own, but every task of the graph,
+members included, is registered by id so that ids stay unique and results can be found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from graflow.exceptions import DuplicateTaskError, GraphCompilationError
+
+if TYPE_CHECKING:
+    from graflow.core.group import ParallelGroup
+    from graflow.core.task import Executable
+
+__all__ = ["TaskGraph"]
+
+
+class TaskGraph:
+    """Nodes and dependency edges of one workflow.
+
+    ``strict`` graphs (those of ``with workflow(...)``) refuse a second, different task
+    under an existing id; the implicit default graph replaces it, so re-running a
+    notebook cell that redefines a task does what its author means.
+    """
+
+    def __init__(self, *, strict: bool = True) -> None:
+        self.strict = strict
+        self._tasks: dict[str, Executable] = {}
+        self._owner: dict[str, str] = {}
+        self._nodes: dict[str, Executable] = {}
+        self._succ: dict[str, list[str]] = {}
+        self._pred: dict[str, list[str]] = {}
+        #: Edges added at run time by ``next_task`` (not scheduled by dependency).
+        self.dynamic_edges: list[tuple[str, str]] = []
+        #: Bumped on every change, so validation results can be cached per shape.
+        self.version = 0
+        self._validated = -1
+
+    # --- reading ---------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> list[str]:
+        """Ids of the top-level nodes, in insertion order."""
+        return list(self._nodes)
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        """``(from_id, to_id)`` pairs between top-level nodes."""
+        return [(a, b) for a, succ in self._succ.items() for b in succ]
+
+    @property
+    def tasks(self) -> dict[str, Executable]:
+        """Every task of the graph by id, group members included."""
+        return dict(self._tasks)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._tasks
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def get_node(self, task_id: str) -> Executable:
+        """The task or group registered as ``task_id`` (members included)."""
+        try:
+            return self._tasks[task_id]
+        except KeyError:
+            raise GraphCompilationError(
+                f"no task {task_id!r} in this graph; known: {', '.join(sorted(self._tasks)) or '(none)'}"
+            ) from None
+
+    def owner_of(self, task_id: str) -> str | None:
+        """The id of the group that holds ``task_id`` as a member, if any."""
+        return self._owner.get(task_id)
+
+    def successors(self, task_id: str) -> list[str]:
+        return list(self._succ.get(task_id, ()))
+
+    def predecessors(self, task_id: str) -> list[str]:
+        return list(self._pred.get(task_id, ()))
+
+    def get_start_nodes(self) -> list[str]:
+        """Top-level nodes without predecessors: where a run starts by default."""
+        return [n for n in self._nodes if not self._pred[n]]
+
+    # --- building --------------------------------------------------------------------
+
+    def add_node(self, task: Executable, task_id: str | None = None) -> str:
+        """Add ``task`` as a top-level node (a chain adds each of its elements).
+
+        ``task_id`` renames the task first; adding the same object twice is a no-op.
+        """
+        from graflow.core.dsl import Chain
+
+        if isinstance(task, Chain):
+            for element in task.elements:
+                self.add_node(element)
+            return task.task_id
+        if task_id is not None and task_id != task.task_id:
+            task.task_id = task_id
+        tid = task.task_id
+        owner = self._owner.get(tid)
+        if owner is not None and self._tasks.get(tid) is task:
+            raise GraphCompilationError(
+                f"task {tid!r} is a member of group {owner!r}; connect the group instead "
+                f"(e.g. prev >> group >> next)"
+            )
+        if self._nodes.get(tid) is task:
+            return tid
+        self._register(task, owner=None)
+        self._nodes[tid] = task
+        self._succ.setdefault(tid, [])
+        self._pred.setdefault(tid, [])
+        self.version += 1
+        return tid
+
+    def add_edge(self, from_task: str | Executable, to_task: str | Executable) -> None:
+        """``to_task`` runs after ``from_task``; both must be top-level nodes (tasks are added)."""
+        a = self._node_id(from_task)
+        b = self._node_id(to_task)
+        if b not in self._succ[a]:
+            self._succ[a].append(b)
+            self._pred[b].append(a)
+            self.version += 1
+
+    def _node_id(self, task: str | Executable) -> str:
+        if isinstance(task, str):
+            if task not in self._nodes:
+                raise GraphCompilationError(
+                    f"no top-level node {task!r}; add it first. Known: {', '.join(self._nodes) or '(none)'}"
+                )
+            return task
+        return self.add_node(task)
+
+    def add_member(self, group: ParallelGroup, member: Executable) -> None:
+        """Make ``member`` part of ``group``: it leaves the top level, its edges move to the group.
+
+        So ``fetch >> a; fetch >> b; (a | b) >> c`` means ``fetch >> (a | b) >> c``.
+        """
+        from graflow.core.dsl import Chain
+
+        elements = member.elements if isinstance(member, Chain) else [member]
+        inside = {e.task_id for e in elements}
+        for element in elements:
+            eid = element.task_id
+            if self._owner.get(eid) not in (None, group.task_id) and self._tasks.get(eid) is element:
+                raise GraphCompilationError(
+                    f"task {eid!r} is already a member of group {self._owner[eid]!r}; "
+                    "a task can belong to one group only"
+                )
+            if self._nodes.get(eid) is element:
+                for pred in self._pred.pop(eid):
+                    self._succ[pred].remove(eid)
+                    if pred not in inside:
+                        self.add_edge(pred, group.task_id)
+                for succ in self._succ.pop(eid):
+                    self._pred[succ].remove(eid)
+                    if succ not in inside:
+                        self.add_edge(group.task_id, succ)
+                del self._nodes[eid]
+        group.members.append(member)
+        self._register_member(group, member)
+        self.version += 1
+
+    def is_open_group(self, group: ParallelGroup) -> bool:
+        """A group ``|`` may still extend: unnamed, unconfigured, unconnected."""
+        gid = group.task_id
+        return (
+            not group.named
+            and not group.configured
+            and self._nodes.get(gid) is group
+            and not self._succ[gid]
+            and not self._pred[gid]
+        )
+
+    def rename_node(self, task: Executable, new_id: str) -> None:
+        """Give a registered task or group a new id, keeping its edges and members."""
+        old = task.task_id
+        if old == new_id:
+            return
+        if self._tasks.get(old) is not task:  # not in this graph: nothing else to update
+            task.task_id = new_id
+            return
+        if new_id in self._tasks:
+            raise DuplicateTaskError(new_id)
+        task.task_id = new_id
+        self._tasks[new_id] = self._tasks.pop(old)
+        if old in self._owner:
+            self._owner[new_id] = self._owner.pop(old)
+        for member, owner in self._owner.items():
+            if owner == old:
+                self._owner[member] = new_id
+        if old in self._nodes:
+            self._nodes = {(new_id if k == old else k): v for k, v in self._nodes.items()}
+            for adjacency in (self._succ, self._pred):
+                adjacency[new_id] = adjacency.pop(old)
+                for lst in adjacency.values():
+                    lst[:] = [new_id if x == old else x for x in lst]
+        self.version += 1
+
+    def _register(self, task: Executable, owner: str | None) -> None:
+        """Record ``task`` (and, for a group, its members) under their ids."""
+        from graflow.core.group import ParallelGroup
+
+        existing = self._tasks.get(task.task_id)
+        if existing is not None and existing is not task:
+            if self.strict:
+                raise DuplicateTaskError(task.task_id)
+            self._replace(existing, task)
+        self._tasks[task.task_id] = task
+        if owner is not None:
+            self._owner[task.task_id] = owner
+        if isinstance(task, ParallelGroup):
+            for member in task.members:
+                self._register_member(task, member)
+
+    def _register_member(self, group: ParallelGroup, member: Executable) -> None:
+        from graflow.core.dsl import Chain
+
+        for element in member.elements if isinstance(member, Chain) else [member]:
+            self._register(element, owner=group.task_id)
+
+    def _replace(self, old: Executable, new: Executable) -> None:
+        tid = old.task_id
+        if self._nodes.get(tid) is old:
+            self._nodes[tid] = new
+
+    # --- analysis ------------------------------------------------------------------
+
+    def detect_cycles(self) -> list[list[str]]:
+        """Cycles among top-level edges, each as ``[a, b, ..., a]``; empty for a DAG."""
+        cycles: list[list[str]] = []
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        for root in self._nodes:
+            if root in state:
+                continue
+            path: list[str] = [root]
+            iters = [iter(self._succ[root])]
+            state[root] = 1
+            while iters:
+                nxt = next(iters[-1], None)
+                if nxt is None:
+                    state[path.pop()] = 2
+                    iters.pop()
+                elif state.get(nxt) == 1:
+                    cycles.append(path[path.index(nxt) :] + [nxt])
+                elif nxt not in state:
+                    state[nxt] = 1
+                    path.append(nxt)
+                    iters.append(iter(self._succ[nxt]))
+        return cycles
+
+    def validate(self) -> None:
+        """Fail before a run starts if the graph cannot run: a cycle among its edges.
+
+        Under DAG semantics every node on a cycle waits for another node on it, so the
+        cycle can never start; loops are written with ``next_iteration()`` or
+        ``next_task(..., goto=True)`` instead. The answer is cached until the graph changes.
+        """
+        if self._validated == self.version:
+            return
+        cycles = self.detect_cycles()
+        if cycles:
+            shown = "; ".join(" >> ".join(c) for c in cycles[:3])
+            raise GraphCompilationError(
+                f"the graph has a cycle with no way out: {shown}. Every task on it waits for "
+                "another one on it. Remove an edge, and loop with context.next_iteration() "
+                "or context.next_task(task, goto=True) instead."
+            )
+        self._validated = self.version
+
+    def add_dynamic_edge(self, from_id: str, to_task: Executable) -> None:
+        """Record that ``from_id`` added ``to_task`` at run time (shown, not scheduled)."""
+        tid = to_task.task_id
+        if tid not in self._tasks:
+            self._register(to_task, owner=None)
+            self._nodes[tid] = to_task
+            self._succ[tid] = []
+            self._pred[tid] = []
+        if (from_id, tid) not in self.dynamic_edges:
+            self.dynamic_edges.append((from_id, tid))
+        self.version += 1
+
+    def copy(self) -> TaskGraph:
+        """An independent copy of the structure (tasks are shared, not copied)."""
+        other = TaskGraph(strict=self.strict)
+        other._tasks = dict(self._tasks)
+        other._owner = dict(self._owner)
+        other._nodes = dict(self._nodes)
+        other._succ = {k: list(v) for k, v in self._succ.items()}
+        other._pred = {k: list(v) for k, v in self._pred.items()}
+        other.dynamic_edges = list(self.dynamic_edges)
+        other.version = self.version
+        other._validated = self._validated
+        return other
+
+    def groups(self) -> Iterable[ParallelGroup]:
+        """Every parallel group in the graph, nested ones included."""
+        from graflow.core.group import ParallelGroup
+
+        return [t for t in self._tasks.values() if isinstance(t, ParallelGroup)]
+
+    # --- rendering -----------------------------------------------------------------
+
+    def to_mermaid(self) -> str:
+        """The graph as a Mermaid flowchart (groups as subgraphs)."""
+        from graflow.core.render import to_mermaid
+
+        return to_mermaid(self)
+
+    def __repr__(self) -> str:
+        return f"<TaskGraph nodes={len(self._nodes)} edges={len(self.edges)}>"

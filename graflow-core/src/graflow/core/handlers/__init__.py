@@ -1,0 +1,1 @@
+"""Built-in task handlers and the parallel-group policies."""

@@ -1,0 +1,234 @@
+"""Tasks: the nodes of a workflow graph.
+
+:class:`Executable` is what the operator DSL composes (``a >> b``, ``a | b``); a
+:class:`TaskWrapper` wraps one Python function. Everything a task needs at run time
+(its :class:`~graflow.core.context.TaskExecutionContext`, keyword arguments taken from
+the channel, the data of ``next_iteration``) is worked out once, when the task is
+defined, so that running a plain task is one function call.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Final
+
+from graflow.exceptions import GraflowRuntimeError
+
+if TYPE_CHECKING:
+    from graflow.core.context import TaskExecutionContext
+    from graflow.core.dsl import Chain
+    from graflow.core.group import ParallelGroup
+    from graflow.core.retry import RetryPolicy
+
+__all__ = ["Executable", "MissingTaskArgumentError", "ParallelGroup", "TaskWrapper", "current_task_context"]
+
+#: The context of the task running in this thread; set by the engine only for tasks that
+#: need it (``inject_context`` or parameters to fill), so plain tasks pay nothing.
+_current_task: Final[ContextVar[TaskExecutionContext | None]] = ContextVar(
+    "graflow_current_task", default=None
+)
+
+
+def current_task_context() -> TaskExecutionContext | None:
+    """The :class:`TaskExecutionContext` of the task running here, if the engine set one."""
+    return _current_task.get()
+
+
+class MissingTaskArgumentError(GraflowRuntimeError, TypeError):
+    """A task parameter has no value: not passed, not in the channel, no default."""
+
+
+class Executable:
+    """Something the engine can run as one node: a task, a parallel group, a chain.
+
+    The operators build the graph of the active workflow (see
+    :func:`graflow.core.workflow.workflow`): ``a >> b`` makes ``b`` depend on ``a``,
+    ``a | b`` groups independent nodes into a :class:`~graflow.core.group.ParallelGroup`.
+    """
+
+    task_id: str
+    #: Name of the handler that runs this node (``None``: the engine's default, ``"direct"``).
+    handler_type: str | None = None
+
+    def __rshift__(self, other: Executable) -> Chain:
+        from graflow.core.dsl import sequence
+
+        return sequence(self, other)
+
+    def __rlshift__(self, other: Executable) -> Chain:  # pragma: no cover - symmetric sugar
+        from graflow.core.dsl import sequence
+
+        return sequence(other, self)
+
+    def __lshift__(self, other: Executable) -> Chain:
+        from graflow.core.dsl import sequence
+
+        return sequence(other, self)
+
+    def __or__(self, other: Executable) -> ParallelGroup:
+        from graflow.core.dsl import combine
+
+        return combine(self, other)
+
+    def iter_tasks(self) -> list[Executable]:
+        """This node and every node it contains (members of groups, elements of chains)."""
+        return [self]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.task_id!r}>"
+
+
+class TaskWrapper(Executable):
+    """A Python function as a workflow task.
+
+    Built by :func:`graflow.core.decorators.task`, or directly, also from a lambda::
+
+        cleanup = TaskWrapper("cleanup", lambda: remove_temp_files())
+
+    Calling the wrapper (``t(x)``) calls the function; :meth:`run` runs it as a task, with
+    its context injected and missing keyword arguments filled from the channel.
+    """
+
+    def __init__(
+        self,
+        task_id: str,
+        func: Callable[..., Any],
+        inject_context: bool = False,
+        handler_type: str | None = None,
+        *,
+        max_cycles: int | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        resolve_keyword_args: bool = True,
+        register: bool = True,
+    ) -> None:
+        if not isinstance(task_id, str) or not task_id:
+            raise TypeError(f"a task id must be a non-empty string, got {task_id!r}")
+        if not callable(func):
+            raise TypeError(f"task {task_id!r}: expected a callable, got {type(func).__name__}")
+        if max_cycles is not None and max_cycles < 1:
+            raise ValueError(f"task {task_id!r}: max_cycles must be >= 1, got {max_cycles}")
+        self.task_id = task_id
+        self.func = func
+        self.inject_context = inject_context
+        self.handler_type = handler_type
+        self.max_cycles = max_cycles
+        self.resolve_keyword_args = resolve_keyword_args
+        self.retry_policy = _retry_policy(task_id, max_retries, retry_policy)
+        self.__doc__ = getattr(func, "__doc__", None)
+        self._params, self._has_var_kwargs = _parameters(func, skip_first=inject_context)
+        #: Whether the engine must set the task context before running it.
+        self.needs_context = inject_context or bool(self._params and resolve_keyword_args)
+        if register:
+            from graflow.core.workflow import _register_defined
+
+            _register_defined(self)
+
+    @property
+    def max_retries(self) -> int:
+        """How many times a failed attempt is retried (0: never)."""
+        return self.retry_policy.max_retries if self.retry_policy is not None else 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the task: inject its context and fill parameters from the channel.
+
+        Inside a run the engine provides the context; called on its own, the task gets
+        a fresh in-memory one, so ``t.run()`` works in a REPL or a unit test.
+        """
+        if not self.needs_context:
+            return self.func(*args, **kwargs)
+        ctx = _current_task.get()
+        if ctx is None or ctx.task is not self:
+            return self._run_standalone(args, kwargs)
+        return self._call_in(ctx, args, kwargs)
+
+    def _call_in(self, ctx: TaskExecutionContext, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._params:
+            kwargs = self._fill_parameters(ctx, len(args), kwargs)
+        if self.inject_context:
+            return self.func(ctx, *args, **kwargs)
+        return self.func(*args, **kwargs)
+
+    def _fill_parameters(
+        self, ctx: TaskExecutionContext, n_positional: int, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Explicit arguments win, then ``next_iteration`` data, then channel values, then defaults."""
+        open_params = [p for p in self._params[n_positional:] if p.name not in kwargs]
+        kwargs = dict(kwargs)
+        if ctx.has_iteration_data:
+            target = next((p for p in open_params if p.name == "data"), None)
+            if target is None and self._has_var_kwargs:
+                kwargs["data"] = ctx.iteration_data
+            else:
+                # The brief's convergence loops pass state to a parameter of any name
+                # (``def optimize(context, params=None)`` + ``next_iteration(params)``).
+                target = target or (open_params[0] if open_params else None)
+                if target is not None:
+                    kwargs[target.name] = ctx.iteration_data
+                    open_params.remove(target)
+        missing = []
+        if self.resolve_keyword_args:
+            channel = ctx.get_channel()
+            for param in open_params:
+                if channel.exists(param.name):
+                    kwargs[param.name] = channel.get(param.name)
+                elif param.default is inspect.Parameter.empty:
+                    missing.append(param.name)
+        else:
+            missing = [p.name for p in open_params if p.default is inspect.Parameter.empty]
+        if missing:
+            raise MissingTaskArgumentError(
+                f"task {self.task_id!r} needs {', '.join(map(repr, missing))}: not passed, "
+                "not in the channel and no default. Set it in an earlier task "
+                f"(channel.set({missing[0]!r}, ...)), pass it with initial_channel=, or give it a default."
+            )
+        return kwargs
+
+    def _run_standalone(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        from graflow.core.context import ExecutionContext, TaskExecutionContext
+        from graflow.core.graph import TaskGraph
+
+        graph = TaskGraph()
+        graph.add_node(self)
+        ctx = TaskExecutionContext(self, ExecutionContext.create(graph))
+        token = _current_task.set(ctx)
+        try:
+            return self._call_in(ctx, args, kwargs)
+        finally:
+            _current_task.reset(token)
+
+
+def _retry_policy(task_id: str, max_retries: int | None, policy: RetryPolicy | None) -> RetryPolicy | None:
+    if policy is not None:
+        if max_retries is not None and max_retries != policy.max_retries:
+            raise ValueError(
+                f"task {task_id!r}: max_retries={max_retries} disagrees with "
+                f"retry_policy.max_retries={policy.max_retries}; pass only one"
+            )
+        return policy if policy.max_retries else None
+    if max_retries:
+        from graflow.core.retry import RetryPolicy
+
+        return RetryPolicy(max_retries=max_retries)
+    return None
+
+
+def _parameters(func: Callable[..., Any], *, skip_first: bool) -> tuple[list[inspect.Parameter], bool]:
+    """The parameters the engine may fill by name, and whether ``**kwargs`` is accepted."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # builtins without a signature: pass nothing extra
+        return [], False
+    params = list(signature.parameters.values())
+    if skip_first and params:
+        params = params[1:]
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return named, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+from graflow.core.group import ParallelGroup  # noqa: E402  (re-export; group builds on Executable)

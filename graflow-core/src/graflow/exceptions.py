@@ -1,0 +1,136 @@
+"""Every error Graflow raises on purpose.
+
+Each class names one kind of mistake, and each message says what to do next. All of
+them derive from :class:`GraflowError`, so ``except GraflowError`` catches anything
+Graflow itself decided to stop on, while a task's own exception always propagates as
+itself (with the failing task id attached, see :func:`attach_task_id`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ConfigError",
+    "CycleLimitExceededError",
+    "DuplicateTaskError",
+    "GraflowError",
+    "GraflowRuntimeError",
+    "GraflowWorkflowCanceledError",
+    "GraphCompilationError",
+    "LockTimeoutError",
+    "MaxStepsExceededError",
+    "ParallelGroupError",
+    "PluginNotInstalledError",
+    "attach_task_id",
+]
+
+
+class GraflowError(Exception):
+    """Base class of every error raised by Graflow itself."""
+
+
+class GraflowRuntimeError(GraflowError, RuntimeError):
+    """The engine could not carry on for a reason that is not a task's own exception."""
+
+
+class ConfigError(GraflowError, ValueError):
+    """A setting passed to Graflow is missing, unknown or malformed."""
+
+
+class GraphCompilationError(GraflowError):
+    """The workflow graph cannot run as written (an inescapable cycle, an unknown node)."""
+
+
+class DuplicateTaskError(GraphCompilationError):
+    """Two different tasks were registered under one task id in the same graph."""
+
+    def __init__(self, task_id: str, message: str | None = None) -> None:
+        self.task_id = task_id
+        super().__init__(
+            message
+            or f"a different task is already registered as {task_id!r} in this graph; "
+            "give each task its own id (e.g. @task(id='...') or TaskWrapper('unique_id', fn)), "
+            "or reuse the existing task object"
+        )
+
+
+class CycleLimitExceededError(GraflowError):
+    """A task asked for more iterations than its ``max_cycles`` allows."""
+
+    def __init__(self, task_id: str, max_cycles: int) -> None:
+        self.task_id = task_id
+        self.max_cycles = max_cycles
+        super().__init__(
+            f"task {task_id!r} asked for iteration {max_cycles + 1} but max_cycles is {max_cycles}; "
+            f"raise it with @task(max_cycles=N) or stop iterating when "
+            f"context.can_iterate() is False"
+        )
+
+
+class MaxStepsExceededError(GraflowError):
+    """The run executed more tasks than ``max_steps`` allows: never a silent stop."""
+
+    def __init__(self, max_steps: int, last_task_id: str | None) -> None:
+        self.max_steps = max_steps
+        self.last_task_id = last_task_id
+        super().__init__(
+            f"the run reached max_steps={max_steps} (last task: {last_task_id!r}) and was stopped; "
+            "if the workflow is meant to run longer, pass a larger max_steps to execute()"
+        )
+
+
+class ParallelGroupError(GraflowError):
+    """A parallel group's failure policy judged the group as failed."""
+
+    def __init__(
+        self,
+        message: str,
+        group_id: str,
+        failed_tasks: Sequence[tuple[str, str]],
+        successful_tasks: Sequence[str],
+    ) -> None:
+        self.group_id = group_id
+        #: ``[(task_id, error_message), ...]`` of the members that failed.
+        self.failed_tasks = list(failed_tasks)
+        #: Ids of the members that succeeded.
+        self.successful_tasks = list(successful_tasks)
+        super().__init__(message)
+
+
+class GraflowWorkflowCanceledError(GraflowError):
+    """A task called ``cancel_workflow``: the run stopped abnormally."""
+
+    def __init__(self, message: str, task_id: str | None = None) -> None:
+        self.task_id = task_id
+        super().__init__(message)
+
+
+class LockTimeoutError(GraflowError, TimeoutError):
+    """A channel lock could not be acquired within its timeout."""
+
+
+class PluginNotInstalledError(GraflowError, ImportError):
+    """A name (handler, backend, alias module) belongs to a plugin that is not installed."""
+
+    def __init__(self, what: str, package: str, reason: str | None = None) -> None:
+        self.package = package
+        detail = f" ({reason})" if reason else ""
+        super().__init__(f"{what} needs the {package!r} distribution{detail}: pip install {package}")
+
+
+def attach_task_id(exc: BaseException, task_id: str, note: str | None = None) -> BaseException:
+    """Record which task raised ``exc`` without changing its type.
+
+    The exception keeps its class and traceback, so ``except ValueError`` in user code
+    still works; ``exc.graflow_task_id`` and (on Python 3.11+) a note name the task.
+    The innermost task wins: an exception that already carries an id keeps it.
+    """
+    if getattr(exc, "graflow_task_id", None) is None:
+        try:
+            exc.graflow_task_id = task_id  # type: ignore[attr-defined]
+        except AttributeError:  # exceptions with __slots__ cannot take attributes
+            pass
+        if hasattr(exc, "add_note"):
+            exc.add_note(note or f"raised by graflow task {task_id!r}")
+    return exc

@@ -1,0 +1,1 @@
+"""Alias package: the worker lives in graflow-worker (``pip install graflow-worker``)."""
