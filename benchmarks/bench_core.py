@@ -35,6 +35,10 @@ Fairness rules, identical for both implementations:
   counter is checked, so an engine that silently stops early (the peer's
   ``max_steps`` does) cannot look fast.
 * ``gc.collect()`` before each timed region; the collector stays enabled.
+* Everything runs with an empty temporary directory as the working directory:
+  the peer creates ``feedback_data/`` (its human-in-the-loop store) in the cwd
+  on every ``execute()``, and that must not litter the repository; it also
+  keeps the caller's cwd from shadowing what ``import graflow`` finds.
 
 Output: one JSON object on stdout. Sections that fail record a traceback under
 ``errors`` and the process exits 1, but the other sections still report.
@@ -46,6 +50,7 @@ import argparse
 import contextlib
 import gc
 import inspect
+import itertools
 import json
 import logging
 import os
@@ -125,13 +130,24 @@ def link_chain(tasks: list[Any]) -> None:
     pairwise (``t0 >> t1``, ``t1 >> t2``, ...) yields exactly the same edges
     and graph in linear time. Build time is not the headline figure anyway.
     """
-    for left, right in zip(tasks, tasks[1:]):
+    for left, right in itertools.pairwise(tasks):
         left >> right
 
 
 # --------------------------------------------------------------------------- #
 # Benchmarks                                                                   #
 # --------------------------------------------------------------------------- #
+
+
+@contextlib.contextmanager
+def _working_dir(path: str) -> Iterator[None]:
+    """``contextlib.chdir`` (3.11+), spelled out so the script also runs on 3.10."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 @contextlib.contextmanager
@@ -190,20 +206,18 @@ def bench_small(api: Api, repeats: int) -> dict[str, list[float]]:
 def bench_import(runs: int) -> dict[str, list[float]]:
     """Wall time of ``python -c "import graflow"`` vs ``python -c pass``, alternating.
 
-    Run from an empty temporary directory so nothing in the caller's cwd can
-    shadow or add to what gets imported.
+    Runs in the current (temporary, empty) directory; see the module docstring.
     """
     import_ms: list[float] = []
     startup_ms: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="graflow-bench-") as cwd:
-        for _ in range(runs):
-            for code, sink in (("import graflow", import_ms), ("pass", startup_ms)):
-                t0 = time.perf_counter()
-                proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True)
-                elapsed = (time.perf_counter() - t0) * 1e3
-                if proc.returncode != 0:
-                    raise RuntimeError(f"`python -c {code!r}` failed:\n{proc.stderr.strip()}")
-                sink.append(elapsed)
+    for _ in range(runs):
+        for code, sink in (("import graflow", import_ms), ("pass", startup_ms)):
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            elapsed = (time.perf_counter() - t0) * 1e3
+            if proc.returncode != 0:
+                raise RuntimeError(f"`python -c {code!r}` failed:\n{proc.stderr.strip()}")
+            sink.append(elapsed)
     return {"import_ms": import_ms, "python_startup_ms": startup_ms}
 
 
@@ -249,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.executable,
         "python_version": sys.version.split()[0],
         "pid": os.getpid(),
-        "logging": "logging.disable(logging.CRITICAL) before import; stdout redirected to stderr",
+        "isolation": "logging.disable(CRITICAL) before import; stdout -> stderr; cwd = empty temp dir",
         "params": {
             "chain_n": args.chain_n,
             "chain_repeats": args.chain_repeats,
@@ -262,7 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     samples: dict[str, list[float]] = result["samples"]
     real_stdout = sys.stdout
-    with contextlib.redirect_stdout(sys.stderr):
+    with (
+        tempfile.TemporaryDirectory(prefix="graflow-bench-") as workdir,
+        _working_dir(workdir),
+        contextlib.redirect_stdout(sys.stderr),
+    ):
         if "import" in sections:
             try:
                 samples.update(bench_import(args.import_runs))
@@ -277,14 +295,15 @@ def main(argv: list[str] | None = None) -> int:
             result["errors"]["api"] = traceback.format_exc()
         if api is not None:
             # "small" first: it also warms lazy imports before the chain is timed.
-            for name, run in (
-                ("small", lambda a: bench_small(a, args.small_repeats)),
-                ("chain", lambda a: bench_chain(a, args.chain_n, args.chain_repeats)),
-            ):
+            runs: list[tuple[str, Callable[[], dict[str, list[float]]]]] = [
+                ("small", lambda: bench_small(api, args.small_repeats)),
+                ("chain", lambda: bench_chain(api, args.chain_n, args.chain_repeats)),
+            ]
+            for name, run in runs:
                 if name not in sections:
                     continue
                 try:
-                    samples.update(run(api))
+                    samples.update(run())
                 except Exception:
                     result["errors"][name] = traceback.format_exc()
     result["medians"] = {key: _median(values) for key, values in samples.items()}

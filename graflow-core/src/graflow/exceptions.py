@@ -22,6 +22,7 @@ __all__ = [
     "MaxStepsExceededError",
     "ParallelGroupError",
     "PluginNotInstalledError",
+    "TaskSerializationError",
     "attach_task_id",
 ]
 
@@ -104,6 +105,10 @@ class GraflowWorkflowCanceledError(GraflowError):
     def __init__(self, message: str, task_id: str | None = None) -> None:
         self.task_id = task_id
         super().__init__(message)
+
+
+class TaskSerializationError(GraflowError, TypeError):
+    """A task (or its result) cannot be pickled to travel to another process."""
 
 
 class LockTimeoutError(GraflowError, TimeoutError):

@@ -12,12 +12,14 @@ if TYPE_CHECKING:
     from graflow.core.group import ParallelGroup
     from graflow.core.handler import TaskResult
     from graflow.core.task import Executable
+    from graflow.remote.executor import RemoteExecutor
 
 __all__ = ["CoordinationBackend", "Coordinator", "MemberRunner"]
 
-#: Runs one member's whole branch (the member and the tasks it adds) here; never raises
-#: for a member failure, it returns a failed :class:`TaskResult` instead.
-MemberRunner = Callable[["Executable"], "TaskResult"]
+#: Runs one member's whole branch (the member and the tasks it adds) from the calling
+#: thread; never raises for a member failure, it returns a failed :class:`TaskResult`.
+#: With an executor, tasks whose handler is relocatable run there instead of in process.
+MemberRunner = Callable[["Executable", "RemoteExecutor | None"], "TaskResult"]
 
 
 class CoordinationBackend(str, Enum):
@@ -44,6 +46,9 @@ class Coordinator(ABC):
         self, group: ParallelGroup, run_member: MemberRunner, context: ExecutionContext
     ) -> list[TaskResult]:
         """Outcomes of ``group.members``, in member order."""
+
+    def close(self) -> None:
+        """Release what the coordinator holds (pools, connections); called when the run ends."""
 
 
 def timed_out(member: Executable, timeout: float) -> TaskResult:

@@ -26,9 +26,9 @@ class DirectCoordinator(Coordinator):
         self, group: ParallelGroup, run_member: MemberRunner, context: ExecutionContext
     ) -> list[TaskResult]:
         if group.timeout is None:
-            return [run_member(member) for member in group.members]
+            return [run_member(member, None) for member in group.members]
         deadline = time.monotonic() + group.timeout
         return [
-            run_member(m) if time.monotonic() < deadline else timed_out(m, group.timeout)
+            run_member(m, None) if time.monotonic() < deadline else timed_out(m, group.timeout)
             for m in group.members
         ]

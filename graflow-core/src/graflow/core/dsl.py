@@ -16,10 +16,31 @@ __all__ = ["Chain", "chain", "combine", "parallel", "sequence"]
 
 
 class Chain(Executable):
-    """A sequence of nodes built by ``>>``; runs its elements one after another."""
+    """A sequence of nodes built by ``>>``; runs its elements one after another.
 
-    def __init__(self, elements: list[Executable]) -> None:
-        self.elements = elements
+    ``a >> b >> c >> ...`` builds chains left to right, so a chain keeps a link to the
+    chain it extends and materializes its element list only when asked: building a
+    chain of n tasks costs O(n), not O(n^2).
+    """
+
+    def __init__(self, left: Chain | Executable, right: Executable) -> None:
+        self._left = left
+        self._right = right
+        self._elements: list[Executable] | None = None
+
+    @property
+    def elements(self) -> list[Executable]:
+        if self._elements is None:
+            tail: list[list[Executable]] = []
+            node: Chain | Executable = self
+            while isinstance(node, Chain) and node._elements is None:
+                tail.append(_elements(node._right))
+                node = node._left
+            flat = list(node._elements) if isinstance(node, Chain) else [node]  # type: ignore[arg-type]
+            for part in reversed(tail):
+                flat.extend(part)
+            self._elements = flat
+        return self._elements
 
     @property  # type: ignore[override]
     def task_id(self) -> str:
@@ -28,11 +49,15 @@ class Chain(Executable):
 
     @property
     def head(self) -> Executable:
-        return self.elements[0]
+        node: Chain | Executable = self
+        while isinstance(node, Chain):
+            node = node._left
+        return node
 
     @property
     def tail(self) -> Executable:
-        return self.elements[-1]
+        right = self._right
+        return right.tail if isinstance(right, Chain) else right
 
     def iter_tasks(self) -> list[Executable]:
         found: list[Executable] = []
@@ -51,7 +76,7 @@ def _require_executable(value: Any, operator: str) -> Executable:
 
 
 def _elements(node: Executable) -> list[Executable]:
-    return list(node.elements) if isinstance(node, Chain) else [node]
+    return node.elements if isinstance(node, Chain) else [node]
 
 
 def sequence(left: Executable, right: Executable) -> Chain:
@@ -61,12 +86,13 @@ def sequence(left: Executable, right: Executable) -> Chain:
     _require_executable(left, ">>")
     _require_executable(right, ">>")
     graph = current_workflow_context().graph
-    graph.add_node(left)
-    graph.add_node(right)
     tail = left.tail if isinstance(left, Chain) else left
     head = right.head if isinstance(right, Chain) else right
+    # A chain's elements are already in the graph; only its ends need checking.
+    graph.add_node(tail if isinstance(left, Chain) else left)
+    graph.add_node(right if not isinstance(right, Chain) else head)
     graph.add_edge(tail.task_id, head.task_id)
-    return Chain(_elements(left) + _elements(right))
+    return Chain(left, right)
 
 
 def combine(left: Executable, right: Executable) -> ParallelGroup:

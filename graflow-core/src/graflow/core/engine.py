@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from graflow.core.dsl import Chain
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext, TaskExecutionContext
     from graflow.core.task import TaskWrapper
     from graflow.queue.base import TaskQueue
+    from graflow.remote.executor import RemoteExecutor
 
 __all__ = ["WorkflowEngine"]
 
@@ -79,7 +81,7 @@ class WorkflowEngine:
                 return manager.hook.graflow_run_workflow(context=context, run=run.run)
             return run.run()
         finally:
-            context.queue.close()
+            run.close()
 
 
 class _Run:
@@ -115,7 +117,8 @@ class _Run:
             return handler
         try:
             return self.manager.task_handler(name)
-        except GraflowError:
+        except GraflowError as error:
+            exc: Exception = error
             if name not in self.manager.names("graflow_task_handlers"):
                 exc = self.manager.unknown_name_error(
                     "graflow_task_handlers", name, extra_known=list(self.engine_handlers)
@@ -140,8 +143,20 @@ class _Run:
         flow.drive()
         return context.results.get(self.last_task_id) if self.last_task_id else None
 
-    def run_node(self, task: Executable) -> TaskExecutionContext | None:
-        """Execute one node; return its task context when it made requests, else ``None``."""
+    def close(self) -> None:
+        """Release coordinators' pools and the queue."""
+        for coordinator in self.coordinators.values():
+            coordinator.close()
+        self.context.queue.close()
+
+    def run_node(
+        self, task: Executable, executor: RemoteExecutor | None = None
+    ) -> TaskExecutionContext | None:
+        """Execute one node; return its task context when it made requests, else ``None``.
+
+        With an ``executor`` (a remote coordinator's), tasks whose handler is relocatable
+        run there; the others still run here through their handler.
+        """
         context = self.context
         step = next(self.steps)
         if step > context.max_steps:
@@ -155,8 +170,13 @@ class _Run:
             return None
         handler = self.handlers[task.handler_type]
         wrapper: TaskWrapper = task  # type: ignore[assignment]
-        if wrapper.needs_context or wrapper.retry_policy is not None or self.wrap_task:
-            return self._run_with_context(wrapper, handler, cycle)
+        if (
+            wrapper.needs_context
+            or wrapper.retry_policy is not None
+            or self.wrap_task
+            or (executor is not None and handler.relocatable)
+        ):
+            return self._run_with_context(wrapper, handler, cycle, executor)
         if cycle > (wrapper.max_cycles or context.max_cycles):
             raise CycleLimitExceededError(tid, wrapper.max_cycles or context.max_cycles)
         explicit = context._explicit
@@ -174,21 +194,29 @@ class _Run:
         return None
 
     def _run_with_context(
-        self, task: TaskWrapper, handler: TaskHandler, cycle: int
+        self,
+        task: TaskWrapper,
+        handler: TaskHandler,
+        cycle: int,
+        executor: RemoteExecutor | None = None,
     ) -> TaskExecutionContext | None:
-        """The full path: task context, retries, lifecycle hooks."""
+        """The full path: task context, retries, lifecycle hooks, remote execution."""
         from graflow.core.context import NO_DATA, TaskExecutionContext
 
         context = self.context
         tid = task.task_id
         if cycle > (task.max_cycles or context.max_cycles):
             raise CycleLimitExceededError(tid, task.max_cycles or context.max_cycles)
-        tctx = TaskExecutionContext(task, context, cycle, self.iteration_data.pop(tid, NO_DATA))
-        token = _current_task.set(tctx)
-        try:
-            result = self._attempts(task, handler, tctx)
-        finally:
-            _current_task.reset(token)
+        data = self.iteration_data.pop(tid, NO_DATA)
+        tctx = TaskExecutionContext(task, context, cycle, data)
+        if executor is not None and handler.relocatable:
+            result = self._attempts(task, self._remote_call(task, tctx, executor, data), tctx)
+        else:
+            token = _current_task.set(tctx)
+            try:
+                result = self._attempts(task, lambda: handler.execute_task(task, context), tctx)
+            finally:
+                _current_task.reset(token)
         explicit = context._explicit
         if tid in explicit:
             explicit.discard(tid)
@@ -197,7 +225,39 @@ class _Run:
         self.last_task_id = tid
         return tctx if tctx.has_requests else None
 
-    def _attempts(self, task: TaskWrapper, handler: TaskHandler, tctx: TaskExecutionContext) -> Any:
+    def _remote_call(
+        self, task: TaskWrapper, tctx: TaskExecutionContext, executor: RemoteExecutor, data: Any
+    ) -> Callable[[], Any]:
+        """One attempt on ``executor``: ship an envelope, apply the outcome here."""
+        from graflow.channels.memory import MemoryChannel
+        from graflow.core.context import NO_DATA
+        from graflow.remote.envelope import TaskEnvelope, apply_outcome
+
+        context = self.context
+
+        def call() -> Any:
+            channel = context.channel
+            carrier: dict[str, str] = {}
+            self.manager.hook.graflow_inject_carrier(carrier=carrier)
+            envelope = TaskEnvelope(
+                task,
+                context.session_id,
+                context.workflow_name,
+                cycle_count=tctx.cycle_count,
+                max_cycles=tctx.max_cycles,
+                attempt=tctx.retry_count + 1,
+                iteration=(data is not NO_DATA, None if data is NO_DATA else data),
+                channel_snapshot=channel.snapshot() if isinstance(channel, MemoryChannel) else None,
+                channel_backend=None if isinstance(channel, MemoryChannel) else context.channel_spec,
+                results=dict(context.results),
+                carrier=carrier,
+            )
+            return apply_outcome(executor.execute(envelope), context, tctx)
+
+        return call
+
+    def _attempts(self, task: TaskWrapper, call: Callable[[], Any], tctx: TaskExecutionContext) -> Any:
+        """Run ``call`` under the task's retry policy and the lifecycle hooks."""
         context = self.context
         policy = task.retry_policy
         attempt = 0
@@ -208,12 +268,9 @@ class _Run:
             try:
                 if self.wrap_task:
                     return self.manager.hook.graflow_run_task(
-                        task=task,
-                        context=context,
-                        attempt=attempt,
-                        run=lambda: handler.execute_task(task, context),
+                        task=task, context=context, attempt=attempt, run=call
                     )
-                return handler.execute_task(task, context)
+                return call()
             except Exception as exc:
                 retriable = (
                     policy is not None and attempt <= policy.max_retries and not isinstance(exc, GraflowError)
@@ -276,8 +333,12 @@ class _Run:
             coordinator = self.coordinators[name] = self.manager.coordinator(name)
         return coordinator
 
-    def run_member(self, member: Executable) -> TaskResult:
-        """Run one member's branch here; its failure becomes a failed :class:`TaskResult`."""
+    def run_member(self, member: Executable, executor: RemoteExecutor | None = None) -> TaskResult:
+        """Run one member's branch; its failure becomes a failed :class:`TaskResult`.
+
+        The branch is scheduled from the calling thread; with an ``executor`` its
+        relocatable tasks run there.
+        """
         started = time.perf_counter()
         elements = member.elements if isinstance(member, Chain) else [member]
         tasks = {e.task_id: e for e in elements}
@@ -286,7 +347,7 @@ class _Run:
         remaining = {e.task_id: (1 if i else 0) for i, e in enumerate(elements)}
         queue = MemoryTaskQueue()
         queue.enqueue(elements[0].task_id)
-        flow = _Flow(self, tasks, succ, remaining, queue, top_level=False)
+        flow = _Flow(self, tasks, succ, remaining, queue, top_level=False, executor=executor)
         try:
             flow.drive()
         except (GraflowWorkflowCanceledError, MaxStepsExceededError):
@@ -306,7 +367,7 @@ class _Run:
 class _Flow:
     """Dependency scheduling over one graph: the whole run, or one group member's branch."""
 
-    __slots__ = ("last", "queue", "remaining", "run", "succ", "tasks", "top_level")
+    __slots__ = ("executor", "last", "queue", "remaining", "run", "succ", "tasks", "top_level")
 
     def __init__(
         self,
@@ -317,6 +378,7 @@ class _Flow:
         queue: TaskQueue,
         *,
         top_level: bool,
+        executor: RemoteExecutor | None = None,
     ) -> None:
         self.run = run
         self.tasks = tasks
@@ -324,6 +386,7 @@ class _Flow:
         self.remaining = remaining
         self.queue = queue
         self.top_level = top_level
+        self.executor = executor
         self.last: str | None = None
 
     def drive(self) -> None:
@@ -331,12 +394,13 @@ class _Flow:
         tasks = self.tasks
         run = self.run
         run_node = run.run_node
+        executor = self.executor
         release = self.release
         while True:
             tid = queue.dequeue()
             if tid is None:
                 return
-            requests = run_node(tasks[tid])
+            requests = run_node(tasks[tid], executor)
             self.last = tid
             if requests is None:
                 release(tid)

@@ -28,6 +28,11 @@ class TaskHandler(ABC):
     another and call its ``execute_task``.
     """
 
+    #: Whether this handler does nothing but call ``task.run()``, so that a remote
+    #: coordinator (MULTIPROCESSING, a worker fleet) may run the task elsewhere instead.
+    #: Handlers that do their own placement (Docker, GPU locks) leave it False.
+    relocatable: bool = False
+
     @abstractmethod
     def execute_task(self, task: Executable, context: ExecutionContext) -> Any:
         """Run ``task`` (usually ``task.run()``) and return its result."""

@@ -50,6 +50,12 @@ def _threading_coordinator() -> Coordinator:
     return ThreadingCoordinator()
 
 
+def _multiprocessing_coordinator() -> Coordinator:
+    from graflow.coordination.processes import MultiprocessingCoordinator
+
+    return MultiprocessingCoordinator()
+
+
 @hookimpl
 def graflow_task_handlers() -> Mapping[str, Callable[[], TaskHandler]]:
     return {"direct": _direct_handler}
@@ -67,7 +73,11 @@ def graflow_channel_backends() -> Mapping[str, Callable[[str, Mapping[str, Any]]
 
 @hookimpl
 def graflow_coordinators() -> Mapping[str, Callable[[], Coordinator]]:
-    return {"direct": _direct_coordinator, "threading": _threading_coordinator}
+    return {
+        "direct": _direct_coordinator,
+        "threading": _threading_coordinator,
+        "multiprocessing": _multiprocessing_coordinator,
+    }
 
 
 @hookimpl(trylast=True)

@@ -16,5 +16,7 @@ __all__ = ["DirectTaskHandler"]
 class DirectTaskHandler(TaskHandler):
     """The default handler: a plain in-process call."""
 
+    relocatable = True
+
     def execute_task(self, task: Executable, context: ExecutionContext) -> Any:
         return task.run()  # type: ignore[attr-defined]

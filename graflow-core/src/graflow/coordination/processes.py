@@ -1,0 +1,107 @@
+"""``CoordinationBackend.MULTIPROCESSING``: members' tasks run in a pool of worker processes.
+
+Each member's branch is scheduled from a thread in the engine's process; every task
+whose handler is relocatable (the default ``direct`` one) is shipped to a child
+process as a :class:`~graflow.remote.envelope.TaskEnvelope` (cloudpickle, so closures
+and lambdas travel) and its :class:`~graflow.remote.envelope.TaskOutcome` is applied
+here: result, channel writes, ``next_task``/``next_iteration`` requests. So a member
+behaves exactly as it would in process, only its CPU time is spent elsewhere.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
+
+import cloudpickle
+
+from graflow.coordination.coordinator import Coordinator, MemberRunner
+from graflow.coordination.threaded import DEFAULT_MAX_WORKERS, run_in_threads
+from graflow.exceptions import TaskSerializationError
+from graflow.remote.envelope import dumps, loads
+from graflow.remote.runner import run_payload
+
+if TYPE_CHECKING:
+    from graflow.core.context import ExecutionContext
+    from graflow.core.group import ParallelGroup
+    from graflow.core.handler import TaskResult
+    from graflow.remote.envelope import TaskEnvelope, TaskOutcome
+
+__all__ = ["MultiprocessingCoordinator"]
+
+
+class _PoolExecutor:
+    """Runs envelopes on a process pool (the :class:`RemoteExecutor` of this backend)."""
+
+    def __init__(self, pool: ProcessPoolExecutor) -> None:
+        self._pool = pool
+
+    def execute(self, envelope: TaskEnvelope) -> TaskOutcome:
+        payload = dumps(envelope)
+        outcome: TaskOutcome = loads(self._pool.submit(run_payload, payload).result())
+        return outcome
+
+
+class MultiprocessingCoordinator(Coordinator):
+    """One process pool per run (``spawn``ed, so it is safe beside threads), reused by its groups.
+
+    The pool has ``max_workers`` processes (default: the CPU count). A group timeout
+    that expires kills the pool, stopping hung members; the next group starts a new one.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._size = 0
+
+    def run_members(
+        self, group: ParallelGroup, run_member: MemberRunner, context: ExecutionContext
+    ) -> list[TaskResult]:
+        _check_picklable(group)
+        size = group.max_workers or os.cpu_count() or 1
+        pool = self._ensure_pool(size)
+        threads = min(len(group.members), max(DEFAULT_MAX_WORKERS, size))
+        outcomes, timed_out = run_in_threads(group, run_member, threads, _PoolExecutor(pool))
+        if timed_out:
+            self._kill_pool()
+        return outcomes
+
+    def _ensure_pool(self, size: int) -> ProcessPoolExecutor:
+        if self._pool is None or self._size != size:
+            self.close()
+            self._pool = ProcessPoolExecutor(
+                max_workers=size, mp_context=multiprocessing.get_context("spawn")
+            )
+            self._size = size
+        return self._pool
+
+    def _kill_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # The executor has no public way to stop a running call; its processes do.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _check_picklable(group: ParallelGroup) -> None:
+    """Fail before the group starts if a member cannot travel to another process."""
+    for task in group.iter_tasks()[1:]:
+        if not hasattr(task, "func"):
+            continue
+        try:
+            cloudpickle.dumps(task)
+        except Exception as exc:
+            raise TaskSerializationError(
+                f"task {task.task_id!r} of group {group.task_id!r} cannot be sent to another process "
+                f"({type(exc).__name__}: {exc}). MULTIPROCESSING pickles tasks with cloudpickle: keep "
+                "locks, connections and open files out of the function's closure (create them inside "
+                "the task), or run this group with CoordinationBackend.THREADING."
+            ) from exc

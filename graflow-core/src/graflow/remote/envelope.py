@@ -1,0 +1,177 @@
+"""The two messages of remote execution and their (de)serialization."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+from graflow.exceptions import GraflowRuntimeError
+
+if TYPE_CHECKING:
+    from graflow.core.context import ExecutionContext, TaskExecutionContext
+    from graflow.core.task import Executable
+
+__all__ = [
+    "ChannelOp",
+    "RemoteTaskError",
+    "TaskEnvelope",
+    "TaskOutcome",
+    "apply_outcome",
+    "dumps",
+    "loads",
+    "worker_name",
+]
+
+#: A channel write to replay on the run's channel: ``(method, args)``, e.g. ``("set", ("k", 1, None))``.
+ChannelOp = tuple[str, tuple[Any, ...]]
+
+
+class RemoteTaskError(GraflowRuntimeError):
+    """A remote task failed with an exception that could not be rebuilt here.
+
+    Carries the original type name, message and traceback text from the remote side.
+    """
+
+    def __init__(self, task_id: str, error_type: str, message: str, remote_traceback: str) -> None:
+        self.task_id = task_id
+        self.error_type = error_type
+        self.remote_traceback = remote_traceback
+        super().__init__(f"{error_type}: {message}")
+
+
+@dataclass
+class TaskEnvelope:
+    """What travels out with a task."""
+
+    task: Executable
+    session_id: str
+    workflow_name: str
+    cycle_count: int = 1
+    max_cycles: int = 100
+    attempt: int = 1
+    #: ``(True, data)`` when this run of the task was started by ``next_iteration(data)``.
+    iteration: tuple[bool, Any] = (False, None)
+    #: A copy of the channel's data, for a channel the remote side cannot reach
+    #: (memory); ``None`` when it reconnects with :attr:`channel_backend`.
+    channel_snapshot: dict[str, Any] | None = None
+    #: Name and config of a shared channel backend the remote side can reach (e.g. Redis).
+    channel_backend: tuple[str, dict[str, Any]] | None = None
+    #: Results of earlier tasks, for ``get_result``.
+    results: dict[str, Any] = field(default_factory=dict)
+    #: Plugin state that must travel (``graflow_inject_carrier``), e.g. a trace context.
+    carrier: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def task_id(self) -> str:
+        return self.task.task_id
+
+
+@dataclass
+class TaskOutcome:
+    """What comes back: result or error, channel writes, requests, timing."""
+
+    task_id: str
+    success: bool
+    result: Any = None
+    #: The exception itself when it survived pickling, else ``None`` (see :attr:`error_type`).
+    error: BaseException | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    remote_traceback: str | None = None
+    channel_ops: list[ChannelOp] = field(default_factory=list)
+    next_tasks: list[tuple[Executable, bool]] = field(default_factory=list)
+    iterate: bool = False
+    iteration_data: Any = None
+    terminate: str | None = None
+    cancel: str | None = None
+    started_at: float = 0.0
+    duration: float = 0.0
+    #: ``host:pid`` of the process that ran the task.
+    worker: str = ""
+    #: The handler stored its own result (``set_result``) instead of returning it.
+    explicit_result: bool = False
+
+    def raise_error(self) -> None:
+        """Re-raise the remote failure here: the original type when it could be rebuilt."""
+        if self.success:
+            return
+        error = self.error
+        if error is None:
+            error = RemoteTaskError(
+                self.task_id,
+                self.error_type or "Exception",
+                self.error_message or "",
+                self.remote_traceback or "",
+            )
+        if self.remote_traceback and hasattr(error, "add_note"):
+            error.add_note(f"remote traceback ({self.worker}):\n{self.remote_traceback.rstrip()}")
+        raise error
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process, for summaries and traces."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def dumps(message: TaskEnvelope | TaskOutcome) -> bytes:
+    """Serialize with cloudpickle (closures and lambdas travel by value)."""
+    return cloudpickle.dumps(message)
+
+
+def loads(payload: bytes) -> Any:
+    """Inverse of :func:`dumps`. Unpickling runs code: only load payloads you trust (or verify)."""
+    import pickle
+
+    return pickle.loads(payload)
+
+
+def failure(task_id: str, exc: BaseException, started_at: float, **fields: Any) -> TaskOutcome:
+    """An outcome for ``exc``, keeping the exception object only if it pickles."""
+    error: BaseException | None = exc
+    try:
+        cloudpickle.dumps(exc)
+    except Exception:
+        error = None
+    return TaskOutcome(
+        task_id,
+        success=False,
+        error=error,
+        error_type=type(exc).__qualname__,
+        error_message=str(exc),
+        remote_traceback="".join(traceback.format_exception(exc)),
+        started_at=started_at,
+        duration=time.time() - started_at,
+        worker=worker_name(),
+        **fields,
+    )
+
+
+def apply_outcome(outcome: TaskOutcome, context: ExecutionContext, tctx: TaskExecutionContext | None) -> Any:
+    """Make a remote run count here: replay its channel writes, adopt its requests, return or raise.
+
+    Channel writes are replayed even when the task failed, as they would have been
+    visible had it run in process. Requests are adopted only on success.
+    """
+    channel = context.channel
+    for method, args in outcome.channel_ops:
+        getattr(channel, method)(*args)
+    if not outcome.success:
+        outcome.raise_error()
+    if tctx is not None:
+        for executable, goto in outcome.next_tasks:
+            tctx.next_task(executable, goto=goto)
+        if outcome.iterate:
+            tctx.next_iteration(outcome.iteration_data)
+        if outcome.terminate is not None:
+            tctx.terminate_workflow(outcome.terminate)
+        if outcome.cancel is not None:
+            tctx.cancel_workflow(outcome.cancel)
+    if outcome.explicit_result:
+        context.set_result(outcome.task_id, outcome.result)
+    return outcome.result

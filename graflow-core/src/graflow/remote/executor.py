@@ -1,0 +1,18 @@
+"""The contract of a place that runs envelopes: a process pool, a worker fleet."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from graflow.remote.envelope import TaskEnvelope, TaskOutcome
+
+__all__ = ["RemoteExecutor"]
+
+
+class RemoteExecutor(Protocol):
+    """Runs one envelope somewhere else and waits for its outcome."""
+
+    def execute(self, envelope: TaskEnvelope) -> TaskOutcome:
+        """Run the envelope's task once; never raises for the task's own failure."""
+        ...
