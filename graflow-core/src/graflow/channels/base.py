@@ -66,6 +66,18 @@ class Channel(ABC):
         Raises :class:`graflow.exceptions.LockTimeoutError` when it cannot be had in time.
         """
 
+    def remote_spec(self) -> tuple[str, dict[str, Any]] | None:
+        """How another process reaches this same channel: ``(backend name, picklable config)``.
+
+        ``None`` (the default) means it cannot; remote tasks then get a snapshot of
+        :meth:`snapshot` and their writes are replayed here when they finish.
+        """
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of every live key and value."""
+        return {key: self.get(key) for key in self.keys()}
+
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.exists(key)
 

@@ -64,9 +64,6 @@ class ExecutionContext:
         self.session_id = session_id
         self.workflow_name = workflow_name or "workflow"
         self.max_cycles: int = int(config.get("max_cycles", DEFAULT_MAX_CYCLES))
-        #: ``(backend name, config)`` with which another process reaches this run's channel,
-        #: set by backends that can be shared (the memory channel is shipped as a snapshot).
-        self.channel_spec: tuple[str, dict[str, Any]] | None = None
         #: Task id -> result (the return value, or what a handler stored).
         self.results: dict[str, Any] = {}
         #: Task id -> how many times it started in this run.

@@ -100,6 +100,8 @@ class _Run:
         self.terminated: str | None = None
         self.last_task_id: str | None = None
         self.coordinators: dict[str, Coordinator] = {}
+        #: Where tasks run when the queue backend is remote (a worker fleet); ``None``: here.
+        self.queue_executor: RemoteExecutor | None = getattr(context.queue, "executor", None)
         self.lock = threading.Lock()
 
     # --- handlers ---------------------------------------------------------------------
@@ -137,6 +139,7 @@ class _Run:
             {n: len(p) for n, p in graph._pred.items()},
             context.queue,
             top_level=True,
+            executor=self.queue_executor,
         )
         for node in context.start_nodes:
             context.queue.enqueue(node)
@@ -229,7 +232,6 @@ class _Run:
         self, task: TaskWrapper, tctx: TaskExecutionContext, executor: RemoteExecutor, data: Any
     ) -> Callable[[], Any]:
         """One attempt on ``executor``: ship an envelope, apply the outcome here."""
-        from graflow.channels.memory import MemoryChannel
         from graflow.core.context import NO_DATA
         from graflow.remote.envelope import TaskEnvelope, apply_outcome
 
@@ -237,6 +239,7 @@ class _Run:
 
         def call() -> Any:
             channel = context.channel
+            spec = channel.remote_spec()
             carrier: dict[str, str] = {}
             self.manager.hook.graflow_inject_carrier(carrier=carrier)
             envelope = TaskEnvelope(
@@ -247,8 +250,8 @@ class _Run:
                 max_cycles=tctx.max_cycles,
                 attempt=tctx.retry_count + 1,
                 iteration=(data is not NO_DATA, None if data is NO_DATA else data),
-                channel_snapshot=channel.snapshot() if isinstance(channel, MemoryChannel) else None,
-                channel_backend=None if isinstance(channel, MemoryChannel) else context.channel_spec,
+                channel_snapshot=channel.snapshot() if spec is None else None,
+                channel_backend=spec,
                 results=dict(context.results),
                 carrier=carrier,
             )
@@ -347,7 +350,9 @@ class _Run:
         remaining = {e.task_id: (1 if i else 0) for i, e in enumerate(elements)}
         queue = MemoryTaskQueue()
         queue.enqueue(elements[0].task_id)
-        flow = _Flow(self, tasks, succ, remaining, queue, top_level=False, executor=executor)
+        flow = _Flow(
+            self, tasks, succ, remaining, queue, top_level=False, executor=executor or self.queue_executor
+        )
         try:
             flow.drive()
         except (GraflowWorkflowCanceledError, MaxStepsExceededError):
