@@ -20,6 +20,7 @@ __all__ = [
     "GraphCompilationError",
     "LockTimeoutError",
     "MaxStepsExceededError",
+    "MissingTaskArgumentError",
     "ParallelGroupError",
     "PluginNotInstalledError",
     "TaskSerializationError",
@@ -33,6 +34,10 @@ class GraflowError(Exception):
 
 class GraflowRuntimeError(GraflowError, RuntimeError):
     """The engine could not carry on for a reason that is not a task's own exception."""
+
+
+class MissingTaskArgumentError(GraflowRuntimeError, TypeError):
+    """A task parameter has no value: not passed, not in the channel, no default."""
 
 
 class ConfigError(GraflowError, ValueError):

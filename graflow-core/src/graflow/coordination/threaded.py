@@ -1,9 +1,10 @@
-"""``CoordinationBackend.THREADING``: members on a bounded thread pool."""
+"""``CoordinationBackend.THREADING``: members on a bounded set of threads."""
 
 from __future__ import annotations
 
 import contextvars
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+import itertools
+import threading
 from typing import TYPE_CHECKING
 
 from graflow.coordination.coordinator import Coordinator, MemberRunner, timed_out
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from graflow.core.handler import TaskResult
     from graflow.remote.executor import RemoteExecutor
 
-__all__ = ["ThreadingCoordinator", "run_in_threads"]
+__all__ = ["DEFAULT_MAX_WORKERS", "ThreadingCoordinator", "run_in_threads"]
 
 #: Threads are cheap to park but not to schedule on a small machine; members beyond this
 #: wait for a free thread unless the group sets ``max_workers``.
@@ -27,27 +28,59 @@ def run_in_threads(
     workers: int,
     executor: RemoteExecutor | None = None,
 ) -> tuple[list[TaskResult], bool]:
-    """Run every member's branch on its own pool thread; ``(outcomes, any_timed_out)``.
+    """Run every member's branch on one of ``workers`` threads; ``(outcomes, any_timed_out)``.
 
-    Each member runs in a copy of the caller's :mod:`contextvars` context, so tracing
-    and logging context flow into it. A member still running when the group's timeout
-    expires is reported as failed; its thread is left to finish on its own (Python
-    cannot stop a thread) and the run goes on.
+    Each member runs in its own copy of the caller's :mod:`contextvars` context, so
+    tracing and logging context flow into it. A member still running (or not yet
+    started) when the group's timeout expires is reported as failed; a running one is
+    left to finish on its own (Python cannot stop a thread) and the run goes on.
+
+    The threads are daemons started for this group, not a :mod:`concurrent.futures`
+    pool: a pool's threads are joined when the interpreter exits, so one hung member
+    would keep the whole program from exiting after its run has finished. Members are
+    handed out by a shared counter, so a no-op member costs no lock, queue or future.
     """
     members = group.members
-    pool = ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix=f"graflow-{group.task_id}")
-    try:
-        futures: list[Future[TaskResult]] = [
-            pool.submit(contextvars.copy_context().run, run_member, m, executor) for m in members
-        ]
-        done, pending = wait(futures, timeout=group.timeout)
-        outcomes = [
-            f.result() if f in done else timed_out(m, group.timeout or 0.0)
-            for f, m in zip(futures, members, strict=True)
-        ]
-        return outcomes, bool(pending)
-    finally:
-        pool.shutdown(wait=group.timeout is None, cancel_futures=True)
+    count = len(members)
+    outcomes: list[TaskResult | None] = [None] * count
+    errors: dict[int, BaseException] = {}
+    indices = itertools.count()
+    parent = contextvars.copy_context()
+    stop = threading.Event()
+    done = threading.Event()
+    n_threads = max(1, min(workers, count))
+    live = [n_threads]
+    live_lock = threading.Lock()
+
+    def work() -> None:
+        try:
+            for index in indices:  # next() on a shared count is atomic under the GIL
+                if index >= count or stop.is_set():
+                    return
+                try:
+                    outcomes[index] = parent.copy().run(run_member, members[index], executor)
+                except BaseException as exc:  # cancel, max_steps, KeyboardInterrupt: re-raised below
+                    errors[index] = exc
+                    stop.set()
+        finally:
+            with live_lock:
+                live[0] -= 1
+                if live[0] == 0:
+                    done.set()
+
+    name = f"graflow-{group.task_id}"
+    for number in range(n_threads):
+        threading.Thread(target=work, name=f"{name}-{number}", daemon=True).start()
+    done.wait(group.timeout)
+    stop.set()
+    if errors:
+        raise errors[min(errors)]
+    settled = list(outcomes)  # members still running keep writing to ``outcomes``
+    results = [
+        outcome if outcome is not None else timed_out(member, group.timeout or 0.0)
+        for outcome, member in zip(settled, members, strict=True)
+    ]
+    return results, None in settled
 
 
 class ThreadingCoordinator(Coordinator):
@@ -56,6 +89,5 @@ class ThreadingCoordinator(Coordinator):
     def run_members(
         self, group: ParallelGroup, run_member: MemberRunner, context: ExecutionContext
     ) -> list[TaskResult]:
-        workers = group.max_workers or min(len(group.members), DEFAULT_MAX_WORKERS)
-        outcomes, _ = run_in_threads(group, run_member, workers)
+        outcomes, _ = run_in_threads(group, run_member, group.max_workers or DEFAULT_MAX_WORKERS)
         return outcomes

@@ -104,7 +104,9 @@ class ExecutionContext:
                 hint = (
                     f" ({start_node!r} is a member of group {owner!r}; start at the group)" if owner else ""
                 )
-                raise GraphCompilationError(f"unknown start node {start_node!r}{hint}; known nodes: {known}")
+                raise GraphCompilationError(
+                    f"unknown start node {start_node!r}{hint}; known nodes: {known}. Pass one of them, or start_node=None to start at every node without predecessors"
+                )
             start_nodes = [start_node]
         else:
             start_nodes = graph.get_start_nodes()

@@ -68,9 +68,14 @@ class Chain(Executable):
 
 def _require_executable(value: Any, operator: str) -> Executable:
     if not isinstance(value, Executable):
+        hint = (
+            "To run tasks side by side, combine them with |: (a | b) >> c."
+            if isinstance(value, (list, tuple, set))
+            else "Decorate the function with @task."
+        )
         raise TypeError(
             f"'{operator}' composes tasks: expected a @task function, a TaskWrapper, a group "
-            f"or a chain, got {type(value).__name__} ({value!r}). Decorate the function with @task."
+            f"or a chain, got {type(value).__name__} ({value!r}). {hint}"
         )
     return value
 

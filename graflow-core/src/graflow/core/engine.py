@@ -20,11 +20,11 @@ from graflow.core.group import ParallelGroup
 from graflow.core.handler import TaskHandler, TaskResult
 from graflow.core.task import Executable, _current_task
 from graflow.exceptions import (
-    ConfigError,
     CycleLimitExceededError,
     DuplicateTaskError,
     GraflowError,
     GraflowWorkflowCanceledError,
+    GraphCompilationError,
     MaxStepsExceededError,
     ParallelGroupError,
     attach_task_id,
@@ -70,8 +70,9 @@ class WorkflowEngine:
         """
         if start_task_id is not None:
             if start_task_id not in context.graph.nodes:
-                raise ConfigError(
-                    f"unknown start task {start_task_id!r}; known nodes: {', '.join(context.graph.nodes)}"
+                raise GraphCompilationError(
+                    f"unknown start task {start_task_id!r}; known nodes: {', '.join(context.graph.nodes)}. "
+                    "Pass one of them, or None to start at every node without predecessors."
                 )
             context.start_nodes = [start_task_id]
         run = _Run(self, context)
@@ -212,14 +213,16 @@ class _Run:
             raise CycleLimitExceededError(tid, task.max_cycles or context.max_cycles)
         data = self.iteration_data.pop(tid, NO_DATA)
         tctx = TaskExecutionContext(task, context, cycle, data)
-        if executor is not None and handler.relocatable:
-            result = self._attempts(task, self._remote_call(task, tctx, executor, data), tctx)
-        else:
-            token = _current_task.set(tctx)
-            try:
+        # Set for remote attempts too: lifecycle wrappers read the attempt's context
+        # (cycle, requests adopted from the outcome) through current_task_context().
+        token = _current_task.set(tctx)
+        try:
+            if executor is not None and handler.relocatable:
+                result = self._attempts(task, self._remote_call(task, tctx, executor, data), tctx)
+            else:
                 result = self._attempts(task, lambda: handler.execute_task(task, context), tctx)
-            finally:
-                _current_task.reset(token)
+        finally:
+            _current_task.reset(token)
         explicit = context._explicit
         if tid in explicit:
             explicit.discard(tid)
@@ -231,30 +234,17 @@ class _Run:
     def _remote_call(
         self, task: TaskWrapper, tctx: TaskExecutionContext, executor: RemoteExecutor, data: Any
     ) -> Callable[[], Any]:
-        """One attempt on ``executor``: ship an envelope, apply the outcome here."""
-        from graflow.core.context import NO_DATA
-        from graflow.remote.envelope import TaskEnvelope, apply_outcome
+        """One attempt on ``executor``: ship an envelope, apply the outcome here.
+
+        ``data`` (the ``next_iteration`` payload) travels through ``tctx``.
+        """
+        from graflow.remote.build import build_envelope
+        from graflow.remote.envelope import apply_outcome
 
         context = self.context
 
         def call() -> Any:
-            channel = context.channel
-            spec = channel.remote_spec()
-            carrier: dict[str, str] = {}
-            self.manager.hook.graflow_inject_carrier(carrier=carrier)
-            envelope = TaskEnvelope(
-                task,
-                context.session_id,
-                context.workflow_name,
-                cycle_count=tctx.cycle_count,
-                max_cycles=tctx.max_cycles,
-                attempt=tctx.retry_count + 1,
-                iteration=(data is not NO_DATA, None if data is NO_DATA else data),
-                channel_snapshot=channel.snapshot() if spec is None else None,
-                channel_backend=spec,
-                results=dict(context.results),
-                carrier=carrier,
-            )
+            envelope = build_envelope(task, context, tctx, manager=self.manager)
             return apply_outcome(executor.execute(envelope), context, tctx)
 
         return call
@@ -471,4 +461,6 @@ class _Flow:
 def _with_task(exc: Exception, task_id: str) -> Exception:
     """Reword a resolution error so it names the task that asked for the name."""
     exc.args = (f"task {task_id!r}: {exc.args[0]}", *exc.args[1:]) if exc.args else exc.args
+    if isinstance(exc, ImportError) and exc.msg:  # str(ImportError) shows .msg, not .args
+        exc.msg = f"task {task_id!r}: {exc.msg}"
     return exc

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final
 
-from graflow.exceptions import GraflowRuntimeError
+from graflow.exceptions import MissingTaskArgumentError
 
 if TYPE_CHECKING:
     from graflow.core.context import TaskExecutionContext
@@ -36,10 +36,6 @@ def current_task_context() -> TaskExecutionContext | None:
     return _current_task.get()
 
 
-class MissingTaskArgumentError(GraflowRuntimeError, TypeError):
-    """A task parameter has no value: not passed, not in the channel, no default."""
-
-
 class Executable:
     """Something the engine can run as one node: a task, a parallel group, a chain.
 
@@ -57,10 +53,17 @@ class Executable:
 
         return sequence(self, other)
 
-    def __rlshift__(self, other: Executable) -> Chain:  # pragma: no cover - symmetric sugar
+    def __rrshift__(self, other: object) -> Chain:
+        # Only reached when ``other`` is not a task (``3 >> t``, ``[a, b] >> t``):
+        # sequence() rejects it with a message saying what was expected.
         from graflow.core.dsl import sequence
 
-        return sequence(other, self)
+        return sequence(other, self)  # type: ignore[arg-type]
+
+    def __rlshift__(self, other: object) -> Chain:
+        from graflow.core.dsl import sequence
+
+        return sequence(self, other)  # type: ignore[arg-type]
 
     def __lshift__(self, other: Executable) -> Chain:
         from graflow.core.dsl import sequence
@@ -71,6 +74,11 @@ class Executable:
         from graflow.core.dsl import combine
 
         return combine(self, other)
+
+    def __ror__(self, other: object) -> ParallelGroup:
+        from graflow.core.dsl import combine
+
+        return combine(other, self)  # type: ignore[arg-type]
 
     def iter_tasks(self) -> list[Executable]:
         """This node and every node it contains (members of groups, elements of chains)."""
@@ -231,4 +239,11 @@ def _parameters(func: Callable[..., Any], *, skip_first: bool) -> tuple[list[ins
     return named, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
-from graflow.core.group import ParallelGroup  # noqa: E402  (re-export; group builds on Executable)
+def __getattr__(name: str) -> Any:
+    # ``ParallelGroup`` is re-exported lazily: group.py imports Executable from here, so an
+    # eager import would fail whenever graflow.core.group (or dsl, engine) is imported first.
+    if name == "ParallelGroup":
+        from graflow.core.group import ParallelGroup
+
+        return ParallelGroup
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,10 @@ There are four families:
   ``with_execution(backend="threading")``);
 * **lifecycle wrappers** surround a run, a task attempt and a parallel group. Implement
   them as ``@hookimpl(wrapper=True)`` generators (``result = yield``) to time, trace or
-  guard the real work; the kernel skips them entirely when no plugin wraps;
+  guard the real work; the kernel skips them entirely when no plugin wraps. A wrapper
+  that is sometimes idle sets ``fn.graflow_active = predicate`` (zero arguments) and does
+  not count while the predicate is false at the start of a run (it is still called, and
+  must pass through, when another plugin's wrapper is active);
 * **carrier** hooks let plugin state (a trace context) travel with a task to another
   process (a worker, a container, a multiprocessing member);
 * **command line**: extra ``graflow`` subcommands.

@@ -181,11 +181,19 @@ class GraflowPluginManager:
         return factory()
 
     def wraps(self, hook_name: str) -> bool:
-        """Whether any plugin wraps the lifecycle hook, so the kernel can skip it otherwise."""
+        """Whether any plugin wraps the lifecycle hook now, so the kernel can skip it otherwise.
+
+        A wrapper function may carry a ``graflow_active`` attribute, a zero-argument callable:
+        while it returns false the wrapper does not count (a tracer with no SDK configured).
+        The kernel asks once per run (per envelope on the remote side), not per task.
+        """
         self._ensure_loaded()
-        return any(
-            impl.wrapper or impl.hookwrapper for impl in getattr(self._pm.hook, hook_name).get_hookimpls()
-        )
+        for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
+            if impl.wrapper or impl.hookwrapper:
+                active = getattr(impl.function, "graflow_active", None)
+                if active is None or active():
+                    return True
+        return False
 
     # --- introspection -------------------------------------------------------------
 

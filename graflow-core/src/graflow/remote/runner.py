@@ -61,12 +61,11 @@ def _run(envelope: TaskEnvelope) -> TaskOutcome:
             manager.hook.graflow_extract_carrier(carrier=envelope.carrier)
 
         def call() -> Any:
-            token = _current_task.set(tctx)
-            try:
-                return task.run()  # type: ignore[attr-defined]
-            finally:
-                _current_task.reset(token)
+            return task.run()  # type: ignore[attr-defined]
 
+        # Set around the lifecycle wrappers as well, so they see the attempt's context
+        # (cycle, requests); this whole function runs in a fresh contextvars context.
+        _current_task.set(tctx)
         if manager.wraps("graflow_run_task"):
             result = manager.hook.graflow_run_task(
                 task=task, context=context, attempt=envelope.attempt, run=call

@@ -1,0 +1,288 @@
+"""What ``graflow run`` knows about a run: a plugin that watches it through the lifecycle wrappers.
+
+The engine has no code for the command line. :class:`RunProgress` is an ordinary plugin
+with ``wrapper=True`` implementations of ``graflow_run_workflow``, ``graflow_run_task`` and
+``graflow_run_group``; the CLI registers it for the duration of one run (see
+:meth:`RunProgress.registered`). It keeps one :class:`TaskRecord` per task id and calls a
+listener on every start and end, so the console can show progress as it happens.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from graflow.plugins import get_plugin_manager, hookimpl
+
+if TYPE_CHECKING:
+    from graflow.core.context import ExecutionContext
+    from graflow.core.graph import TaskGraph
+    from graflow.core.group import ParallelGroup
+    from graflow.core.task import Executable
+
+__all__ = ["PLUGIN_NAME", "RunProgress", "Status", "TaskEvent", "TaskRecord"]
+
+#: The name the plugin is registered under while a CLI run lasts.
+PLUGIN_NAME: Final = "graflow-cli-progress"
+
+#: Where a task ran when it ran in this process.
+LOCAL_WORKER: Final = "local"
+
+Status = Literal["running", "succeeded", "failed", "skipped"]
+
+#: ``"started"``, ``"succeeded"`` or ``"failed"``: what a listener is told.
+TaskEvent = Literal["started", "succeeded", "failed"]
+
+#: The backend of the parallel group whose member is running in this thread, if any.
+#: Group members run in copies of the caller's context, so a member's task sees it.
+_group_backend: Final[contextvars.ContextVar[str | None]] = contextvars.ContextVar(
+    "graflow_cli_group_backend", default=None
+)
+
+#: Coordination backends that send relocatable tasks to another process.
+_REMOTE_GROUP_BACKENDS: Final = {"multiprocessing": "process pool", "redis": "worker fleet"}
+
+
+@dataclass
+class TaskRecord:
+    """One row of the summary: everything seen of one task (or group) id during the run."""
+
+    task_id: str
+    #: ``"task"`` or ``"group"``.
+    kind: str
+    #: The handler name (``"direct"`` by default); for a group, its coordination backend.
+    handler: str
+    #: Where it ran: ``"local"`` (this process), ``"process pool"``, ``"worker fleet"``;
+    #: ``"-"`` for a group (its members say) and for what never ran.
+    worker: str = "-"
+    status: Status = "skipped"
+    #: Attempts made: retries and ``next_iteration`` runs each count.
+    runs: int = 0
+    #: Seconds spent running, summed over all runs (retry back-off waits excluded).
+    duration: float = 0.0
+    #: ``"Type: message"`` of the last failure, if the last run failed.
+    error: str | None = None
+    #: Nesting depth in the graph (members of a group are one deeper than the group).
+    depth: int = 0
+    #: Of the latest run: its iteration (``next_iteration`` makes 2, 3, ...), its attempt
+    #: (retries make 2, 3, ...) and the attempts the task is allowed.
+    cycle: int = 1
+    attempt: int = 1
+    max_attempts: int = 1
+
+
+Listener = Callable[[TaskEvent, TaskRecord], None]
+
+
+class RunProgress:
+    """Records every task and group of one run; tells ``listener`` as they start and end.
+
+    Only the first run it sees is recorded (a task that runs a sub-workflow of its own
+    does not add rows). Safe to use from the threads of a THREADING group.
+    """
+
+    def __init__(self, listener: Listener | None = None) -> None:
+        self._listener = listener
+        self._lock = threading.Lock()
+        self._records: dict[str, TaskRecord] = {}
+        #: The run being watched, once it started.
+        self.context: ExecutionContext | None = None
+        #: Wall-clock seconds of the whole run, once it ended.
+        self.elapsed: float | None = None
+
+    # --- registration ------------------------------------------------------------------
+
+    @contextmanager
+    def registered(self) -> Iterator[RunProgress]:
+        """Register with the plugin manager for the ``with`` block only."""
+        manager = get_plugin_manager()
+        manager.register(self, name=PLUGIN_NAME)
+        try:
+            yield self
+        finally:
+            manager.unregister(PLUGIN_NAME)
+
+    # --- lifecycle wrappers -------------------------------------------------------------
+
+    @hookimpl(wrapper=True)
+    def graflow_run_workflow(self, context: ExecutionContext) -> Generator[None, Any, Any]:
+        if self.context is not None:
+            return (yield)
+        self.context = context
+        started = time.perf_counter()
+        try:
+            return (yield)
+        finally:
+            self.elapsed = time.perf_counter() - started
+
+    @hookimpl(wrapper=True)
+    def graflow_run_task(
+        self, task: Executable, context: ExecutionContext, attempt: int
+    ) -> Generator[None, Any, Any]:
+        if context is not self.context:
+            return (yield)
+        record = self._start(
+            task,
+            context,
+            "task",
+            task.handler_type or "direct",
+            _worker(task, context),
+            attempt=attempt,
+            max_attempts=getattr(task, "max_retries", 0) + 1,
+        )
+        return (yield from self._watch(record))
+
+    @hookimpl(wrapper=True)
+    def graflow_run_group(self, group: ParallelGroup, context: ExecutionContext) -> Generator[None, Any, Any]:
+        if context is not self.context:
+            return (yield)
+        record = self._start(group, context, "group", group.backend, "-")
+        token = _group_backend.set(group.backend)
+        try:
+            return (yield from self._watch(record))
+        finally:
+            _group_backend.reset(token)
+
+    def _start(
+        self,
+        node: Executable,
+        context: ExecutionContext,
+        kind: str,
+        handler: str,
+        worker: str,
+        *,
+        attempt: int = 1,
+        max_attempts: int = 1,
+    ) -> TaskRecord:
+        with self._lock:
+            record = self._records.get(node.task_id)
+            if record is None:
+                record = self._records[node.task_id] = TaskRecord(node.task_id, kind, handler)
+            record.worker = worker
+            record.status = "running"
+            record.runs += 1
+            record.cycle = context.cycle_counts.get(node.task_id, 1)
+            record.attempt = attempt
+            record.max_attempts = max_attempts
+            record.error = None
+        self._tell("started", record)
+        return record
+
+    def _watch(self, record: TaskRecord) -> Generator[None, Any, Any]:
+        started = time.perf_counter()
+        try:
+            result = yield
+        except BaseException as exc:
+            with self._lock:
+                record.duration += time.perf_counter() - started
+                record.status = "failed"
+                record.error = describe_error(exc)
+            self._tell("failed", record)
+            raise
+        with self._lock:
+            record.duration += time.perf_counter() - started
+            record.status = "succeeded"
+        self._tell("succeeded", record)
+        return result
+
+    def _tell(self, event: TaskEvent, record: TaskRecord) -> None:
+        if self._listener is not None:
+            self._listener(event, record)
+
+    # --- reading ---------------------------------------------------------------------
+
+    def records(self) -> list[TaskRecord]:
+        """One record per node of the run's graph (groups followed by their members), in dependency order.
+
+        Nodes that never ran are ``"skipped"``; a task added at run time follows the task
+        that added it, or, inside a group member, comes last, in the order it started.
+        """
+        with self._lock:
+            seen = dict(self._records)
+        rows: list[TaskRecord] = []
+        if self.context is not None:
+            graph = self.context.graph
+            for node_id in _dependency_order(graph, self.context.start_nodes):
+                self._collect(graph.get_node(node_id), 0, seen, rows)
+        listed = {row.task_id for row in rows}
+        rows.extend(record for tid, record in seen.items() if tid not in listed)
+        return rows
+
+    def _collect(
+        self, node: Executable, depth: int, seen: dict[str, TaskRecord], rows: list[TaskRecord]
+    ) -> None:
+        from graflow.core.dsl import Chain
+        from graflow.core.group import ParallelGroup
+
+        if isinstance(node, Chain):
+            for element in node.elements:
+                self._collect(element, depth, seen, rows)
+            return
+        is_group = isinstance(node, ParallelGroup)
+        record = seen.get(node.task_id)
+        if record is None:
+            handler = node.backend if is_group else (node.handler_type or "direct")  # type: ignore[attr-defined]
+            record = TaskRecord(node.task_id, "group" if is_group else "task", handler)
+        record.depth = depth
+        rows.append(record)
+        if is_group:
+            for member in node.members:  # type: ignore[attr-defined]
+                self._collect(member, depth + 1, seen, rows)
+
+
+def _dependency_order(graph: TaskGraph, start_nodes: list[str]) -> list[str]:
+    """Top-level node ids, each after its predecessors (ties in insertion order).
+
+    A task added at run time (``next_task``) comes after the task that added it.
+    """
+    succ: dict[str, list[str]] = {node: [] for node in graph.nodes}
+    waiting = {node: len(graph.predecessors(node)) for node in graph.nodes}
+    for origin, added in graph.dynamic_edges:  # the engine queues these before static successors
+        if origin in succ and waiting.get(added) == 0 and added not in start_nodes:
+            succ[origin].append(added)
+            waiting[added] += 1
+    for node in graph.nodes:
+        succ[node].extend(graph.successors(node))
+    ready = deque(node for node, count in waiting.items() if count == 0)
+    order: list[str] = []
+    while ready:
+        node = ready.popleft()
+        order.append(node)
+        for nxt in succ[node]:
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                ready.append(nxt)
+    placed = set(order)
+    order.extend(node for node in graph.nodes if node not in placed)
+    return order
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"Type: first line of the message"``, short enough for one line of output."""
+    message = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _worker(task: Executable, context: ExecutionContext) -> str:
+    """Where a task attempt runs, as far as the driver can tell.
+
+    A relocatable handler's tasks leave this process when the queue is remote (a worker
+    fleet) or their group's backend is; everything else runs here.
+    """
+    manager = get_plugin_manager()
+    try:
+        relocatable = manager.task_handler(task.handler_type or "direct").relocatable
+    except Exception:  # a handler registered on the engine only: it runs here
+        return LOCAL_WORKER
+    if not relocatable:
+        return LOCAL_WORKER
+    if getattr(context.queue, "executor", None) is not None:
+        return "worker fleet"
+    return _REMOTE_GROUP_BACKENDS.get(_group_backend.get() or "", LOCAL_WORKER)

@@ -1,0 +1,156 @@
+"""How the command line shows things: progress lines, the run summary, the plugin list.
+
+Everything goes through a :class:`rich.console.Console`. On a terminal it has colour;
+anywhere else (CI logs, pipes, tests) it prints plain lines and ASCII tables, wide
+enough that task ids are never cut.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any, Final
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from graflow.cli.progress import TaskEvent, TaskRecord
+    from graflow.plugins import PluginInfo
+
+__all__ = ["ProgressPrinter", "format_duration", "make_console", "plugins_table", "summary_table"]
+
+#: Width used when the output is not a terminal: a pipe or a log has no width to fit.
+_PLAIN_WIDTH: Final = 200
+#: The final result is shown up to this many characters.
+RESULT_REPR_LIMIT: Final = 300
+
+_STATUS_STYLE: Final = {
+    "succeeded": "green",
+    "failed": "bold red",
+    "skipped": "yellow",
+    "running": "cyan",
+    "started": "cyan",
+}
+
+
+def make_console(file: IO[str]) -> Console:
+    """A console on ``file``: coloured on a terminal, plain and wide elsewhere."""
+    options: dict[str, Any] = {"highlight": False, "markup": False, "emoji": False, "soft_wrap": True}
+    console = Console(file=file, **options)
+    if not console.is_terminal:
+        console = Console(file=file, width=_PLAIN_WIDTH, no_color=True, **options)
+    return console
+
+
+def _box(console: Console) -> box.Box:
+    return box.ROUNDED if console.is_terminal else box.ASCII
+
+
+def format_duration(seconds: float) -> str:
+    """``"<1 ms"``, ``"4 ms"``, ``"1.25 s"``, ``"2m 05s"``: readable at a glance."""
+    if seconds < 0.001:
+        return "<1 ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m {rest:02d}s"
+
+
+def short_repr(value: Any, limit: int = RESULT_REPR_LIMIT) -> str:
+    """``repr(value)``, cut to ``limit`` characters."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not hide the summary
+        text = f"<unrepresentable {type(value).__name__}: {exc}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class ProgressPrinter:
+    """A :class:`~graflow.cli.progress.RunProgress` listener: one line per task start and end."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._lock = threading.Lock()
+
+    def __call__(self, event: TaskEvent, record: TaskRecord) -> None:
+        line = Text("  ")
+        line.append(f"{event:<9}", style=_STATUS_STYLE[event])
+        line.append(" ")
+        if record.kind == "group":
+            line.append(f"group {record.task_id}", style="bold")
+            line.append(f" ({record.handler})", style="dim")
+        else:
+            line.append(record.task_id, style="bold")
+        notes = []
+        if record.cycle > 1:
+            notes.append(f"iteration {record.cycle}")
+        if record.max_attempts > 1:
+            notes.append(f"attempt {record.attempt}/{record.max_attempts}")
+        if event != "started":
+            notes.append(format_duration(record.duration))
+        if notes:
+            line.append(f" [{', '.join(notes)}]", style="dim")
+        if event == "failed" and record.error:
+            line.append(f": {record.error}", style="red")
+        with self._lock:
+            self._console.print(line)
+
+
+def summary_table(records: Sequence[TaskRecord]) -> Table:
+    """The per-task table printed when a run ends."""
+    table = Table(box=box.ASCII, show_edge=True, pad_edge=True)
+    table.add_column("task", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("runs", justify="right", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("handler", no_wrap=True)
+    table.add_column("worker", no_wrap=True)
+    for record in records:
+        label = "  " * record.depth + (
+            f"{record.task_id} (group)" if record.kind == "group" else record.task_id
+        )
+        ran = record.runs > 0
+        table.add_row(
+            Text(label),
+            Text(record.status, style=_STATUS_STYLE.get(record.status, "")),
+            str(record.runs) if ran else "-",
+            format_duration(record.duration) if ran else "-",
+            Text(record.handler),
+            Text(record.worker if ran else "-"),
+        )
+    return table
+
+
+def plugins_table(infos: Sequence[PluginInfo]) -> Table:
+    """One row per plugin: where it comes from and what it contributes (or why it failed)."""
+    table = Table(box=box.ASCII, show_lines=True)
+    table.add_column("plugin", no_wrap=True)
+    table.add_column("distribution", no_wrap=True)
+    table.add_column("contributes")
+    for info in infos:
+        if info.error is not None:
+            package = info.distribution or info.name
+            detail = Text(f"failed to load: {info.error}\n", style="red")
+            detail.append(f"reinstall or fix it: pip install --force-reinstall {package}")
+        else:
+            lines = [f"{kind}: {', '.join(names)}" for kind, names in info.provides.items()]
+            lines.extend(f"hook: {name}" for name in info.hooks)
+            detail = Text("\n".join(lines) or "(nothing)")
+        origin = (
+            "graflow-core (built in)"
+            if info.name == "builtin"
+            else (info.distribution or "(registered at run time)")
+        )
+        table.add_row(Text(info.name), Text(origin), detail)
+    return table
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print ``table`` with the box style that suits the console."""
+    table.box = _box(console)
+    console.print(table)

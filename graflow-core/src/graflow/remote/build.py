@@ -1,0 +1,69 @@
+"""Building the envelope for a task that is about to run somewhere else.
+
+The engine (remote coordinators, a worker fleet) and handlers that place a task
+themselves (the Docker handler) all ship the same :class:`TaskEnvelope`, so they
+build it in one place and a task sees the same state wherever it runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from graflow.remote.envelope import TaskEnvelope
+
+if TYPE_CHECKING:
+    from graflow.core.context import ExecutionContext, TaskExecutionContext
+    from graflow.core.task import TaskWrapper
+    from graflow.plugins.manager import GraflowPluginManager
+
+__all__ = ["build_envelope"]
+
+
+def build_envelope(
+    task: TaskWrapper,
+    context: ExecutionContext,
+    tctx: TaskExecutionContext | None = None,
+    *,
+    share_channel: bool = True,
+    manager: GraflowPluginManager | None = None,
+) -> TaskEnvelope:
+    """The envelope that runs this attempt of ``task`` elsewhere as it would run here.
+
+    ``tctx`` is the attempt's task context when the engine made one (iteration data,
+    cycle and retry counts come from it); without one the task runs as its first
+    attempt of the current cycle. ``share_channel=False`` always ships a snapshot of
+    the channel (its writes are replayed here afterwards), for a remote side that
+    cannot reach the run's channel backend, such as a container without network.
+    Plugins add what must travel (a trace context) through ``graflow_inject_carrier``.
+    """
+    from graflow.core.context import NO_DATA
+
+    if manager is None:
+        from graflow.plugins.manager import get_plugin_manager
+
+        manager = get_plugin_manager()
+    channel = context.channel
+    spec = channel.remote_spec() if share_channel else None
+    carrier: dict[str, str] = {}
+    manager.hook.graflow_inject_carrier(carrier=carrier)
+    if tctx is not None:
+        data = tctx._iteration_data
+        cycle_count, max_cycles, attempt = tctx.cycle_count, tctx.max_cycles, tctx.retry_count + 1
+    else:
+        data = NO_DATA
+        cycle_count = context.cycle_counts.get(task.task_id, 1)
+        max_cycles = getattr(task, "max_cycles", None) or context.max_cycles
+        attempt = 1
+    return TaskEnvelope(
+        task,
+        context.session_id,
+        context.workflow_name,
+        cycle_count=cycle_count,
+        max_cycles=max_cycles,
+        attempt=attempt,
+        iteration=(data is not NO_DATA, None if data is NO_DATA else data),
+        channel_snapshot=channel.snapshot() if spec is None else None,
+        channel_backend=spec,
+        results=dict(context.results),
+        carrier=carrier,
+    )
