@@ -52,8 +52,7 @@ class TypedChannel(Generic[M]):
             return message
         if not isinstance(message, dict):
             raise TypeError(f"expected a {name} (a dict), got {type(message).__name__}")
-        required = set(getattr(self.message_type, "__required_keys__", self._hints))
-        _check_mapping(message, self._hints, required, name)
+        _check_mapping(message, self._hints, _required_keys(self.message_type), name)
         return typing.cast(M, message)
 
     # Plain channel access stays available on a typed view.
@@ -83,8 +82,27 @@ def _check_mapping(value: dict[str, Any], hints: dict[str, Any], required: set[s
             )
 
 
+def _required_keys(td: Any) -> set[str]:
+    """The keys a TypedDict requires, also when its annotations are strings.
+
+    With ``from __future__ import annotations`` Python (< 3.13) cannot see
+    ``NotRequired[...]`` when it builds ``__required_keys__``; the resolved hints can.
+    """
+    required = set(getattr(td, "__required_keys__", ()))
+    for key, hint in get_type_hints(td, include_extras=True).items():
+        origin = get_origin(hint)
+        if origin is not None and origin is getattr(typing, "NotRequired", None):
+            required.discard(key)
+        elif origin is not None and origin is getattr(typing, "Required", None):
+            required.add(key)
+    return required
+
+
 def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or repr(tp).replace("typing.", "")
+    # Generic aliases forward __name__ to their origin (list[str] says "list"): show them whole.
+    if get_origin(tp) is None and getattr(tp, "__name__", None):
+        return str(tp.__name__)
+    return repr(tp).replace("typing.", "")
 
 
 def _conforms(value: Any, tp: Any) -> bool:
@@ -115,7 +133,7 @@ def _conforms(value: Any, tp: Any) -> bool:
         if not isinstance(value, dict):
             return False
         try:
-            _check_mapping(value, get_type_hints(tp), set(getattr(tp, "__required_keys__", ())), tp.__name__)
+            _check_mapping(value, get_type_hints(tp), _required_keys(tp), tp.__name__)
         except TypeError:
             return False
         return True

@@ -136,7 +136,12 @@ class RunProgress:
             attempt=attempt,
             max_attempts=getattr(task, "max_retries", 0) + 1,
         )
-        return (yield from self._watch(record))
+        try:
+            return (yield from self._watch(record))
+        finally:
+            ran_on = context.task_workers.get(task.task_id)  # set when the task ran remotely
+            if ran_on:
+                record.worker = ran_on
 
     @hookimpl(wrapper=True)
     def graflow_run_group(self, group: ParallelGroup, context: ExecutionContext) -> Generator[None, Any, Any]:

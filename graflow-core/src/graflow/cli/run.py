@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graflow.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from graflow.cli.loader import WorkflowTarget, loaded_workflow
@@ -22,6 +22,9 @@ from graflow.cli.report import (
 from graflow.cli.tracebacks import user_traceback
 from graflow.exceptions import ConfigError, GraflowError
 from graflow.plugins import get_plugin_manager
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["backend_options", "parse_assignments", "run_command"]
 
@@ -91,7 +94,7 @@ def run_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_summary(out: Any, progress: RunProgress, name: str, outcome: str) -> None:
+def _print_summary(out: Console, progress: RunProgress, name: str, outcome: str) -> None:
     if progress.context is None:  # failed before the first task (a backend, the graph)
         return
     records = progress.records()

@@ -53,6 +53,7 @@ def run_in_threads(
     live_lock = threading.Lock()
 
     def work() -> None:
+        go.wait()
         try:
             for index in indices:  # next() on a shared count is atomic under the GIL
                 if index >= count or stop.is_set():
@@ -68,9 +69,13 @@ def run_in_threads(
                 if live[0] == 0:
                     done.set()
 
+    # Threads wait at a gate until all have started: a thread already running members
+    # would hold the GIL while the engine thread waits to start the next one.
+    go = threading.Event()
     name = f"graflow-{group.task_id}"
     for number in range(n_threads):
         threading.Thread(target=work, name=f"{name}-{number}", daemon=True).start()
+    go.set()
     done.wait(group.timeout)
     stop.set()
     if errors:

@@ -68,6 +68,8 @@ class ExecutionContext:
         self.results: dict[str, Any] = {}
         #: Task id -> how many times it started in this run.
         self.cycle_counts: dict[str, int] = {}
+        #: Task id -> ``host:pid`` of the process that last ran it, for tasks run remotely.
+        self.task_workers: dict[str, str] = {}
         #: Tasks whose handler stored a result itself during the current attempt.
         self._explicit: set[str] = set()
         #: How many task executions the run has made so far.

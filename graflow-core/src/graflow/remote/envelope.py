@@ -158,6 +158,8 @@ def apply_outcome(outcome: TaskOutcome, context: ExecutionContext, tctx: TaskExe
     Channel writes are replayed even when the task failed, as they would have been
     visible had it run in process. Requests are adopted only on success.
     """
+    if outcome.worker:
+        context.task_workers[outcome.task_id] = outcome.worker
     channel = context.channel
     for method, args in outcome.channel_ops:
         getattr(channel, method)(*args)
