@@ -56,7 +56,8 @@ class MultiprocessingCoordinator(Coordinator):
     The pool has ``max_workers`` processes (default: the CPU count). Its processes are
     forked from a fork server (``forkserver``; ``spawn`` where that does not exist), so
     they are safe beside the engine's threads and start in a few milliseconds with
-    Graflow and its plugins already imported. A group with a timeout starts its clock
+    Graflow and its plugins already imported; each takes the engine's environment as it
+    is when the pool starts, as a spawned process would. A group with a timeout starts its clock
     once the pool is up, and a timeout that expires kills the pool, stopping hung
     members; the next group starts a new one.
     """
@@ -80,7 +81,12 @@ class MultiprocessingCoordinator(Coordinator):
     def _ensure_pool(self, size: int, *, warm: bool) -> ProcessPoolExecutor:
         if self._pool is None or self._size != size:
             self.close()
-            self._pool = ProcessPoolExecutor(max_workers=size, mp_context=_process_context())
+            self._pool = ProcessPoolExecutor(
+                max_workers=size,
+                mp_context=_process_context(),
+                initializer=_adopt_environment,
+                initargs=(dict(os.environ),),
+            )
             self._size = size
             if warm:
                 # Processes start on demand; a group timeout must not be spent starting them.
@@ -115,6 +121,17 @@ def _process_context() -> BaseContext:
         context.set_forkserver_preload([_PRELOAD])
         return context
     return multiprocessing.get_context("spawn")
+
+
+def _adopt_environment(environ: dict[str, str]) -> None:
+    """Give a pool process the engine's environment as it is now.
+
+    A forked server keeps the environment it started with; a spawned process gets the
+    current one. Members must see the same variables either way (``OTEL_*``, credentials
+    set by the application at run time).
+    """
+    os.environ.clear()
+    os.environ.update(environ)
 
 
 def _check_picklable(group: ParallelGroup) -> None:

@@ -116,6 +116,9 @@ class TaskWrapper(Executable):
             raise TypeError(f"a task id must be a non-empty string, got {task_id!r}")
         if not callable(func):
             raise TypeError(f"task {task_id!r}: expected a callable, got {type(func).__name__}")
+        if isinstance(func, TaskWrapper):  # TaskWrapper("end", some_task): reuse the task's function
+            inject_context = inject_context or func.inject_context
+            func = func.func
         if max_cycles is not None and max_cycles < 1:
             raise ValueError(f"task {task_id!r}: max_cycles must be >= 1, got {max_cycles}")
         self.task_id = task_id

@@ -159,9 +159,14 @@ class GraflowPluginManager:
             failure = next((err for dist, err in self.failures.values() if dist == package), None)
             return PluginNotInstalledError(f"the {kind} {name!r}", package, failure)
         known = sorted(set(self.names(hook_name)) | set(extra_known or ()))
+        # A plugin that failed to import may be the one that provides ``name``: say so.
+        broken = "".join(
+            f" Plugin {ep!r} failed to load and may provide it: {err}."
+            for ep, (_, err) in self.failures.items()
+        )
         return ConfigError(
             f"unknown {kind} {name!r}; known: {', '.join(known)}. "
-            "A plugin can add more (`graflow plugins` lists what is installed)."
+            f"A plugin can add more (`graflow plugins` lists what is installed).{broken}"
         )
 
     def task_handler(self, name: str) -> TaskHandler:

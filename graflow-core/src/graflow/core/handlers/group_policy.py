@@ -17,7 +17,7 @@ the group, a critical id that is not a member), so configuration mistakes never 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from graflow.exceptions import ConfigError, ParallelGroupError
@@ -167,7 +167,10 @@ class AtLeastNGroupPolicy(ErrorHandlingPolicy):
 
     def __init__(self, min_success: int) -> None:
         if not isinstance(min_success, int) or isinstance(min_success, bool) or min_success < 1:
-            raise ConfigError(f"AT_LEAST_N needs n >= 1, got {min_success!r}")
+            raise ConfigError(
+                f"AT_LEAST_N(n) needs a whole number n >= 1 (how many members must succeed), got "
+                f"{min_success!r}; to let the group pass whatever fails, use ErrorHandlingPolicy.BEST_EFFORT"
+            )
         self.min_success = min_success
 
     def get_name(self) -> str:
@@ -176,8 +179,9 @@ class AtLeastNGroupPolicy(ErrorHandlingPolicy):
     def validate(self, group: ParallelGroup) -> None:
         if self.min_success > len(group.members):
             raise ConfigError(
-                f"group {group.task_id!r} has {len(group.members)} members but its policy needs "
-                f"at least {self.min_success} to succeed; lower n or add members"
+                f"group {group.task_id!r} has {len(group.members)} members but its policy "
+                f"AT_LEAST_N({self.min_success}) needs {self.min_success} to succeed, so it could never "
+                f"pass; use n <= {len(group.members)} or add members to the group"
             )
 
     def should_fail(self, failed_tasks: list[tuple[str, str]], successful_tasks: list[str]) -> bool:
@@ -194,11 +198,23 @@ class CriticalGroupPolicy(ErrorHandlingPolicy):
     """Only the listed members must succeed; the others may fail."""
 
     def __init__(self, critical_task_ids: Sequence[str]) -> None:
-        if isinstance(critical_task_ids, str) or not all(isinstance(t, str) for t in critical_task_ids):
-            raise ConfigError(f"CRITICAL_TASKS takes a list of task ids, got {critical_task_ids!r}")
-        if not critical_task_ids:
-            raise ConfigError("CRITICAL_TASKS needs at least one task id")
-        self.critical_task_ids = list(critical_task_ids)
+        ids = (
+            list(critical_task_ids)
+            if isinstance(critical_task_ids, Iterable) and not isinstance(critical_task_ids, str)
+            else None
+        )
+        if ids is None or not all(isinstance(t, str) for t in ids):
+            example = f"[{critical_task_ids!r}]" if isinstance(critical_task_ids, str) else '["task_a"]'
+            raise ConfigError(
+                f"CRITICAL_TASKS takes a list of member task ids, got {critical_task_ids!r}; "
+                f"write e.g. ErrorHandlingPolicy.CRITICAL_TASKS({example})"
+            )
+        if not ids:
+            raise ConfigError(
+                "CRITICAL_TASKS needs at least one member task id; to let the group pass whatever "
+                "fails, use ErrorHandlingPolicy.BEST_EFFORT"
+            )
+        self.critical_task_ids = ids
 
     def get_name(self) -> str:
         return "critical_tasks"
@@ -208,7 +224,7 @@ class CriticalGroupPolicy(ErrorHandlingPolicy):
         if unknown:
             raise ConfigError(
                 f"critical task(s) {', '.join(map(repr, unknown))} are not members of group "
-                f"{group.task_id!r} (members: {', '.join(group.member_ids)})"
+                f"{group.task_id!r}; name members of this group: {', '.join(group.member_ids)}"
             )
 
     def should_fail(self, failed_tasks: list[tuple[str, str]], successful_tasks: list[str]) -> bool:
@@ -238,14 +254,19 @@ def resolve_policy(policy: Any, group: ParallelGroup | None = None) -> GroupExec
             policy = _BY_NAME[policy.lower()]
         except KeyError:
             raise ConfigError(
-                f"unknown policy {policy!r}; use 'strict', 'best_effort' or an ErrorHandlingPolicy"
+                f"unknown policy {policy!r}; use 'strict', 'best_effort' or a policy object such as "
+                "ErrorHandlingPolicy.AT_LEAST_N(n=2)"
             ) from None
     if isinstance(policy, type) and issubclass(policy, GroupExecutionPolicy):
-        raise TypeError(f"pass a policy instance, not the class: {policy.__name__}()")
+        raise ConfigError(
+            f"a group policy must be an instance, got the class {policy.__name__}; "
+            f"write {policy.__name__}() (with its arguments, if it takes any)"
+        )
     if not isinstance(policy, GroupExecutionPolicy):
-        raise TypeError(
-            f"a group policy must be an ErrorHandlingPolicy (e.g. ErrorHandlingPolicy.BEST_EFFORT) "
-            f"or a GroupExecutionPolicy, got {type(policy).__name__}"
+        raise ConfigError(
+            f"a group policy must be an ErrorHandlingPolicy (e.g. ErrorHandlingPolicy.BEST_EFFORT, "
+            f"ErrorHandlingPolicy.AT_LEAST_N(n=2)) or a GroupExecutionPolicy instance, "
+            f"got {type(policy).__name__} ({policy!r})"
         )
     if group is not None:
         policy.validate(group)
