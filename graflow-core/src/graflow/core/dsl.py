@@ -42,8 +42,8 @@ class Chain(Executable):
             self._elements = flat
         return self._elements
 
-    @property  # type: ignore[override]
-    def task_id(self) -> str:
+    @property
+    def task_id(self) -> str:  # type: ignore[override]
         """Derived from the elements (``"a>>group_1"``), so renaming a group shows here too."""
         return ">>".join(e.task_id for e in self.elements)
 

@@ -99,6 +99,9 @@ class TaskWrapper(Executable):
     its context injected and missing keyword arguments filled from the channel.
     """
 
+    func: Callable[..., Any]
+    inject_context: bool
+
     def __init__(
         self,
         task_id: str,

@@ -54,6 +54,10 @@ def build_envelope(
         cycle_count = context.cycle_counts.get(task.task_id, 1)
         max_cycles = getattr(task, "max_cycles", None) or context.max_cycles
         attempt = 1
+    # A task that never gets its context (no inject_context, no parameters filled from the
+    # channel) can read neither results nor the channel, here or there: ship neither. This
+    # keeps a wide group of plain tasks from sending every earlier result with each member.
+    sees_state = getattr(task, "needs_context", True)
     return TaskEnvelope(
         task,
         context.session_id,
@@ -62,8 +66,8 @@ def build_envelope(
         max_cycles=max_cycles,
         attempt=attempt,
         iteration=(data is not NO_DATA, None if data is NO_DATA else data),
-        channel_snapshot=channel.snapshot() if spec is None else None,
+        channel_snapshot=(channel.snapshot() if sees_state else {}) if spec is None else None,
         channel_backend=spec,
-        results=dict(context.results),
+        results=dict(context.results) if sees_state else {},
         carrier=carrier,
     )

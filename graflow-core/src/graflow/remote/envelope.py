@@ -121,7 +121,8 @@ def worker_name() -> str:
 
 def dumps(message: TaskEnvelope | TaskOutcome) -> bytes:
     """Serialize with cloudpickle (closures and lambdas travel by value)."""
-    return cloudpickle.dumps(message)
+    payload: bytes = cloudpickle.dumps(message)
+    return payload
 
 
 def loads(payload: bytes) -> Any:
@@ -152,6 +153,22 @@ def failure(task_id: str, exc: BaseException, started_at: float, **fields: Any) 
     )
 
 
+def _local_copy(executable: Executable, known: dict[str, Executable]) -> Executable:
+    """The graph's own task when ``executable`` is a pickled copy of it.
+
+    A remote task that calls ``next_task(existing_task)`` sends back a copy; matching it by
+    id and function lets it mean "run that task again" exactly as in process, while a
+    genuinely different task under a taken id still fails as a duplicate.
+    """
+    original = known.get(executable.task_id)
+    if original is None or original is executable or type(original) is not type(executable):
+        return executable
+    same_function = getattr(getattr(original, "func", None), "__qualname__", None) == getattr(
+        getattr(executable, "func", None), "__qualname__", None
+    )
+    return original if same_function else executable
+
+
 def apply_outcome(outcome: TaskOutcome, context: ExecutionContext, tctx: TaskExecutionContext | None) -> Any:
     """Make a remote run count here: replay its channel writes, adopt its requests, return or raise.
 
@@ -166,8 +183,9 @@ def apply_outcome(outcome: TaskOutcome, context: ExecutionContext, tctx: TaskExe
     if not outcome.success:
         outcome.raise_error()
     if tctx is not None:
+        known = context.graph._tasks
         for executable, goto in outcome.next_tasks:
-            tctx.next_task(executable, goto=goto)
+            tctx.next_task(_local_copy(executable, known), goto=goto)
         if outcome.iterate:
             tctx.next_iteration(outcome.iteration_data)
         if outcome.terminate is not None:

@@ -1,0 +1,118 @@
+"""The remote-execution envelope: what goes out, what comes back, how it is applied.
+
+These run envelopes through the same functions a child process, a container or a
+worker uses (``run_payload``), in this process, so each property is checked directly.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from graflow import CoordinationBackend, ErrorHandlingPolicy, task, workflow
+from graflow.core.context import ExecutionContext
+from graflow.core.graph import TaskGraph
+from graflow.core.task import TaskWrapper
+from graflow.remote.envelope import RemoteTaskError, TaskEnvelope, apply_outcome, dumps, loads
+from graflow.remote.runner import run_payload
+
+
+def _run_remote(task: TaskWrapper, snapshot: dict | None = None):
+    envelope = TaskEnvelope(task, "session", "wf", channel_snapshot=snapshot or {})
+    return loads(run_payload(dumps(envelope)))
+
+
+def _context_for(*tasks: TaskWrapper) -> ExecutionContext:
+    graph = TaskGraph()
+    for t in tasks:
+        graph.add_node(t)
+    return ExecutionContext.create(graph)
+
+
+class Unpicklable(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+def raise_unpicklable() -> None:
+    raise Unpicklable("held a lock")
+
+
+def return_lock() -> threading.Lock:
+    return threading.Lock()
+
+
+def test_an_exception_that_cannot_travel_comes_back_as_remote_task_error_with_type_and_traceback() -> None:
+    task_ = TaskWrapper("boom", raise_unpicklable, register=False)
+    outcome = _run_remote(task_)
+    assert not outcome.success and outcome.error is None
+    with pytest.raises(RemoteTaskError) as info:
+        apply_outcome(outcome, _context_for(task_), None)
+    assert info.value.error_type == "Unpicklable"
+    assert "held a lock" in str(info.value)
+    assert "raise_unpicklable" in info.value.remote_traceback
+
+
+def test_a_picklable_exception_comes_back_as_its_own_type_with_the_remote_traceback_noted() -> None:
+    def fail() -> None:
+        raise KeyError("missing")
+
+    task_ = TaskWrapper("fail", fail, register=False)
+    outcome = _run_remote(task_)
+    with pytest.raises(KeyError) as info:
+        apply_outcome(outcome, _context_for(task_), None)
+    assert any("remote traceback" in note for note in info.value.__notes__)
+
+
+def test_a_result_that_cannot_be_pickled_fails_with_advice_instead_of_a_pickling_crash() -> None:
+    outcome = _run_remote(TaskWrapper("lock", return_lock, register=False))
+    assert not outcome.success
+    assert "cannot be pickled" in outcome.error_message
+    assert "return plain data" in outcome.error_message
+
+
+def test_channel_writes_are_replayed_in_order_as_operations_not_values() -> None:
+    @task(inject_context=True)
+    def writer(ctx) -> None:
+        channel = ctx.get_channel()
+        channel.set("k", 1)
+        channel.append("log", "a")
+        channel.atomic_add("n", 2)
+        channel.delete("k")
+
+    outcome = _run_remote(writer)
+    context = _context_for(writer)
+    context.channel.set("n", 40)  # another member added meanwhile: the remote add composes
+    context.channel.set("log", ["before"])
+    apply_outcome(outcome, context, None)
+    assert context.channel.get("n") == 42
+    assert context.channel.get("log") == ["before", "a"]
+    assert not context.channel.exists("k")
+
+
+def test_a_multiprocessing_member_can_send_control_back_to_an_existing_task() -> None:
+    with workflow("remote_goto") as wf:
+
+        @task(inject_context=True)
+        def counter(ctx) -> int:
+            return int(ctx.get_channel().atomic_add("visits", 1))
+
+        @task(inject_context=True)
+        def member(ctx) -> str:
+            ctx.next_task(counter)  # a copy of the graph's own task comes back from the child
+            return "member"
+
+        @task
+        def other() -> str:
+            return "other"
+
+        group = (member | other).with_execution(
+            backend=CoordinationBackend.MULTIPROCESSING, policy=ErrorHandlingPolicy.STRICT
+        )
+        counter >> group
+        _, ctx = wf.execute(ret_context=True)
+
+    assert ctx.channel.get("visits") == 2
+    assert ctx.cycle_counts["counter"] == 2
