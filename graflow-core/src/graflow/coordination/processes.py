@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor, wait
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
@@ -36,6 +37,8 @@ __all__ = ["MultiprocessingCoordinator"]
 
 #: What the fork server imports before forking pool processes (see :mod:`._preload`).
 _PRELOAD = "graflow.coordination._preload"
+#: Seconds a warm pool waits for its processes; past that its members start anyway.
+_START_PATIENCE = 60.0
 
 
 class _PoolExecutor:
@@ -51,61 +54,81 @@ class _PoolExecutor:
 
 
 class MultiprocessingCoordinator(Coordinator):
-    """One process pool per run, reused by its groups.
+    """Process pools for one run: shared by its groups of one size, private to a timed group.
 
-    The pool has ``max_workers`` processes (default: the CPU count). Its processes are
+    A pool has ``max_workers`` processes (default: the CPU count). Its processes are
     forked from a fork server (``forkserver``; ``spawn`` where that does not exist), so
     they are safe beside the engine's threads and start in a few milliseconds with
     Graflow and its plugins already imported; each takes the engine's environment as it
-    is when the pool starts, as a spawned process would. A group with a timeout starts its clock
-    once the pool is up, and a timeout that expires kills the pool, stopping hung
-    members; the next group starts a new one.
+    is when the pool starts, as a spawned process would.
+
+    A group with a timeout gets a pool of its own, started before its clock starts.
+    When the timeout expires that pool is killed, which stops the hung members and
+    nothing else: groups running at the same time (nested in other members) keep theirs.
     """
 
     def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-        self._size = 0
+        self._pools: dict[int, ProcessPoolExecutor] = {}
+        self._lock = threading.Lock()
 
     def run_members(
         self, group: ParallelGroup, run_member: MemberRunner, context: ExecutionContext
     ) -> list[TaskResult]:
         _check_picklable(group)
         size = group.max_workers or os.cpu_count() or 1
-        pool = self._ensure_pool(size, warm=group.timeout is not None)
         threads = min(len(group.members), max(DEFAULT_MAX_WORKERS, size))
-        outcomes, timed_out = run_in_threads(group, run_member, threads, _PoolExecutor(pool))
-        if timed_out:
-            self._kill_pool()
+        if group.timeout is None:
+            outcomes, _ = run_in_threads(group, run_member, threads, _PoolExecutor(self._shared_pool(size)))
+            return outcomes
+        pool = _start_pool(size, warm=True)
+        timed_out = True
+        try:
+            outcomes, timed_out = run_in_threads(group, run_member, threads, _PoolExecutor(pool))
+        finally:
+            if timed_out:
+                _kill(pool)
+            else:
+                pool.shutdown(wait=True)
         return outcomes
 
-    def _ensure_pool(self, size: int, *, warm: bool) -> ProcessPoolExecutor:
-        if self._pool is None or self._size != size:
-            self.close()
-            self._pool = ProcessPoolExecutor(
-                max_workers=size,
-                mp_context=_process_context(),
-                initializer=_adopt_environment,
-                initargs=(dict(os.environ),),
-            )
-            self._size = size
-            if warm:
-                # Processes start on demand; a group timeout must not be spent starting them.
-                wait([self._pool.submit(os.getpid) for _ in range(size)])
-        return self._pool
-
-    def _kill_pool(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        # The executor has no public way to stop a running call; its processes do.
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+    def _shared_pool(self, size: int) -> ProcessPoolExecutor:
+        with self._lock:
+            pool = self._pools.get(size)
+            if pool is None:
+                pool = self._pools[size] = _start_pool(size)
+            return pool
 
     def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_pool(size: int, *, warm: bool = False) -> ProcessPoolExecutor:
+    """A pool of ``size`` processes; ``warm``: return once every one of them is running.
+
+    Processes otherwise start on demand, as calls arrive. A group's timeout must not be
+    spent starting them, so a timed group waits for a warm pool: ``size`` calls that
+    each wait at a barrier for all ``size`` processes to be up, so no process can take
+    two of them and every process has to start.
+    """
+    context = _process_context()
+    barrier = context.Barrier(size) if warm else None
+    pool = ProcessPoolExecutor(
+        max_workers=size, mp_context=context, initializer=_start_process, initargs=(dict(os.environ), barrier)
+    )
+    if barrier is not None:
+        wait([pool.submit(_meet) for _ in range(size)])
+    return pool
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now, running calls included (the executor only offers to wait for them)."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _process_context() -> BaseContext:
@@ -123,15 +146,26 @@ def _process_context() -> BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _adopt_environment(environ: dict[str, str]) -> None:
-    """Give a pool process the engine's environment as it is now.
+#: In a pool process: the barrier of a warm pool's start (see :func:`_start_pool`).
+_start_barrier: Any = None
 
-    A forked server keeps the environment it started with; a spawned process gets the
-    current one. Members must see the same variables either way (``OTEL_*``, credentials
-    set by the application at run time).
+
+def _start_process(environ: dict[str, str], barrier: Any) -> None:
+    """Set up a pool process: the engine's environment as it is now, and the start barrier.
+
+    A fork server keeps the environment it started with, while a spawned process gets
+    the current one; members must see the same variables either way (``OTEL_*``,
+    credentials the application sets at run time).
     """
+    global _start_barrier
     os.environ.clear()
     os.environ.update(environ)
+    _start_barrier = barrier
+
+
+def _meet() -> None:
+    """Wait until every process of a warm pool is running (a call made only by :func:`_start_pool`)."""
+    _start_barrier.wait(timeout=_START_PATIENCE)
 
 
 def _check_picklable(group: ParallelGroup) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from graflow.coordination.coordinator import Coordinator, MemberRunner, timed_out
@@ -28,7 +29,7 @@ def run_in_threads(
     workers: int,
     executor: RemoteExecutor | None = None,
 ) -> tuple[list[TaskResult], bool]:
-    """Run every member's branch on one of ``workers`` threads; ``(outcomes, any_timed_out)``.
+    """Run every member's branch on one of up to ``workers`` threads; ``(outcomes, any_timed_out)``.
 
     Each member runs in its own copy of the caller's :mod:`contextvars` context, so
     tracing and logging context flow into it. A member still running (or not yet
@@ -38,7 +39,12 @@ def run_in_threads(
     The threads are daemons started for this group, not a :mod:`concurrent.futures`
     pool: a pool's threads are joined when the interpreter exits, so one hung member
     would keep the whole program from exiting after its run has finished. Members are
-    handed out by a shared counter, so a no-op member costs no lock, queue or future.
+    handed out by a shared counter, so a member costs no queue, future or lock.
+
+    Threads are started one after another until the bound is reached or every member
+    has been taken. Starting a thread needs the GIL: while members block (I/O, sleep,
+    processes) the next thread starts at once, while they compute it waits, so short
+    CPU-bound members are served by a few threads instead of paying for ``workers``.
     """
     members = group.members
     count = len(members)
@@ -47,16 +53,25 @@ def run_in_threads(
     indices = itertools.count()
     parent = contextvars.copy_context()
     stop = threading.Event()
+    taken = threading.Event()
     done = threading.Event()
-    n_threads = max(1, min(workers, count))
-    live = [n_threads]
+    # Threads still running, plus one share held by this thread until it stops starting them.
+    live = [1]
     live_lock = threading.Lock()
 
+    def leave() -> None:
+        with live_lock:
+            live[0] -= 1
+            if live[0] == 0:
+                done.set()
+
     def work() -> None:
-        go.wait()
         try:
             for index in indices:  # next() on a shared count is atomic under the GIL
-                if index >= count or stop.is_set():
+                if index >= count:
+                    taken.set()
+                    return
+                if stop.is_set():
                     return
                 try:
                     outcomes[index] = parent.copy().run(run_member, members[index], executor)
@@ -64,19 +79,18 @@ def run_in_threads(
                     errors[index] = exc
                     stop.set()
         finally:
-            with live_lock:
-                live[0] -= 1
-                if live[0] == 0:
-                    done.set()
+            leave()
 
-    # Threads wait at a gate until all have started: a thread already running members
-    # would hold the GIL while the engine thread waits to start the next one.
-    go = threading.Event()
+    deadline = None if group.timeout is None else time.monotonic() + group.timeout
     name = f"graflow-{group.task_id}"
-    for number in range(n_threads):
+    for number in range(max(1, min(workers, count))):
+        if taken.is_set() or stop.is_set():
+            break
+        with live_lock:
+            live[0] += 1
         threading.Thread(target=work, name=f"{name}-{number}", daemon=True).start()
-    go.set()
-    done.wait(group.timeout)
+    leave()
+    done.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
     stop.set()
     if errors:
         raise errors[min(errors)]

@@ -355,7 +355,8 @@ class _Run:
                 duration=time.perf_counter() - started,
                 error=exc,
             )
-        result = self.context.results.get(flow.last) if flow.last else None
+        # The member's own result (a chain's: its last element's), not that of tasks it added at run time.
+        result = self.context.results.get(elements[-1].task_id)
         return TaskResult(member.task_id, True, result, duration=time.perf_counter() - started)
 
 

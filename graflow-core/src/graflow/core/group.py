@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from graflow.core.task import Executable
+from graflow.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from graflow.coordination.coordinator import CoordinationBackend
@@ -58,26 +59,44 @@ class ParallelGroup(Executable):
         """Choose how members run and how failures count; omitted arguments keep their value.
 
         ``backend``: a :class:`CoordinationBackend` (or its name); ``policy``: an
-        :class:`~graflow.core.handlers.group_policy.ErrorHandlingPolicy` or policy object;
+        :class:`~graflow.core.handlers.group_policy.ErrorHandlingPolicy` or policy object
+        (``None``: the default, STRICT);
         ``max_workers``: bound on members running at once; ``timeout``: seconds after
         which a member still running counts as failed (the policy judges it).
+        A value that cannot work (an unknown backend, a policy that does not fit the
+        group's members) raises :class:`~graflow.exceptions.ConfigError` here, before any run.
         """
         from graflow.core.handlers.group_policy import resolve_policy
 
-        if backend is not _UNSET:
-            self.backend = _backend_name(backend)
+        # Everything is checked before anything is changed: a bad argument leaves the group as it was.
+        new_backend = self.backend if backend is _UNSET else _backend_name(backend, self.task_id)
+        new_policy: GroupExecutionPolicy | None = self.policy
         if policy is not _UNSET:
-            self.policy = resolve_policy(policy, self)
+            new_policy = None if policy is None else resolve_policy(policy, self)
+        new_workers = self.max_workers
         if max_workers is not _UNSET:
-            if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
-                raise ValueError(f"group {self.task_id!r}: max_workers must be a positive int or None")
-            self.max_workers = max_workers
-        if timeout is not _UNSET:
-            if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-                raise ValueError(
-                    f"group {self.task_id!r}: timeout must be a positive number of seconds or None"
+            if max_workers is not None and (
+                not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1
+            ):
+                raise ConfigError(
+                    f"group {self.task_id!r}: max_workers must be a whole number >= 1 (e.g. max_workers=4) "
+                    f"or None for the backend's default, got {max_workers!r}"
                 )
-            self.timeout = timeout
+            new_workers = None if max_workers is None else int(max_workers)
+        new_timeout = self.timeout
+        if timeout is not _UNSET:
+            if timeout is not None and (
+                not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0
+            ):
+                raise ConfigError(
+                    f"group {self.task_id!r}: timeout must be a positive number of seconds "
+                    f"(e.g. timeout=30) or None for no limit, got {timeout!r}"
+                )
+            new_timeout = None if timeout is None else float(timeout)
+        self.backend = new_backend
+        self.policy = new_policy
+        self.max_workers = new_workers
+        self.timeout = new_timeout
         self.configured = True
         return self
 
@@ -97,8 +116,20 @@ class ParallelGroup(Executable):
         return [m.task_id for m in self.members]
 
 
-def _backend_name(backend: object) -> str:
+def _backend_name(backend: object, group_id: str) -> str:
+    """The backend's name, checked against the coordinators the plugins provide.
+
+    An unknown name fails here, when the group is configured, not when the run reaches
+    the group; a backend of a plugin that is not installed names the package to install.
+    """
+    from graflow.plugins.manager import get_plugin_manager
+
     value = getattr(backend, "value", backend)
     if not isinstance(value, str):
-        raise TypeError(f"backend must be a CoordinationBackend or its name, got {type(backend).__name__}")
-    return value.lower()
+        raise ConfigError(
+            f"group {group_id!r}: backend must be a CoordinationBackend (e.g. "
+            f"CoordinationBackend.THREADING) or its name, got {type(backend).__name__} ({backend!r})"
+        )
+    name = value.lower()
+    get_plugin_manager().resolve("graflow_coordinators", name)
+    return name
