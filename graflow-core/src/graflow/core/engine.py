@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from graflow.core.context import NO_DATA, TaskExecutionContext
 from graflow.core.dsl import Chain
 from graflow.core.group import ParallelGroup
 from graflow.core.handler import TaskHandler, TaskResult
@@ -34,7 +35,7 @@ from graflow.queue.memory import MemoryTaskQueue
 
 if TYPE_CHECKING:
     from graflow.coordination.coordinator import Coordinator
-    from graflow.core.context import ExecutionContext, TaskExecutionContext
+    from graflow.core.context import ExecutionContext
     from graflow.core.task import TaskWrapper
     from graflow.queue.base import TaskQueue
     from graflow.remote.executor import RemoteExecutor
@@ -205,8 +206,6 @@ class _Run:
         executor: RemoteExecutor | None = None,
     ) -> TaskExecutionContext | None:
         """The full path: task context, retries, lifecycle hooks, remote execution."""
-        from graflow.core.context import NO_DATA, TaskExecutionContext
-
         context = self.context
         tid = task.task_id
         if cycle > (task.max_cycles or context.max_cycles):
