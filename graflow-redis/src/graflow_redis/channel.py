@@ -1,0 +1,285 @@
+"""``RedisChannel``: a run's channel in Redis, shared by the driver and every worker.
+
+Each channel key is its own Redis key under ``{key_prefix}:ch:{session_id}:v:``, so a
+``ttl`` is Redis's own expiry; a sorted set keeps the live keys in insertion order for
+:meth:`keys`. Values are stored so that Redis itself can operate on them:
+
+* ``int`` (64-bit) and ``float`` as their decimal text, so :meth:`atomic_add` is one Lua
+  script (``INCRBY`` for ints, IEEE double addition for floats: the sum is exactly what
+  Python computes, and an int stays an int);
+* lists built by :meth:`append` / :meth:`prepend` as Redis lists of pickled items, so
+  concurrent appends from many workers never lose an item;
+* everything else as a cloudpickle blob.
+
+Locks are ``SET NX PX`` with an owner token, renewed while held and released by a Lua
+script only by their owner; a release wakes one waiter through a short list, so
+waiters block instead of spinning.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Final
+
+import cloudpickle
+import redis
+
+from graflow.channels.base import Channel
+from graflow.exceptions import LockTimeoutError
+from graflow_redis import scripts
+from graflow_redis.connection import client_from_config, url_of
+from graflow_redis.keys import Keys
+
+__all__ = ["RedisChannel"]
+
+_INT: Final = re.compile(rb"-?\d+")
+_INT64: Final = range(-(2**63), 2**63)
+#: Seconds a lock survives a holder that died without releasing it (renewed while held).
+DEFAULT_LOCK_LEASE: Final = 30.0
+
+
+def encode(value: Any) -> bytes:
+    """Channel value -> bytes: numbers as text (Redis can add to them), the rest pickled."""
+    kind = type(value)
+    if kind is int and value in _INT64:
+        return str(value).encode()
+    if kind is float:
+        return repr(value).encode()  # always has ".", "e", "inf" or "nan": never read back as int
+    blob: bytes = cloudpickle.dumps(value)
+    return blob
+
+
+def decode(raw: bytes) -> Any:
+    """Inverse of :func:`encode`."""
+    if raw[:1] == b"\x80":
+        return pickle.loads(raw)
+    if _INT.fullmatch(raw):
+        return int(raw)
+    return float(raw)
+
+
+class RedisChannel(Channel):
+    """The Redis channel backend (``channel_backend="redis"``); see the module docs.
+
+    ``RedisChannel(session_id, redis_client=r, key_prefix="graflow")``; a run builds it
+    from its config. Thread- and process-safe: every operation is one Redis command or
+    one Lua script.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        redis_client: redis.Redis | None = None,
+        *,
+        redis_url: str | None = None,
+        key_prefix: str = "graflow",
+        lock_lease: float = DEFAULT_LOCK_LEASE,
+        client_ref: str | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.client = client_from_config(
+            {"redis_client": redis_client, "redis_url": redis_url, "client_ref": client_ref}
+        )
+        self.key_prefix = key_prefix
+        self.lock_lease = float(lock_lease)
+        base = Keys(key_prefix).channel(name)
+        self._values = f"{base}:v:"
+        self._index = f"{base}:keys"
+        self._locks = f"{base}:lock:"
+        self._wakes = f"{base}:wake:"
+        client = self.client
+        self._set = client.register_script(scripts.CHANNEL_SET)
+        self._get = client.register_script(scripts.CHANNEL_GET)
+        self._push = client.register_script(scripts.CHANNEL_PUSH)
+        self._add = client.register_script(scripts.CHANNEL_ADD)
+        self._delete = client.register_script(scripts.CHANNEL_DELETE)
+        self._keys = client.register_script(scripts.CHANNEL_KEYS)
+        self._clear = client.register_script(scripts.CHANNEL_CLEAR)
+        self._release = client.register_script(scripts.LOCK_RELEASE)
+        self._renew = client.register_script(scripts.LOCK_RENEW)
+
+    @classmethod
+    def from_config(cls, session_id: str, config: Mapping[str, Any]) -> RedisChannel:
+        """Build from a run's ``config`` (what ``ExecutionContext.create`` and workers pass)."""
+        return cls(
+            session_id,
+            config.get("redis_client"),
+            redis_url=config.get("redis_url"),
+            key_prefix=config.get("key_prefix", "graflow"),
+            lock_lease=config.get("lock_lease", DEFAULT_LOCK_LEASE),
+            client_ref=config.get("client_ref"),
+        )
+
+    def remote_spec(self) -> tuple[str, dict[str, Any]]:
+        """Workers reconnect to this same channel (through their own queue connection when shared)."""
+        return (
+            "redis",
+            {
+                "redis_url": url_of(self.client),
+                "key_prefix": self.key_prefix,
+                "lock_lease": self.lock_lease,
+                "shared_with_queue": True,
+            },
+        )
+
+    # --- values ---------------------------------------------------------------------------
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        if ttl is not None and ttl <= 0:
+            raise ValueError(f"ttl must be a positive number of seconds, got {ttl}")
+        ttl_ms = "" if ttl is None else max(int(ttl * 1000), 1)
+        self._set(keys=[self._values + key, self._index], args=[encode(value), ttl_ms, key])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        found = self._get(keys=[self._values + key])
+        if found[0] == 1:
+            return decode(found[1])
+        if found[0] == 2:
+            return [decode(item) for item in found[1]]
+        return default
+
+    def delete(self, key: str) -> bool:
+        return bool(self._delete(keys=[self._values + key, self._index], args=[key]))
+
+    def exists(self, key: str) -> bool:
+        return bool(self.client.exists(self._values + key))
+
+    def keys(self) -> list[str]:
+        return [k.decode() for k in self._keys(keys=[self._index], args=[self._values])]
+
+    def clear(self) -> None:
+        self._clear(keys=[self._index], args=[self._values])
+
+    # --- atomic updates ---------------------------------------------------------------------
+
+    def append(self, key: str, value: Any) -> int:
+        return self._push_item(key, value, "R")
+
+    def prepend(self, key: str, value: Any) -> int:
+        return self._push_item(key, value, "L")
+
+    def _push_item(self, key: str, value: Any, side: str) -> int:
+        vkey = self._values + key
+        item = encode(value)
+        while True:
+            length = int(self._push(keys=[vkey, self._index], args=[item, side, key]))
+            if length >= 0:
+                return length
+            # The key holds a plain value (a list given to set()): turn it into a Redis list.
+            self._listify(key, vkey)
+
+    def _listify(self, key: str, vkey: str) -> None:
+        """Rewrite a pickled list under ``vkey`` as a Redis list, keeping its TTL (optimistic)."""
+        with self.client.pipeline() as pipe:
+            try:
+                pipe.watch(vkey)  # type: ignore[no-untyped-call]
+                if pipe.type(vkey) != b"string":
+                    return  # changed meanwhile: let the script look again
+                current = decode(pipe.get(vkey))  # type: ignore[arg-type]
+                if not isinstance(current, list):
+                    raise TypeError(f"channel key {key!r} holds a {type(current).__name__}, not a list")
+                ttl_ms = pipe.pttl(vkey)
+                pipe.multi()
+                pipe.delete(vkey)
+                if current:
+                    pipe.rpush(vkey, *[encode(item) for item in current])
+                    if isinstance(ttl_ms, int) and ttl_ms > 0:
+                        pipe.pexpire(vkey, ttl_ms)
+                pipe.execute()
+            except redis.WatchError:
+                pass
+
+    def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+            raise TypeError(f"atomic_add amount must be an int or a float, got {type(amount).__name__}")
+        vkey = self._values + key
+        kind = "f" if isinstance(amount, float) else "i"
+        if kind == "i" and amount not in _INT64:
+            return self._add_in_python(key, vkey, amount)
+        status, text = self._add(keys=[vkey, self._index], args=[encode(amount), kind, key])
+        if status == b"i":
+            return int(text)
+        if status == b"f":
+            return float(text)
+        return self._add_in_python(key, vkey, amount)
+
+    def _add_in_python(self, key: str, vkey: str, amount: int | float) -> int | float:
+        """Read-modify-write under WATCH, for what Lua cannot add (huge ints, non-numbers to reject)."""
+        with self.client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(vkey, self._index)  # type: ignore[no-untyped-call]
+                    kind = pipe.type(vkey)
+                    if kind == b"list":
+                        raise TypeError(f"channel key {key!r} holds a list, not a number")
+                    raw = pipe.get(vkey)
+                    current = 0 if raw is None else decode(raw)  # type: ignore[arg-type]
+                    if not isinstance(current, (int, float)) or isinstance(current, bool):
+                        raise TypeError(f"channel key {key!r} holds a {type(current).__name__}, not a number")
+                    total = current + amount
+                    top: Any = pipe.zrange(self._index, -1, -1, withscores=True)
+                    pipe.multi()
+                    if raw is None:
+                        pipe.set(vkey, encode(total))
+                        pipe.zadd(self._index, {key: (float(top[0][1]) + 1) if top else 1})
+                    else:
+                        pipe.set(vkey, encode(total), keepttl=True)
+                    pipe.execute()
+                    return total
+                except redis.WatchError:
+                    continue
+
+    # --- locks -------------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, key: str, timeout: float = 10.0) -> Iterator[None]:
+        lock_key, wake_key = self._locks + key, self._wakes + key
+        token = uuid.uuid4().hex
+        lease_ms = max(int(self.lock_lease * 1000), 100)
+        deadline = time.monotonic() + timeout
+        while not self.client.set(lock_key, token, nx=True, px=lease_ms):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockTimeoutError(
+                    f"channel lock {key!r} not acquired within {timeout}s; another task holds it. "
+                    "Raise timeout= or keep locked sections short."
+                )
+            # Woken by a release; the short cap also notices a holder whose lease ran out.
+            self.client.blpop([wake_key], timeout=max(min(left, 0.1), 0.01))
+        keeper = _LeaseKeeper(self, lock_key, token, lease_ms)
+        try:
+            yield
+        finally:
+            keeper.stop()
+            self._release(keys=[lock_key, wake_key], args=[token, lease_ms])
+
+    def __repr__(self) -> str:
+        return f"<RedisChannel {self.name!r} prefix={self.key_prefix!r}>"
+
+
+class _LeaseKeeper:
+    """Renews a held lock's lease every third of it, so a long critical section keeps its lock."""
+
+    def __init__(self, channel: RedisChannel, lock_key: str, token: str, lease_ms: int) -> None:
+        self._stopped = threading.Event()
+        self._args = (channel, lock_key, token, lease_ms)
+        self._thread = threading.Thread(target=self._run, name="graflow-redis-lock", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        channel, lock_key, token, lease_ms = self._args
+        while not self._stopped.wait(lease_ms / 3000):
+            try:
+                if not channel._renew(keys=[lock_key], args=[token, lease_ms]):
+                    return  # lost it (expired while Redis was away): nothing left to renew
+            except redis.RedisError:
+                continue
+
+    def stop(self) -> None:
+        self._stopped.set()

@@ -1,0 +1,352 @@
+"""The driver's side of the fleet: submit an envelope, block until its outcome comes back.
+
+:class:`FleetExecutor` is the :class:`~graflow.remote.executor.RemoteExecutor` of a
+Redis run. Each submission is one stream entry; its outcome comes back on this
+driver's reply list, which one listener thread drains with blocking reads (``BLPOP``),
+never by sleep-polling, handing each outcome to the future of its submission.
+
+The listener also watches the fleet: while tasks wait and no worker is alive it logs a
+warning at once and every few seconds, and after ``worker_wait_timeout`` it fails the
+waiting tasks with :class:`~graflow_redis.errors.NoWorkerAvailableError`. When Redis
+goes away it retries with backoff; if the server came back empty (a restart without
+persistence), it submits the waiting tasks again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from graflow.exceptions import GraflowRuntimeError, TaskSerializationError
+from graflow.remote.envelope import TaskEnvelope, TaskOutcome, dumps
+from graflow_redis.connection import CONNECTION_ERRORS, block_seconds, call_with_retry
+from graflow_redis.entry import decode_outcome, entry_fields, split_reply
+from graflow_redis.errors import NoWorkerAvailableError, OutcomeDecodeError
+from graflow_redis.log import emit
+from graflow_redis.pickling import ship_by_value
+
+if TYPE_CHECKING:
+    from graflow_redis.queue import DistributedTaskQueue
+
+__all__ = ["FleetExecutor"]
+
+#: Seconds between checks that some worker is alive, while tasks wait.
+FLEET_CHECK_INTERVAL: Final = 1.0
+#: Seconds between repeated "no worker alive" warnings.
+WARN_INTERVAL: Final = 10.0
+#: Retry budget (seconds) before this driver ever reached Redis: a wrong URL fails fast.
+FIRST_CONTACT_TIMEOUT: Final = 5.0
+#: Outcomes taken from the reply list per round trip.
+BATCH: Final = 512
+_SIGN: Final[Any] = object()
+
+
+@dataclass
+class _Submission:
+    uid: str
+    task_id: str
+    fields: dict[str, bytes | str]
+    future: Future[TaskOutcome] = field(default_factory=Future)
+    entry_id: str = ""
+
+
+class FleetExecutor:
+    """Runs envelopes on the worker fleet of one :class:`DistributedTaskQueue` (thread-safe)."""
+
+    def __init__(self, queue: DistributedTaskQueue) -> None:
+        self.queue = queue
+        self.client = queue.client
+        self.keys = queue.keys
+        #: This driver's id; its outcomes arrive on ``{prefix}:reply:{driver_id}``.
+        self.driver_id = uuid.uuid4().hex
+        self.reply_key = self.keys.reply(self.driver_id)
+        self._pending: dict[str, _Submission] = {}
+        self._lock = threading.Lock()
+        self._numbers = itertools.count(1)
+        self._outbox: list[_Submission] = []
+        self._outbox_lock = threading.Lock()
+        self._flushing = False
+        self._closed = threading.Event()
+        self._listener: threading.Thread | None = None
+        self._server_id: str | None = None
+        self._lost = False
+        self._no_worker_since: float | None = None
+        self._last_check = 0.0
+        self._last_warn = 0.0
+        #: Logged with every event; bound per call, so logging configured later still applies.
+        self._log_context = {"key_prefix": queue.key_prefix, "redis": queue.where}
+
+    def _emit(self, level: str, event: str, **fields: Any) -> None:
+        emit(level, event, **self._log_context, **fields)
+
+    # --- submitting ----------------------------------------------------------------------
+
+    def execute(self, envelope: TaskEnvelope) -> TaskOutcome:
+        """Run ``envelope`` on some worker and return its outcome (blocks)."""
+        return self.submit(envelope).result()
+
+    def submit(self, envelope: TaskEnvelope) -> Future[TaskOutcome]:
+        """Put ``envelope`` on the stream; the future resolves to its outcome."""
+        func = getattr(envelope.task, "func", None)
+        if func is not None:
+            ship_by_value(func)
+        try:
+            payload = dumps(envelope)
+        except Exception as exc:
+            raise TaskSerializationError(
+                f"task {envelope.task_id!r} cannot be sent to a worker ({type(exc).__name__}: {exc}). "
+                "Tasks travel with cloudpickle: keep locks, connections and open files out of the "
+                "function's closure (create them inside the task), and pass plain data between tasks."
+            ) from exc
+        return self.submit_payload(envelope.task_id, payload, session_id=envelope.session_id)
+
+    def submit_payload(
+        self, task_id: str, payload: bytes, *, session_id: str = "", signature: Any = _SIGN
+    ) -> Future[TaskOutcome]:
+        """Low level: submit already-pickled envelope bytes (benchmarks, tests of bad entries).
+
+        ``signature`` defaults to this driver's HMAC of ``payload`` (none without a key).
+        """
+        if signature is _SIGN:
+            signature = self.queue.signer.sign(payload) if self.queue.signer is not None else None
+        uid = f"{self.driver_id}-{next(self._numbers):x}"
+        submission = _Submission(
+            uid, task_id, entry_fields(uid, task_id, session_id, self.reply_key, payload, signature)
+        )
+        with self._lock:
+            if self._closed.is_set():
+                raise GraflowRuntimeError(
+                    f"task {task_id!r} cannot be submitted: this run's Redis queue is closed"
+                )
+            self._pending[uid] = submission
+        self._ensure_listener()
+        with self._outbox_lock:
+            self._outbox.append(submission)
+            if self._flushing:
+                return submission.future  # the thread flushing now sends it with its batch
+            self._flushing = True
+        self._flush()
+        return submission.future
+
+    def _flush(self) -> None:
+        """Send everything in the outbox, a pipelined batch per round trip, until it is empty.
+
+        Concurrent submitters (a group's members) append and return; whoever found the
+        outbox idle sends for all, so a lone task costs one XADD and a burst costs few.
+        """
+        try:
+            while True:
+                with self._outbox_lock:
+                    batch, self._outbox = self._outbox, []
+                    if not batch:
+                        self._flushing = False
+                        return
+                try:
+                    self._send(batch)
+                except Exception as exc:
+                    with self._lock:
+                        for submission in batch:
+                            self._pending.pop(submission.uid, None)
+                    for submission in batch:
+                        submission.future.set_exception(exc)
+        except BaseException:
+            with self._outbox_lock:
+                self._flushing = False
+            raise
+
+    def _send(self, batch: list[_Submission]) -> None:
+        """XADD ``batch`` in one pipeline, retrying while Redis is unreachable."""
+
+        def add() -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            for submission in batch:
+                pipe.xadd(self.keys.tasks, submission.fields)  # type: ignore[arg-type]
+            return pipe.execute()
+
+        timeout = self.queue.connection_retry_timeout if self._server_id else FIRST_CONTACT_TIMEOUT
+        names = ", ".join(repr(s.task_id) for s in batch[:3]) + (", ..." if len(batch) > 3 else "")
+        entry_ids = call_with_retry(
+            add,
+            what=f"submitting task{'s' if len(batch) > 1 else ''} {names}",
+            where=self.queue.where,
+            timeout=timeout,
+            on_retry=lambda exc, pause: self._emit(
+                "warning",
+                "redis_unreachable",
+                action="submit",
+                error=f"{type(exc).__name__}: {exc}",
+                retry_in=pause,
+            ),
+        )
+        for submission, entry_id in zip(batch, entry_ids, strict=True):
+            submission.entry_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    # --- the listener ----------------------------------------------------------------------
+
+    def _ensure_listener(self) -> None:
+        if self._listener is not None:
+            return
+        with self._lock:
+            if self._listener is None:
+                self._listener = threading.Thread(
+                    target=self._listen, name=f"graflow-redis-driver-{self.driver_id[:8]}", daemon=True
+                )
+                self._listener.start()
+
+    def _listen(self) -> None:
+        backoff = 0.05
+        block = block_seconds(self.client, 1.0)
+        while not self._closed.is_set():
+            try:
+                if self._server_id is None or self._lost:
+                    self._check_server()
+                self._watch_fleet()
+                popped = self.client.blpop([self.reply_key], timeout=block)
+                if popped is not None:
+                    items: list[Any] = [popped[1]]
+                    more: Any = self.client.lpop(self.reply_key, BATCH)
+                    if more:
+                        items.extend(more)
+                    for item in items:
+                        self._deliver(item)
+                backoff = 0.05
+            except CONNECTION_ERRORS as exc:
+                if self._closed.is_set():
+                    break
+                self._lost = True
+                self._emit(
+                    "warning", "redis_connection_lost", error=f"{type(exc).__name__}: {exc}", retry_in=backoff
+                )
+                self._closed.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+            except Exception as exc:  # a bug guard: never leave the run waiting in silence
+                self._emit("exception", "driver_listener_failed")
+                self._fail_all(
+                    lambda s, exc=exc: GraflowRuntimeError(
+                        f"task {s.task_id!r}: the Redis driver stopped waiting ({type(exc).__name__}: {exc})"
+                    )
+                )
+                self._closed.wait(backoff)
+
+    def _check_server(self) -> None:
+        """Learn the server's run id; if it changed, Redis restarted: submit waiting tasks again.
+
+        Checked after a connection error and every few seconds while tasks wait: redis-py
+        may retry a blocking read on a restarted server without the error reaching us.
+        """
+        info = self.client.info("server")
+        server_id = str(info.get("run_id", ""))
+        previous, self._server_id = self._server_id, server_id
+        self._lost = False
+        if previous is None or previous == server_id:
+            return
+        with self._lock:
+            waiting = list(self._pending.values())
+        self._emit("warning", "redis_restarted", resubmitting=len(waiting))
+        if waiting:
+            self._send(waiting)
+
+    def _deliver(self, item: bytes) -> None:
+        uid, signature, payload = split_reply(item)
+        if not uid:
+            return  # the wake-up pushed by close()
+        with self._lock:
+            submission = self._pending.pop(uid, None)
+        if submission is None:
+            return  # a submission this driver gave up on
+        try:
+            outcome = decode_outcome(submission.task_id, signature, payload, self.queue.signer)
+        except OutcomeDecodeError as exc:
+            submission.future.set_exception(exc)
+            return
+        submission.future.set_result(outcome)
+
+    def _watch_fleet(self) -> None:
+        now = time.monotonic()
+        if not self._pending:
+            self._no_worker_since = None
+            return
+        if now - self._last_check < FLEET_CHECK_INTERVAL:
+            return
+        self._last_check = now
+        self._check_server()
+        if self.queue.workers():
+            if self._no_worker_since is not None:
+                self._emit("info", "worker_alive_again", waiting_tasks=len(self._pending))
+            self._no_worker_since = None
+            return
+        timeout = self.queue.worker_wait_timeout
+        if self._no_worker_since is None:
+            self._no_worker_since = self._last_warn = now
+            self._warn_no_worker(0.0, timeout)
+        elif now - self._last_warn >= WARN_INTERVAL:
+            self._last_warn = now
+            self._warn_no_worker(now - self._no_worker_since, timeout)
+        waited = now - self._no_worker_since
+        if waited >= timeout:
+            self._abandon(
+                lambda s: NoWorkerAvailableError(s.task_id, self.queue.key_prefix, self.queue.where, waited)
+            )
+
+    def _warn_no_worker(self, waited: float, timeout: float) -> None:
+        self._emit(
+            "warning",
+            "no_worker_alive",
+            waiting_tasks=len(self._pending),
+            waited=round(waited, 1),
+            fails_after=timeout,
+            hint=(
+                f"start one with `graflow-worker --redis-url {self.queue.where} "
+                f"--key-prefix {self.queue.key_prefix}`"
+            ),
+        )
+
+    # --- giving up -----------------------------------------------------------------------------
+
+    def _fail_all(self, make_error: Any) -> list[_Submission]:
+        with self._lock:
+            failed = list(self._pending.values())
+            self._pending.clear()
+        for submission in failed:
+            submission.future.set_exception(make_error(submission))
+        return failed
+
+    def _abandon(self, make_error: Any) -> None:
+        """Fail every waiting task and withdraw its entry, so no worker runs it later."""
+        failed = self._fail_all(make_error)
+        if not failed:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for submission in failed:
+                if submission.entry_id:
+                    pipe.xdel(self.keys.tasks, submission.entry_id)
+                pipe.set(self.keys.done(submission.uid), "withdrawn", nx=True, ex=self.queue.done_ttl)
+            pipe.execute()
+        except CONNECTION_ERRORS as exc:
+            self._emit("warning", "withdraw_failed", tasks=len(failed), error=f"{type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        """Stop the listener; tasks still waiting fail and are withdrawn from the stream."""
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+        self._abandon(
+            lambda s: GraflowRuntimeError(
+                f"task {s.task_id!r} was still waiting for its outcome when the run's Redis queue closed"
+            )
+        )
+        listener = self._listener
+        try:
+            if listener is not None:
+                self.client.rpush(self.reply_key, b"")
+                listener.join(timeout=5.0)
+            self.client.delete(self.reply_key)
+        except CONNECTION_ERRORS as exc:
+            self._emit("debug", "reply_cleanup_failed", error=f"{type(exc).__name__}: {exc}")

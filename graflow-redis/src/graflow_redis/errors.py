@@ -1,0 +1,62 @@
+"""The errors graflow-redis raises; all are :class:`graflow.exceptions.GraflowError` subclasses."""
+
+from __future__ import annotations
+
+from graflow.exceptions import GraflowRuntimeError
+
+__all__ = [
+    "NoWorkerAvailableError",
+    "OutcomeDecodeError",
+    "RedisUnavailableError",
+    "SignatureError",
+    "TaskRejectedError",
+]
+
+
+class NoWorkerAvailableError(GraflowRuntimeError):
+    """No ``graflow-worker`` sent a heartbeat for this key prefix while the driver waited."""
+
+    def __init__(self, task_id: str, key_prefix: str, where: str, waited: float) -> None:
+        self.task_id = task_id
+        self.key_prefix = key_prefix
+        self.where = where
+        self.waited = waited
+        super().__init__(
+            f"task {task_id!r} was not run: no graflow-worker is alive for key prefix {key_prefix!r} "
+            f"on {where} (waited {waited:.1f}s). Start one with `graflow-worker --redis-url {where} "
+            f"--key-prefix {key_prefix}`, or raise worker_wait_timeout in the run's config."
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str, float]]:
+        return (type(self), (self.task_id, self.key_prefix, self.where, self.waited))
+
+
+class TaskRejectedError(GraflowRuntimeError):
+    """A worker could not decode, verify or unpickle a task; the entry is in the dead-letter stream."""
+
+    def __init__(self, task_id: str, reason: str, dead_letter_stream: str, worker: str = "") -> None:
+        self.task_id = task_id
+        self.reason = reason
+        self.dead_letter_stream = dead_letter_stream
+        self.worker = worker
+        by = f" by worker {worker!r}" if worker else ""
+        super().__init__(
+            f"task {task_id!r} was rejected{by} and moved to the dead-letter stream "
+            f"{dead_letter_stream!r}: {reason}"
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str, str]]:
+        # Travels from the worker that rejected the entry to the driver, inside an outcome.
+        return (type(self), (self.task_id, self.reason, self.dead_letter_stream, self.worker))
+
+
+class SignatureError(GraflowRuntimeError):
+    """A payload is unsigned or its HMAC does not match, and the reader requires signed payloads."""
+
+
+class OutcomeDecodeError(GraflowRuntimeError):
+    """A task ran, but the driver could not verify or unpickle what the worker sent back."""
+
+
+class RedisUnavailableError(GraflowRuntimeError, ConnectionError):
+    """Redis did not answer within the retry budget."""

@@ -1,0 +1,101 @@
+"""The fleet as Redis sees it: heartbeats, queue depth, dead letters.
+
+Readable by any process that knows the key prefix: ``graflow-worker status``, a
+metrics exporter, an autoscaler. :class:`~graflow_redis.queue.DistributedTaskQueue`
+inherits these methods; :class:`FleetView` alone needs only a client and a prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+
+from graflow_redis.keys import GROUP, Keys
+
+__all__ = ["FleetView"]
+
+
+class FleetView:
+    """Heartbeats in, the live fleet and the queue's state out."""
+
+    client: redis.Redis
+    keys: Keys
+    #: Seconds a worker's heartbeat counts as alive.
+    heartbeat_ttl: float
+
+    def heartbeat(self, worker_id: str, info: Mapping[str, Any]) -> None:
+        """Publish that ``worker_id`` is alive, with what it runs and its counters (JSON-able ``info``)."""
+        record = {**info, "worker_id": worker_id, "last_seen": time.time()}
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(
+            self.keys.worker(worker_id), json.dumps(record, default=str), px=int(self.heartbeat_ttl * 1000)
+        )
+        pipe.sadd(self.keys.workers, worker_id)
+        pipe.execute()
+
+    def remove_worker(self, worker_id: str) -> None:
+        """Forget a worker at once (a clean shutdown), instead of waiting for its heartbeat to expire."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.delete(self.keys.worker(worker_id))
+        pipe.srem(self.keys.workers, worker_id)
+        pipe.execute()
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The live fleet: the last heartbeat of every worker whose heartbeat has not expired."""
+        ids = sorted(_str(i) for i in self.client.smembers(self.keys.workers))
+        if not ids:
+            return []
+        records = self.client.mget([self.keys.worker(i) for i in ids])
+        alive, gone = [], []
+        for worker_id, raw in zip(ids, records, strict=True):
+            if raw is None:
+                gone.append(worker_id)
+                continue
+            try:
+                alive.append(json.loads(raw))
+            except ValueError:
+                alive.append({"worker_id": worker_id})
+        if gone:
+            self.client.srem(self.keys.workers, *gone)
+        return alive
+
+    def depth(self) -> int:
+        """Entries waiting for a worker (on the stream, not yet delivered)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xlen(self.keys.tasks)
+        pipe.xpending(self.keys.tasks, GROUP)
+        try:
+            length, pending = pipe.execute()
+        except redis.ResponseError:  # no group yet: nothing was delivered
+            return int(self.client.xlen(self.keys.tasks))
+        return max(int(length) - int(pending["pending"]), 0)
+
+    def in_flight(self) -> int:
+        """Entries delivered to a worker and not yet completed."""
+        try:
+            return int(self.client.xpending(self.keys.tasks, GROUP)["pending"])
+        except redis.ResponseError:
+            return 0
+
+    def dead_letters(self, count: int = 100) -> list[dict[str, Any]]:
+        """The newest dead letters first: ``task``, ``uid``, ``session``, ``reason``, ``consumer``,
+        ``entry`` (the original entry id), ``at`` (epoch seconds), ``id`` and ``payload`` (bytes)."""
+        letters = []
+        found: Any = self.client.xrevrange(self.keys.dead, count=count)
+        for dead_id, fields in found:
+            letter: dict[str, Any] = {"id": _str(dead_id)}
+            for key, value in fields.items():
+                name = _str(key)
+                letter[name] = value if name == "payload" else _str(value)
+            if "at" in letter:
+                letter["at"] = float(letter["at"])
+            letters.append(letter)
+        return letters
+
+
+def _str(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

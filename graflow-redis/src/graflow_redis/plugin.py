@@ -1,0 +1,50 @@
+"""graflow-redis's hook implementations (entry point ``redis``).
+
+Loaded by every Graflow process that has graflow-redis installed, so it imports
+nothing heavy: each factory imports its backend when a run first asks for ``"redis"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from graflow.plugins import hookimpl
+
+if TYPE_CHECKING:
+    from graflow.channels.base import Channel
+    from graflow.coordination.coordinator import Coordinator
+    from graflow.queue.base import TaskQueue
+
+
+def _redis_queue(config: Mapping[str, Any]) -> TaskQueue:
+    from graflow_redis.queue import DistributedTaskQueue
+
+    return DistributedTaskQueue.from_config(config)
+
+
+def _redis_channel(session_id: str, config: Mapping[str, Any]) -> Channel:
+    from graflow_redis.channel import RedisChannel
+
+    return RedisChannel.from_config(session_id, config)
+
+
+def _redis_coordinator() -> Coordinator:
+    from graflow_redis.coordinator import RedisCoordinator
+
+    return RedisCoordinator()
+
+
+@hookimpl
+def graflow_queue_backends() -> Mapping[str, Callable[[Mapping[str, Any]], TaskQueue]]:
+    return {"redis": _redis_queue}
+
+
+@hookimpl
+def graflow_channel_backends() -> Mapping[str, Callable[[str, Mapping[str, Any]], Channel]]:
+    return {"redis": _redis_channel}
+
+
+@hookimpl
+def graflow_coordinators() -> Mapping[str, Callable[[], Coordinator]]:
+    return {"redis": _redis_coordinator}

@@ -1,0 +1,206 @@
+"""The Lua scripts: the few multi-step Redis operations that must happen atomically.
+
+Each is registered per client (:meth:`redis.Redis.register_script`), which runs it by
+SHA and reloads it transparently after a Redis restart empties the script cache.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "CHANNEL_ADD",
+    "CHANNEL_CLEAR",
+    "CHANNEL_DELETE",
+    "CHANNEL_GET",
+    "CHANNEL_KEYS",
+    "CHANNEL_PUSH",
+    "CHANNEL_SET",
+    "CLAIM",
+    "FINISH",
+    "LOCK_RELEASE",
+    "LOCK_RENEW",
+    "TOUCH",
+]
+
+# --- queue ----------------------------------------------------------------------------
+
+#: Record an outcome once, acknowledge the entry, optionally dead-letter it.
+#: KEYS: done, reply, tasks, dead.  ARGV: group, entry_id, reply_item, done_ttl, reply_ttl,
+#: has_reply ("1"/"0"), dead_maxlen, then dead-letter field/value pairs (none: no dead letter).
+#: Returns 1 if this call recorded the outcome, 0 if one was recorded before.
+FINISH: Final = """
+local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[4])
+if ARGV[2] ~= '' then
+  redis.pcall('XACK', KEYS[3], ARGV[1], ARGV[2])
+  redis.call('XDEL', KEYS[3], ARGV[2])
+end
+if #ARGV > 7 then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(ARGV, 8))
+end
+if first then
+  if ARGV[6] == '1' then
+    redis.call('RPUSH', KEYS[2], ARGV[3])
+    redis.call('EXPIRE', KEYS[2], ARGV[5])
+  end
+  return 1
+end
+return 0
+"""
+
+#: XAUTOCLAIM plus each claimed entry's delivery count.
+#: KEYS: tasks.  ARGV: group, consumer, min_idle_ms, start_id, count.
+#: Returns {next_start, entries, deleted_ids, delivery_counts}.
+CLAIM: Final = """
+local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
+local counts = {}
+for i, e in ipairs(r[2]) do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
+  if p[1] then counts[i] = p[1][4] else counts[i] = 1 end
+end
+return {r[1], r[2], r[3] or {}, counts}
+"""
+
+#: Reset (keep alive) or raise (release) the idle time of entries still owned by a consumer.
+#: KEYS: tasks.  ARGV: group, consumer, idle_ms, ids...  Returns how many were touched.
+TOUCH: Final = """
+local n = 0
+for i = 4, #ARGV do
+  local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if type(p) == 'table' and p[1] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
+    n = n + 1
+  end
+end
+return n
+"""
+
+# --- channel --------------------------------------------------------------------------
+
+#: Keeps the channel's key index (a sorted set scored by first write) in insertion order.
+_TRACK: Final = """
+local function track(vkey, idx, name)
+  if redis.call('EXISTS', vkey) == 0 then
+    local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
+    local score = 1
+    if top[2] then score = tonumber(top[2]) + 1 end
+    redis.call('ZADD', idx, score, name)
+  end
+end
+"""
+
+#: KEYS: value, index.  ARGV: encoded value, ttl_ms ("" for none), name.
+CHANNEL_SET: Final = (
+    _TRACK
+    + """
+track(KEYS[1], KEYS[2], ARGV[3])
+if ARGV[2] == '' then
+  redis.call('SET', KEYS[1], ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return 1
+"""
+)
+
+#: KEYS: value.  Returns {0} (missing), {1, string} or {2, list items}.
+CHANNEL_GET: Final = """
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'string' then return {1, redis.call('GET', KEYS[1])} end
+if t == 'list' then return {2, redis.call('LRANGE', KEYS[1], 0, -1)} end
+return {0}
+"""
+
+#: KEYS: value, index.  ARGV: encoded item, "R" (append) or "L" (prepend), name.
+#: Returns the new length, or -1 when the key holds a plain value (the caller converts it).
+CHANNEL_PUSH: Final = (
+    _TRACK
+    + """
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then
+  track(KEYS[1], KEYS[2], ARGV[3])
+elseif t ~= 'list' then
+  return -1
+end
+if ARGV[2] == 'R' then return redis.call('RPUSH', KEYS[1], ARGV[1]) end
+return redis.call('LPUSH', KEYS[1], ARGV[1])
+"""
+)
+
+#: Add a number, keeping int as int (INCRBY) and float as float (IEEE double, %.17g round-trips).
+#: KEYS: value, index.  ARGV: encoded amount, "i" or "f", name.
+#: Returns {"i"|"f", new value text}, or {"x", why} when the value is not a plain number here.
+CHANNEL_ADD: Final = (
+    _TRACK
+    + """
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then
+  track(KEYS[1], KEYS[2], ARGV[3])
+  redis.call('SET', KEYS[1], ARGV[1])
+  return {ARGV[2], ARGV[1]}
+end
+if t ~= 'string' then return {'x', t} end
+local v = redis.call('GET', KEYS[1])
+local isint = string.match(v, '^%-?%d+$') ~= nil
+if not isint and (string.byte(v, 1) == 128 or tonumber(v) == nil) then return {'x', 'value'} end
+if isint and ARGV[2] == 'i' then
+  local ok = redis.pcall('INCRBY', KEYS[1], ARGV[1])
+  if type(ok) == 'table' and ok.err then return {'x', 'overflow'} end
+  return {'i', redis.call('GET', KEYS[1])}
+end
+local s = string.format('%.17g', tonumber(v) + tonumber(ARGV[1]))
+if not string.find(s, '[%.eEn]') then s = s .. '.0' end
+redis.call('SET', KEYS[1], s, 'KEEPTTL')
+return {'f', s}
+"""
+)
+
+#: KEYS: value, index.  ARGV: name.  Returns how many keys were deleted.
+CHANNEL_DELETE: Final = """
+local n = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return n
+"""
+
+#: KEYS: index.  ARGV: value key prefix.  Live names in insertion order; drops expired ones.
+CHANNEL_KEYS: Final = """
+local live = {}
+for _, n in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', ARGV[1] .. n) == 1 then
+    live[#live + 1] = n
+  else
+    redis.call('ZREM', KEYS[1], n)
+  end
+end
+return live
+"""
+
+#: KEYS: index.  ARGV: value key prefix.
+CHANNEL_CLEAR: Final = """
+for _, n in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  redis.call('DEL', ARGV[1] .. n)
+end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+#: Release a lock only if we still own it, and wake one waiter.
+#: KEYS: lock, wake.  ARGV: token, wake_ttl_ms.
+LOCK_RELEASE: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('RPUSH', KEYS[2], '1')
+  redis.call('LTRIM', KEYS[2], -8, -1)
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+#: Extend a lock's lease only if we still own it.  KEYS: lock.  ARGV: token, lease_ms.
+LOCK_RENEW: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""

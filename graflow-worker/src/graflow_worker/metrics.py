@@ -1,0 +1,128 @@
+"""Prometheus metrics of one worker, served on ``--metrics-port``.
+
+=========================================  =========  =====================================
+metric                                     type       labels
+=========================================  =========  =====================================
+``graflow_worker_tasks_total``             counter    ``worker_id``, ``status``
+``graflow_worker_task_duration_seconds``   histogram  ``worker_id``, ``status``
+``graflow_worker_tasks_in_flight``         gauge      ``worker_id``
+``graflow_worker_max_concurrent_tasks``    gauge      ``worker_id``
+``graflow_queue_depth``                    gauge      ``key_prefix``
+``graflow_dead_letters``                   gauge      ``key_prefix``
+=========================================  =========  =====================================
+
+``status`` is ``succeeded``, ``failed`` or ``duplicate`` (the task ran, but another run of
+the same entry had recorded its result first). Queue depth and dead letters are read
+from Redis when Prometheus scrapes, so they are the fleet's figures, not this worker's.
+Each worker has its own registry: no process-global metric state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from graflow_worker.observer import TaskStatus, WorkerObserver
+
+if TYPE_CHECKING:
+    from graflow.remote.envelope import TaskOutcome
+    from graflow_redis.queue import Delivery
+    from graflow_worker.worker import TaskWorker
+
+__all__ = ["WorkerMetrics", "count_dead_letters"]
+
+#: Bucket bounds (seconds) spanning no-op tasks to long batch jobs.
+DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+
+
+class WorkerMetrics(WorkerObserver):
+    """A :class:`~graflow_worker.observer.WorkerObserver` that keeps Prometheus metrics.
+
+    ::
+
+        metrics = WorkerMetrics(queue)
+        worker = TaskWorker(queue, observers=[metrics])
+        metrics.serve(9100)             # http://host:9100/metrics
+    """
+
+    def __init__(self, queue: Any, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.queue = queue
+        self.tasks = Counter(
+            "graflow_worker_tasks",
+            "Tasks this worker ran to the end, by how they ended.",
+            ["worker_id", "status"],
+            registry=self.registry,
+        )
+        self.durations = Histogram(
+            "graflow_worker_task_duration_seconds",
+            "Time spent in each task, by how it ended.",
+            ["worker_id", "status"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "graflow_worker_tasks_in_flight", "Tasks running now.", ["worker_id"], registry=self.registry
+        )
+        self.capacity = Gauge(
+            "graflow_worker_max_concurrent_tasks",
+            "Tasks this worker may run at once.",
+            ["worker_id"],
+            registry=self.registry,
+        )
+        self.registry.register(_QueueCollector(queue))
+
+    def on_start(self, worker: TaskWorker) -> None:
+        self.capacity.labels(worker.worker_id).set(worker.max_concurrent_tasks)
+        self.in_flight.labels(worker.worker_id).set(0)
+        for status in ("succeeded", "failed", "duplicate"):
+            self.tasks.labels(worker.worker_id, status)  # export zeros from the start
+
+    def on_task_started(self, worker: TaskWorker, delivery: Delivery) -> None:
+        self.in_flight.labels(worker.worker_id).inc()
+
+    def on_task_finished(
+        self, worker: TaskWorker, delivery: Delivery, outcome: TaskOutcome, status: TaskStatus
+    ) -> None:
+        self.in_flight.labels(worker.worker_id).dec()
+        self.tasks.labels(worker.worker_id, status).inc()
+        self.durations.labels(worker.worker_id, status).observe(outcome.duration)
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> None:
+        """Serve ``/metrics`` on ``addr:port`` from a background thread."""
+        start_http_server(port, addr=addr, registry=self.registry)
+
+
+class _QueueCollector(Collector):
+    """Reads queue depth and dead letters from Redis at scrape time."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        prefix = str(getattr(self.queue, "key_prefix", ""))
+        try:
+            depth = float(self.queue.depth())
+            dead = float(count_dead_letters(self.queue))
+        except Exception:  # Redis unreachable: export nothing rather than a wrong zero
+            return
+        yield _gauge("graflow_queue_depth", "Tasks waiting in the queue.", prefix, depth)
+        yield _gauge("graflow_dead_letters", "Entries in the dead-letter stream.", prefix, dead)
+
+
+def _gauge(name: str, documentation: str, prefix: str, value: float) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=["key_prefix"])
+    family.add_metric([prefix], value)
+    return family
+
+
+def count_dead_letters(queue: Any) -> int:
+    """Entries in the dead-letter stream (``XLEN``; no payload is read)."""
+    client, keys = getattr(queue, "client", None), getattr(queue, "keys", None)
+    if client is not None and keys is not None:
+        return int(client.xlen(keys.dead))
+    return len(queue.dead_letters(count=10_000))

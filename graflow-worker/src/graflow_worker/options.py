@@ -1,0 +1,205 @@
+"""The worker's settings: every command-line option and the environment variable behind it.
+
+One table drives the argument parser, the README's table and the deployment-file
+checks, so a flag and its variable can never drift apart. A flag given on the command
+line wins over its variable, which wins over the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from graflow_redis.queue import DistributedTaskQueue
+
+__all__ = [
+    "CONNECTION_OPTIONS",
+    "WORKER_OPTIONS",
+    "Option",
+    "add_options",
+    "build_queue",
+    "redis_url",
+]
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port (0-65535), got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its flag, its environment variable, its type and default."""
+
+    flag: str
+    env: str
+    help: str
+    type: Callable[[str], Any] = str
+    default: Any = None
+    choices: Sequence[str] | None = None
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+#: How to reach the fleet's Redis; shared by the worker and ``status``.
+CONNECTION_OPTIONS: Final[tuple[Option, ...]] = (
+    Option("--redis-url", "REDIS_URL", "Redis URL (wins over host/port/db)", metavar="URL"),
+    Option("--redis-host", "REDIS_HOST", "Redis host", default="localhost", metavar="HOST"),
+    Option("--redis-port", "REDIS_PORT", "Redis port", type=port, default=6379, metavar="PORT"),
+    Option("--redis-db", "REDIS_DB", "Redis database number", type=int, default=0, metavar="N"),
+    Option(
+        "--key-prefix",
+        "GRAFLOW_KEY_PREFIX",
+        "prefix of every Redis key; drivers and workers must agree",
+        default="graflow",
+        metavar="PREFIX",
+    ),
+)
+
+#: What a worker process does.
+WORKER_OPTIONS: Final[tuple[Option, ...]] = (
+    Option("--worker-id", "GRAFLOW_WORKER_ID", "name in the fleet (default: host-pid)", metavar="ID"),
+    Option(
+        "--max-concurrent-tasks",
+        "MAX_CONCURRENT_TASKS",
+        "tasks run at once (threads)",
+        type=positive_int,
+        default=4,
+        metavar="N",
+    ),
+    Option(
+        "--graceful-shutdown-timeout",
+        "GRAFLOW_GRACEFUL_SHUTDOWN_TIMEOUT",
+        "seconds running tasks get to finish after SIGTERM/SIGINT before they are handed back",
+        type=non_negative_float,
+        default=30.0,
+        metavar="SECONDS",
+    ),
+    Option(
+        "--visibility-timeout",
+        "GRAFLOW_VISIBILITY_TIMEOUT",
+        "seconds before a task held by a silent (dead) worker goes to another",
+        type=positive_float,
+        default=30.0,
+        metavar="SECONDS",
+    ),
+    Option(
+        "--heartbeat-interval",
+        "GRAFLOW_HEARTBEAT_INTERVAL",
+        "seconds between heartbeats (at most a third of the visibility timeout is used)",
+        type=positive_float,
+        default=2.0,
+        metavar="SECONDS",
+    ),
+    Option(
+        "--metrics-port",
+        "GRAFLOW_METRICS_PORT",
+        "serve Prometheus metrics on this port (off when unset)",
+        type=port,
+        metavar="PORT",
+    ),
+    Option(
+        "--health-file",
+        "GRAFLOW_HEALTH_FILE",
+        "touch this file after every heartbeat (for `graflow-worker status --self`)",
+        metavar="PATH",
+    ),
+    Option(
+        "--secret-key",
+        "GRAFLOW_SECRET_KEY",
+        "HMAC key: refuse unsigned or tampered tasks (prefer the variable: flags show in ps)",
+        metavar="KEY",
+    ),
+    Option(
+        "--log-level",
+        "GRAFLOW_LOG_LEVEL",
+        "DEBUG, INFO, WARNING or ERROR",
+        type=str.upper,
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+    ),
+    Option(
+        "--log-format",
+        "GRAFLOW_LOG_FORMAT",
+        "json (one object per line) or console",
+        default="json",
+        choices=("json", "console"),
+    ),
+)
+
+
+def add_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    options: Sequence[Option],
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Add ``options`` to ``parser``, each defaulting to its environment variable when set."""
+    env = os.environ if environ is None else environ
+    for option in options:
+        default = env.get(option.env, option.default)
+        if default == "":
+            default = option.default
+        shown = (
+            f" (env {option.env}"
+            + (f"; default {option.default}" if option.default is not None else "")
+            + ")"
+        )
+        parser.add_argument(
+            option.flag,
+            dest=option.dest,
+            type=option.type,
+            default=default,
+            choices=option.choices,
+            metavar=option.metavar,
+            help=option.help + shown,
+        )
+
+
+def redis_url(args: argparse.Namespace) -> str:
+    """The URL to connect to: ``--redis-url``, else one built from host, port and db."""
+    if args.redis_url:
+        return str(args.redis_url)
+    return f"redis://{args.redis_host}:{args.redis_port}/{args.redis_db}"
+
+
+def build_queue(args: argparse.Namespace, **overrides: Any) -> DistributedTaskQueue:
+    """The Redis queue the settings point at (graflow-redis's ``DistributedTaskQueue``)."""
+    from graflow_redis.queue import DistributedTaskQueue
+
+    options: dict[str, Any] = {"redis_url": redis_url(args), "key_prefix": args.key_prefix}
+    if getattr(args, "visibility_timeout", None) is not None:
+        options["visibility_timeout"] = args.visibility_timeout
+    if getattr(args, "secret_key", None):
+        options["secret_key"] = args.secret_key
+    options.update(overrides)
+    return DistributedTaskQueue(**options)

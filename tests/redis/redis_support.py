@@ -1,0 +1,193 @@
+"""Helpers shared by the graflow-redis tests: polling, an in-test worker, a private redis-server.
+
+Imported as ``tests.redis.redis_support`` (the repository root is on ``pythonpath``), so
+the name cannot clash with another suite's helpers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from graflow.remote.runner import run_envelope
+from graflow_redis.connection import CONNECTION_ERRORS
+from graflow_redis.queue import Delivery, DistributedTaskQueue
+
+
+def ping(host: str, port: int) -> bool:
+    client = redis.Redis(host=host, port=port, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def missing(message: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "a condition") -> Any:
+    """Poll ``condition`` until truthy; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> None:
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+class ThreadWorker:
+    """A worker from the contract's worker-side API only: fetch, run, complete; heartbeats.
+
+    Runs up to ``concurrency`` tasks at once on a thread pool; survives Redis outages by
+    retrying with backoff, like a real worker.
+    """
+
+    def __init__(self, queue: DistributedTaskQueue, worker_id: str = "thread-worker", concurrency: int = 4):
+        self.queue = queue
+        self.worker_id = worker_id
+        self.concurrency = concurrency
+        self.completed: list[tuple[str, bool]] = []  # (task id, recorded)
+        self._running: dict[str, Delivery] = {}
+        self._lock = threading.Lock()
+        self._free = threading.Semaphore(concurrency)
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"worker-{worker_id}")
+        self._threads = [
+            threading.Thread(target=self._fetch_loop, daemon=True),
+            threading.Thread(target=self._heartbeat_loop, daemon=True),
+        ]
+
+    def start(self) -> ThreadWorker:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._pool.shutdown(wait=True)
+        try:
+            self.queue.remove_worker(self.worker_id)
+        except redis.RedisError:
+            pass
+
+    def _fetch_loop(self) -> None:
+        backoff = 0.05
+        while not self._stop.is_set():
+            if not self._free.acquire(timeout=0.2):
+                continue
+            try:
+                deliveries = self.queue.fetch(self.worker_id, count=1, block=0.2)
+                backoff = 0.05
+            except CONNECTION_ERRORS:
+                self._free.release()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 1.0)
+                continue
+            if not deliveries:
+                self._free.release()
+                continue
+            for delivery in deliveries:
+                with self._lock:
+                    self._running[delivery.entry_id] = delivery
+                self._pool.submit(self._run, delivery)
+
+    def _run(self, delivery: Delivery) -> None:
+        try:
+            outcome = run_envelope(delivery.envelope)
+            while True:
+                try:
+                    recorded = self.queue.complete(delivery, outcome)
+                    break
+                except CONNECTION_ERRORS:
+                    time.sleep(0.1)
+            with self._lock:
+                self.completed.append((delivery.envelope.task_id, recorded))
+        finally:
+            with self._lock:
+                self._running.pop(delivery.entry_id, None)
+            self._free.release()
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self._lock:
+                    running = list(self._running.values())
+                if running:
+                    self.queue.keep_alive(running)
+                self.queue.heartbeat(self.worker_id, {"running": [d.envelope.task_id for d in running]})
+            except CONNECTION_ERRORS:
+                pass
+            self._stop.wait(0.2)
+
+
+def free_port(start: int = 6381, end: int = 6392) -> int:
+    """A loopback port nobody listens on: from ``start``-``end`` if one is free, else any."""
+    for port in [*range(start, end), 0]:
+        with socket.socket() as sock:
+            # Like redis-server itself: a port whose old connections linger in TIME_WAIT is usable.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError("no free loopback port")
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server owned by one test, without persistence: a restart loses every key."""
+
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory),
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_until(lambda: ping("127.0.0.1", self.port), 10, f"redis-server on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.kill()
+        self.process.wait(10)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()

@@ -1,0 +1,156 @@
+"""Redis goes away and comes back: drivers, workers and channels carry on.
+
+Each test restarts its own ``redis-server`` (no persistence, so a restart also loses
+every key: the harshest case). Task gates are files, since tasks run in worker threads
+from pickled copies and share nothing else with the test.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from graflow.core.decorators import task
+from graflow.core.task import TaskWrapper
+from graflow.core.workflow import workflow
+from graflow.remote.envelope import TaskEnvelope
+from graflow_redis.channel import RedisChannel
+from graflow_redis.queue import DistributedTaskQueue
+from tests.redis.redis_support import PrivateRedis, ThreadWorker, wait_until
+
+
+@pytest.fixture
+def queue_options(private_redis: PrivateRedis) -> dict[str, Any]:
+    return {"redis_url": private_redis.url, "key_prefix": "restart", "visibility_timeout": 2.0}
+
+
+@pytest.fixture
+def worker(queue_options: dict[str, Any]) -> Any:
+    worker = ThreadWorker(DistributedTaskQueue(**queue_options), "restart-worker").start()
+    yield worker
+    worker.stop()
+
+
+def test_a_run_completes_when_redis_restarts_while_a_task_runs(
+    private_redis: PrivateRedis, queue_options: dict[str, Any], worker: ThreadWorker, tmp_path: Path
+) -> None:
+    started, go, runs = tmp_path / "started", tmp_path / "go", tmp_path / "runs"
+    started_s, go_s, runs_s = str(started), str(go), str(runs)
+    outcome: dict[str, Any] = {}
+
+    with workflow("restart") as wf:
+
+        @task
+        def extract() -> int:
+            return 20
+
+        @task(inject_context=True)
+        def slow(ctx: Any) -> int:
+            import os
+            import time
+
+            with open(runs_s, "a") as log:
+                log.write("run\n")
+            open(started_s, "w").close()
+            while not os.path.exists(go_s):
+                time.sleep(0.01)
+            return ctx.get_result("extract") + 1
+
+        @task(inject_context=True)
+        def load(ctx: Any) -> int:
+            return ctx.get_result("slow") * 2
+
+        extract >> slow >> load
+
+        def drive() -> None:
+            try:
+                outcome["result"] = wf.execute(queue_backend="redis", config=queue_options)
+            except BaseException as exc:
+                outcome["error"] = exc
+
+        driver = threading.Thread(target=drive)
+        driver.start()
+        wait_until(started.exists, 20, "the slow task to start on the worker")
+        private_redis.restart()  # every key is gone: the stream, the group, the reply list
+        go.touch()
+        driver.join(60)
+
+    assert not driver.is_alive(), "the run did not finish after the restart"
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["result"] == 42
+    assert 1 <= runs.read_text().count("run") <= 2  # at least once; a second run only if resubmitted
+
+
+def test_a_channel_keeps_working_across_a_restart(private_redis: PrivateRedis) -> None:
+    channel = RedisChannel("run", redis_url=private_redis.url, key_prefix="restart")
+    channel.set("before", 1)
+    private_redis.restart()
+    channel.set("after", 2)
+    assert channel.get("after") == 2
+    assert channel.atomic_add("count", 3) == 3
+    with channel.lock("k", timeout=5):
+        channel.append("log", "locked")
+    assert channel.get("log") == ["locked"]
+
+
+def test_a_worker_keeps_fetching_across_a_restart(
+    private_redis: PrivateRedis, queue_options: dict[str, Any]
+) -> None:
+    worker = DistributedTaskQueue(**queue_options)
+    driver = DistributedTaskQueue(**queue_options)
+    try:
+        assert worker.fetch("w1", count=1, block=0.05) == []
+        private_redis.restart()
+        assert worker.fetch("w1", count=1, block=0.05) == []  # the group is recreated, no error
+        driver.submit(TaskEnvelope(TaskWrapper("job", lambda: 1, register=False), "run", "wf"))
+        deliveries = wait_until(lambda: worker.fetch("w1", count=1, block=0.1), 10, "the new entry")
+        assert deliveries[0].envelope.task_id == "job"
+    finally:
+        driver.close()
+
+
+def test_a_submission_while_redis_is_down_goes_through_once_it_is_back(
+    private_redis: PrivateRedis, queue_options: dict[str, Any], worker: ThreadWorker
+) -> None:
+    driver = DistributedTaskQueue(**queue_options)
+    try:
+        first = driver.submit(TaskEnvelope(TaskWrapper("first", lambda: 1, register=False), "run", "wf"))
+        assert first.result(timeout=10).result == 1
+
+        private_redis.stop()
+        restarter = threading.Timer(1.0, private_redis.start)
+        restarter.start()
+        second = driver.submit(TaskEnvelope(TaskWrapper("second", lambda: 2, register=False), "run", "wf"))
+        restarter.join()
+        assert second.result(timeout=30).result == 2
+    finally:
+        driver.close()
+
+
+def test_a_task_lost_in_a_restart_before_any_worker_took_it_is_submitted_again(
+    private_redis: PrivateRedis, queue_options: dict[str, Any]
+) -> None:
+    driver = DistributedTaskQueue(**queue_options, worker_wait_timeout=60)
+    try:
+        future = driver.submit(
+            TaskEnvelope(TaskWrapper("job", lambda: "made it", register=False), "run", "wf")
+        )
+        wait_until(lambda: driver.executor._server_id is not None, 5, "the driver to learn the server")
+        with capture_logs() as logs:
+            private_redis.restart()  # the entry is gone with everything else
+            wait_until(
+                lambda: any(e["event"] == "redis_restarted" for e in logs),
+                10,
+                "the driver to notice the restart",
+            )
+        late = ThreadWorker(DistributedTaskQueue(**queue_options), "late-worker").start()
+        try:
+            assert future.result(timeout=20).result == "made it"
+        finally:
+            late.stop()
+    finally:
+        driver.close()

@@ -1,0 +1,212 @@
+"""The graflow-worker command line: options, their environment variables, status output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import pytest
+
+from graflow_worker.cli import build_parser, build_status_parser, main
+from graflow_worker.options import CONNECTION_OPTIONS, WORKER_OPTIONS, redis_url
+from graflow_worker.status import fleet_report, render_report
+
+
+def test_defaults_match_the_spec() -> None:
+    args = build_parser(environ={}).parse_args([])
+    assert args.max_concurrent_tasks == 4
+    assert args.graceful_shutdown_timeout == 30.0
+    assert args.visibility_timeout == 30.0
+    assert args.key_prefix == "graflow"
+    assert args.worker_id is None
+    assert args.metrics_port is None
+    assert args.log_format == "json"
+    assert redis_url(args) == "redis://localhost:6379/0"
+
+
+def test_the_seed_command_line_parses() -> None:
+    args = build_parser(environ={}).parse_args(["--worker-id", "worker-1", "--max-concurrent-tasks", "4"])
+    assert (args.worker_id, args.max_concurrent_tasks) == ("worker-1", 4)
+
+
+ENV_SAMPLES = {
+    "REDIS_URL": ("redis://r:1/2", "redis://r:1/2"),
+    "REDIS_HOST": ("redis-service", "redis-service"),
+    "REDIS_PORT": ("6380", 6380),
+    "REDIS_DB": ("3", 3),
+    "GRAFLOW_KEY_PREFIX": ("team-a", "team-a"),
+    "GRAFLOW_WORKER_ID": ("worker-7", "worker-7"),
+    "MAX_CONCURRENT_TASKS": ("16", 16),
+    "GRAFLOW_GRACEFUL_SHUTDOWN_TIMEOUT": ("45", 45.0),
+    "GRAFLOW_VISIBILITY_TIMEOUT": ("2.5", 2.5),
+    "GRAFLOW_HEARTBEAT_INTERVAL": ("0.5", 0.5),
+    "GRAFLOW_METRICS_PORT": ("9100", 9100),
+    "GRAFLOW_HEALTH_FILE": ("/tmp/health", "/tmp/health"),
+    "GRAFLOW_SECRET_KEY": ("s3cret", "s3cret"),
+    "GRAFLOW_LOG_LEVEL": ("debug", "DEBUG"),
+    "GRAFLOW_LOG_FORMAT": ("console", "console"),
+}
+
+
+def test_every_option_has_a_sample_here() -> None:
+    assert sorted(ENV_SAMPLES) == sorted(o.env for o in (*CONNECTION_OPTIONS, *WORKER_OPTIONS))
+
+
+@pytest.mark.parametrize("option", [*CONNECTION_OPTIONS, *WORKER_OPTIONS], ids=lambda o: o.env)
+def test_every_option_reads_its_environment_variable(option) -> None:
+    raw, expected = ENV_SAMPLES[option.env]
+    args = build_parser(environ={option.env: raw}).parse_args([])
+    assert getattr(args, option.dest) == expected
+
+
+def test_a_flag_wins_over_its_environment_variable() -> None:
+    env = {"MAX_CONCURRENT_TASKS": "8", "REDIS_HOST": "redis-service", "REDIS_PORT": "6380"}
+    args = build_parser(environ=env).parse_args(["--max-concurrent-tasks", "2"])
+    assert args.max_concurrent_tasks == 2
+    assert redis_url(args) == "redis://redis-service:6380/0"
+
+
+def test_redis_url_wins_over_host_and_port() -> None:
+    args = build_parser(environ={"REDIS_HOST": "ignored"}).parse_args(["--redis-url", "redis://cache:6390/2"])
+    assert redis_url(args) == "redis://cache:6390/2"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--max-concurrent-tasks", "0"], "argument --max-concurrent-tasks: must be >= 1, got 0"),
+        (["--graceful-shutdown-timeout", "-2"], "must be >= 0, got -2.0"),
+        (["--visibility-timeout", "0"], "must be > 0, got 0.0"),
+        (["--metrics-port", "70000"], "must be a TCP port (0-65535), got 70000"),
+        (["--log-format", "xml"], "invalid choice: 'xml'"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_option(argv, message, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser(environ={}).parse_args(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_empty_environment_variable_means_the_default() -> None:
+    args = build_parser(environ={"MAX_CONCURRENT_TASKS": ""}).parse_args([])
+    assert args.max_concurrent_tasks == 4
+
+
+def test_status_has_the_connection_options() -> None:
+    args = build_status_parser(environ={"REDIS_URL": "redis://r:1/0"}).parse_args(
+        ["--key-prefix", "p", "--json"]
+    )
+    assert (args.key_prefix, args.json, redis_url(args)) == ("p", True, "redis://r:1/0")
+
+
+def test_help_lists_every_environment_variable(capsys) -> None:
+    with pytest.raises(SystemExit):
+        build_parser(environ={}).parse_args(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for option in (*CONNECTION_OPTIONS, *WORKER_OPTIONS):
+        assert f"env {option.env}" in out
+    assert "graflow-worker status [options]" in out
+
+
+def test_status_reports_an_unreachable_redis_and_exits_1(capsys, unused_port) -> None:
+    pytest.importorskip("graflow_redis.queue")
+    code = main(["status", "--redis-url", f"redis://127.0.0.1:{unused_port}/0"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"cannot reach Redis at redis://127.0.0.1:{unused_port}/0" in err
+    assert "check --redis-url or REDIS_HOST/REDIS_PORT" in err
+
+
+def fleet(queue) -> dict:
+    queue.heartbeat(
+        "worker-1",
+        {
+            "worker_id": "worker-1",
+            "host": "node-a",
+            "pid": 41,
+            "state": "running",
+            "started": 1000.0,
+            "max_concurrent_tasks": 4,
+            "running": [
+                {"task_id": "transform", "session_id": "abcdef123456", "attempt": 2, "since": 1090.0}
+            ],
+            "tasks_processed": 12,
+            "tasks_succeeded": 11,
+            "tasks_failed": 1,
+            "total_execution_time": 3.5,
+        },
+    )
+    queue.dead.append(
+        {"id": "5-0", "task": "bad", "reason": "signature mismatch", "at": 1095.0, "payload": b"xx"}
+    )
+    return fleet_report(queue)
+
+
+def test_status_report_lists_workers_what_they_run_and_the_queue(queue, make_task) -> None:
+    queue.put(make_task("waiting", lambda: 1))
+    report = fleet(queue)
+    assert report["queue_depth"] == 1
+    assert report["dead_letter_count"] == 1
+    assert report["tasks_in_flight"] == 1
+    text = render_report(report, now=1100.0)
+    lines = text.splitlines()
+    assert lines[0] == ("fleet 'stub': 1 live worker(s), 1 task(s) running, queue depth 1, dead letters 1")
+    header, row = lines[2].split(), lines[3].split()
+    assert header[:4] == ["WORKER", "HOST", "PID", "STATE"]
+    assert row == ["worker-1", "node-a", "41", "running", "1/4", "12", "11", "1", "3.50s", "100s"]
+    assert "  worker-1: running 'transform' (run abcdef12, attempt 2, for 10s)" in lines
+    assert "  5-0 task 'bad' (5s ago): signature mismatch" in lines
+
+
+def test_status_report_with_no_worker_says_how_to_start_one(queue) -> None:
+    text = render_report(fleet_report(queue), now=0.0)
+    assert "0 live worker(s)" in text
+    assert "no live worker: start one with `graflow-worker --key-prefix stub --redis-url ...`" in text
+
+
+def test_status_json_is_plain_data(queue, monkeypatch, capsys) -> None:
+    fleet(queue)
+    monkeypatch.setattr("graflow_worker.cli.build_queue", lambda args: queue)
+    assert main(["status", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dead_letters"][0]["payload"] == "<2 bytes>"
+    assert [w["worker_id"] for w in report["workers"]] == ["worker-1"]
+    assert report["workers"][0]["tasks_processed"] == 12
+
+
+def test_plugin_adds_worker_and_fleet_to_the_graflow_command() -> None:
+    from graflow_worker import cli, plugin
+
+    parser = argparse.ArgumentParser(prog="graflow")
+    plugin.graflow_cli_commands(parser.add_subparsers(dest="command"))
+    run_args = parser.parse_args(["worker", "--worker-id", "w9", "--max-concurrent-tasks", "3"])
+    assert run_args.func is cli.run
+    assert (run_args.worker_id, run_args.max_concurrent_tasks) == ("w9", 3)
+    fleet_args = parser.parse_args(["fleet", "--json"])
+    assert fleet_args.func is cli.status
+    assert fleet_args.json is True
+
+
+def test_plugin_is_registered_under_the_graflow_entry_point_group() -> None:
+    from importlib import metadata
+
+    names = {ep.name: ep.value for ep in metadata.entry_points(group="graflow")}
+    assert names.get("worker") == "graflow_worker.plugin"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "graflow.worker.main", "--help"],
+        [sys.executable, "-m", "graflow_worker", "--help"],
+    ],
+    ids=["kernel-alias", "package"],
+)
+def test_module_entry_points_reach_the_worker_cli(command) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: graflow-worker")
+    assert "--max-concurrent-tasks N" in done.stdout
