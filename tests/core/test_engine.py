@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
 
 import pytest
 
@@ -13,26 +12,7 @@ from graflow.core.engine import WorkflowEngine
 from graflow.core.task import TaskWrapper
 from graflow.core.workflow import workflow
 from graflow.exceptions import MaxStepsExceededError
-
-
-def _recorder(log: list[str], name: str) -> Callable[[], str]:
-    def record() -> str:
-        log.append(name)
-        return name
-
-    return record
-
-
-def recording_tasks(log: list[str], *names: str) -> list[TaskWrapper]:
-    """One task per name; each appends its id to ``log`` when it runs and returns it."""
-    return [TaskWrapper(name, _recorder(log, name)) for name in names]
-
-
-def assert_ran_before(log: list[str], earlier: Iterable[str], later: Iterable[str]) -> None:
-    for first in earlier:
-        for second in later:
-            assert log.index(first) < log.index(second), f"{first} should run before {second}: {log}"
-
+from tests.core.ordering import assert_ran_before, recording_tasks
 
 # --- DAG semantics --------------------------------------------------------------------------
 

@@ -7,32 +7,12 @@ the meaning its operator table gives: ``a >> b`` b depends on a; ``a | b`` indep
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from graflow.core.context import TaskExecutionContext
 from graflow.core.decorators import task
-from graflow.core.task import TaskWrapper
 from graflow.core.workflow import workflow
-
-
-def _recorder(log: list[str], name: str) -> Callable[[], str]:
-    def record() -> str:
-        log.append(name)
-        return name
-
-    return record
-
-
-def recording_tasks(log: list[str], *names: str) -> list[TaskWrapper]:
-    """One task per name; each appends its id to ``log`` when it runs and returns it."""
-    return [TaskWrapper(name, _recorder(log, name)) for name in names]
-
-
-def assert_ran_before(log: list[str], earlier: Iterable[str], later: Iterable[str]) -> None:
-    for first in earlier:
-        for second in later:
-            assert log.index(first) < log.index(second), f"{first} should run before {second}: {log}"
+from tests.core.ordering import assert_ran_before, recording_tasks
 
 
 def run(wf: Any) -> tuple[Any, Any]:
