@@ -9,7 +9,6 @@ listener on every start and end, so the console can show progress as it happens.
 
 from __future__ import annotations
 
-import contextvars
 import threading
 import time
 from collections import deque
@@ -38,15 +37,6 @@ Status = Literal["running", "succeeded", "failed", "skipped"]
 
 #: ``"started"``, ``"succeeded"`` or ``"failed"``: what a listener is told.
 TaskEvent = Literal["started", "succeeded", "failed"]
-
-#: The backend of the parallel group whose member is running in this thread, if any.
-#: Group members run in copies of the caller's context, so a member's task sees it.
-_group_backend: Final[contextvars.ContextVar[str | None]] = contextvars.ContextVar(
-    "graflow_cli_group_backend", default=None
-)
-
-#: Coordination backends that send relocatable tasks to another process.
-_REMOTE_GROUP_BACKENDS: Final = {"multiprocessing": "process pool", "redis": "worker fleet"}
 
 
 @dataclass
@@ -132,27 +122,22 @@ class RunProgress:
             context,
             "task",
             task.handler_type or "direct",
-            _worker(task, context),
+            "-",  # known when the attempt ends: here, or the process that reported the outcome
             attempt=attempt,
             max_attempts=getattr(task, "max_retries", 0) + 1,
         )
         try:
             return (yield from self._watch(record))
         finally:
-            ran_on = context.task_workers.get(task.task_id)  # set when the task ran remotely
-            if ran_on:
-                record.worker = ran_on
+            # Remote outcomes record the process that ran the task; anything else ran here.
+            record.worker = context.task_workers.get(task.task_id, LOCAL_WORKER)
 
     @hookimpl(wrapper=True)
     def graflow_run_group(self, group: ParallelGroup, context: ExecutionContext) -> Generator[None, Any, Any]:
         if context is not self.context:
             return (yield)
         record = self._start(group, context, "group", group.backend, "-")
-        token = _group_backend.set(group.backend)
-        try:
-            return (yield from self._watch(record))
-        finally:
-            _group_backend.reset(token)
+        return (yield from self._watch(record))
 
     def _start(
         self,
@@ -273,21 +258,3 @@ def describe_error(exc: BaseException) -> str:
     message = str(exc).strip().splitlines()
     text = f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _worker(task: Executable, context: ExecutionContext) -> str:
-    """Where a task attempt runs, as far as the driver can tell.
-
-    A relocatable handler's tasks leave this process when the queue is remote (a worker
-    fleet) or their group's backend is; everything else runs here.
-    """
-    manager = get_plugin_manager()
-    try:
-        relocatable = manager.task_handler(task.handler_type or "direct").relocatable
-    except Exception:  # a handler registered on the engine only: it runs here
-        return LOCAL_WORKER
-    if not relocatable:
-        return LOCAL_WORKER
-    if getattr(context.queue, "executor", None) is not None:
-        return "worker fleet"
-    return _REMOTE_GROUP_BACKENDS.get(_group_backend.get() or "", LOCAL_WORKER)
