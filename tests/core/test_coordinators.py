@@ -391,3 +391,35 @@ def test_a_group_after_a_timed_out_group_still_runs(backend: CoordinationBackend
         assert context.get_result(second.task_id) == {"x": 2, "y": 3}
     finally:
         release.set()
+
+
+def test_a_member_that_outlived_its_group_timeout_starts_no_further_task_of_its_chain() -> None:
+    release = threading.Event()
+    slow_done = threading.Event()
+    ran: list[str] = []
+
+    with workflow("abandoned_branch") as wf:
+
+        @task
+        def slow() -> None:
+            release.wait(10)
+            ran.append("slow")
+            slow_done.set()
+
+        @task
+        def after_slow() -> None:
+            ran.append("after_slow")
+
+        @task
+        def quick() -> None:
+            ran.append("quick")
+
+        ((slow >> after_slow) | quick).with_execution(
+            backend=CoordinationBackend.THREADING, policy=ErrorHandlingPolicy.BEST_EFFORT, timeout=0.2
+        )
+        wf.execute()
+
+    release.set()  # the abandoned thread now finishes its task, after the run has ended
+    assert slow_done.wait(10)
+    time.sleep(0.05)  # let the abandoned branch reach the point where it would start the next task
+    assert ran == ["quick", "slow"]

@@ -9,6 +9,7 @@ only by the tasks and runs that use them.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -302,7 +303,8 @@ class _Run:
         context = self.context
 
         def run() -> dict[str, Any]:
-            outcomes = coordinator.run_members(group, self.run_member, context)
+            run_member = functools.partial(self.run_member, timeout=group.timeout)
+            outcomes = coordinator.run_members(group, run_member, context)
             by_id = {o.task_id: o for o in outcomes}
             try:
                 policy.on_group_finished(group.task_id, group.members, by_id, context)
@@ -325,11 +327,14 @@ class _Run:
             coordinator = self.coordinators[name] = self.manager.coordinator(name)
         return coordinator
 
-    def run_member(self, member: Executable, executor: RemoteExecutor | None = None) -> TaskResult:
+    def run_member(
+        self, member: Executable, executor: RemoteExecutor | None = None, *, timeout: float | None = None
+    ) -> TaskResult:
         """Run one member's branch; its failure becomes a failed :class:`TaskResult`.
 
         The branch is scheduled from the calling thread; with an ``executor`` its
-        relocatable tasks run there.
+        relocatable tasks run there. With the group's ``timeout``, a branch that outlives
+        it starts no further task: its group has already judged it as failed.
         """
         started = time.perf_counter()
         elements = member.elements if isinstance(member, Chain) else [member]
@@ -337,7 +342,7 @@ class _Run:
         succ = {a.task_id: [b.task_id] for a, b in itertools.pairwise(elements)}
         succ[elements[-1].task_id] = []
         remaining = {e.task_id: (1 if i else 0) for i, e in enumerate(elements)}
-        queue = MemoryTaskQueue()
+        queue = MemoryTaskQueue() if timeout is None else _DeadlineQueue(member.task_id, timeout)
         queue.enqueue(elements[0].task_id)
         flow = _Flow(
             self, tasks, succ, remaining, queue, top_level=False, executor=executor or self.queue_executor
@@ -357,6 +362,25 @@ class _Run:
         # The member's own result (a chain's: its last element's), not that of tasks it added at run time.
         result = self.context.results.get(elements[-1].task_id)
         return TaskResult(member.task_id, True, result, duration=time.perf_counter() - started)
+
+
+class _DeadlineQueue(MemoryTaskQueue):
+    """A member branch's queue that hands out no more work once the group's timeout has passed."""
+
+    def __init__(self, member_id: str, timeout: float) -> None:
+        super().__init__()
+        self._member_id = member_id
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
+
+    def dequeue(self) -> str | None:
+        task_id = super().dequeue()
+        if task_id is not None and time.monotonic() > self._deadline:
+            raise TimeoutError(
+                f"member {self._member_id!r} outlived its group's timeout of {self._timeout}s; "
+                f"{task_id!r} was not started"
+            )
+        return task_id
 
 
 class _Flow:
