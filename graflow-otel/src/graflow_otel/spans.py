@@ -157,18 +157,16 @@ def task_succeeded(span: Span, tctx: TaskExecutionContext | None) -> list[str]:
     """Record what the attempt asked for as events; return the ids of tasks it added."""
     if tctx is None or not tctx.has_requests:
         return []
-    # The request fields are the kernel's own (private) record of what the task asked
-    # for; read here and nowhere else, so a change in the kernel has one place to follow.
     added: list[str] = []
-    for executable, goto in tctx._next_tasks:
+    for executable, goto in tctx.requested_next_tasks:
         added.append(executable.task_id)
         span.add_event(EVENT_NEXT_TASK, {TASK_ID: executable.task_id, GOTO: goto})
-    if tctx._iterate:
+    if tctx.requested_iteration:
         span.add_event(EVENT_NEXT_ITERATION, {TASK_CYCLE: tctx.cycle_count + 1})
-    if tctx._terminate is not None:
-        span.add_event(EVENT_TERMINATE, {MESSAGE: tctx._terminate})
-    if tctx._cancel is not None:
-        span.add_event(EVENT_CANCEL, {MESSAGE: tctx._cancel})
+    if tctx.requested_termination is not None:
+        span.add_event(EVENT_TERMINATE, {MESSAGE: tctx.requested_termination})
+    if tctx.requested_cancellation is not None:
+        span.add_event(EVENT_CANCEL, {MESSAGE: tctx.requested_cancellation})
     return added
 
 

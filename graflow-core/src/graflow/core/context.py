@@ -246,6 +246,28 @@ class TaskExecutionContext:
         """Whether ``next_iteration`` is still within ``max_cycles``."""
         return self.cycle_count < self.max_cycles
 
+    # --- what the task asked for (read-only; for plugins and handlers) -------------------
+
+    @property
+    def requested_next_tasks(self) -> tuple[tuple[Executable, bool], ...]:
+        """``(task, goto)`` for every ``next_task`` call of this attempt."""
+        return tuple(self._next_tasks)
+
+    @property
+    def requested_iteration(self) -> bool:
+        """Whether this attempt called ``next_iteration``."""
+        return self._iterate
+
+    @property
+    def requested_termination(self) -> str | None:
+        """The ``terminate_workflow`` message, if it was called."""
+        return self._terminate
+
+    @property
+    def requested_cancellation(self) -> str | None:
+        """The ``cancel_workflow`` message, if it was called."""
+        return self._cancel
+
     # --- steering ----------------------------------------------------------------------
 
     def next_task(self, executable: Executable, goto: bool = False) -> str:
