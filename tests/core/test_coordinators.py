@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -423,3 +425,28 @@ def test_a_member_that_outlived_its_group_timeout_starts_no_further_task_of_its_
     assert slow_done.wait(10)
     time.sleep(0.05)  # let the abandoned branch reach the point where it would start the next task
     assert ran == ["quick", "slow"]
+
+
+def test_a_script_without_a_main_guard_gets_told_how_to_fix_its_multiprocessing_group(tmp_path: Path) -> None:
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "from graflow import CoordinationBackend, task, workflow\n"
+        "with workflow('w') as wf:\n"
+        "    @task\n"
+        "    def a():\n"
+        "        return 1\n"
+        "    @task\n"
+        "    def b():\n"
+        "        return 2\n"
+        "    (a | b).with_execution(backend=CoordinationBackend.MULTIPROCESSING)\n"
+        "    print('result', wf.execute())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    # Pool processes import the script again and die in its unguarded run: the pool breaks,
+    # which stops the run with advice instead of failing each member with a pickling riddle.
+    assert done.returncode != 0
+    assert "result" not in done.stdout
+    assert "ExecutorUnavailableError" in done.stderr
+    assert 'if __name__ == "__main__":' in done.stderr

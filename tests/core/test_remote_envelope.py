@@ -11,9 +11,12 @@ import threading
 import pytest
 
 from graflow import CoordinationBackend, ErrorHandlingPolicy, task, workflow
+from graflow.coordination.coordinator import Coordinator
 from graflow.core.context import ExecutionContext
 from graflow.core.graph import TaskGraph
 from graflow.core.task import TaskWrapper
+from graflow.exceptions import ExecutorUnavailableError
+from graflow.plugins import get_plugin_manager, hookimpl
 from graflow.remote.envelope import RemoteTaskError, TaskEnvelope, apply_outcome, dumps, loads
 from graflow.remote.runner import run_payload
 
@@ -116,3 +119,40 @@ def test_a_multiprocessing_member_can_send_control_back_to_an_existing_task() ->
 
     assert ctx.channel.get("visits") == 2
     assert ctx.cycle_counts["counter"] == 2
+
+
+class _BrokenExecutor:
+    def execute(self, envelope: TaskEnvelope):
+        raise ExecutorUnavailableError(f"nothing can run {envelope.task_id!r}")
+
+
+class _BrokenCoordinator(Coordinator):
+    def run_members(self, group, run_member, context):
+        return [run_member(member, _BrokenExecutor()) for member in group.members]
+
+
+class _BrokenBackendPlugin:
+    @hookimpl
+    def graflow_coordinators(self):
+        return {"broken": _BrokenCoordinator}
+
+
+def test_an_unavailable_executor_stops_the_run_instead_of_counting_as_member_failures() -> None:
+    manager = get_plugin_manager()
+    manager.register(_BrokenBackendPlugin(), name="test-broken-backend")
+    try:
+        with workflow("broken_backend") as wf:
+
+            @task
+            def a() -> int:
+                return 1
+
+            @task
+            def b() -> int:
+                return 2
+
+            (a | b).with_execution(backend="broken", policy=ErrorHandlingPolicy.BEST_EFFORT)
+            with pytest.raises(ExecutorUnavailableError, match="nothing can run"):
+                wf.execute()
+    finally:
+        manager.unregister("test-broken-backend")

@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "CycleLimitExceededError",
     "DuplicateTaskError",
+    "ExecutorUnavailableError",
     "GraflowError",
     "GraflowRuntimeError",
     "GraflowWorkflowCanceledError",
@@ -38,6 +39,14 @@ class GraflowRuntimeError(GraflowError, RuntimeError):
 
 class MissingTaskArgumentError(GraflowRuntimeError, TypeError):
     """A task parameter has no value: not passed, not in the channel, no default."""
+
+
+class ExecutorUnavailableError(GraflowRuntimeError):
+    """What runs tasks elsewhere cannot run them: a broken process pool, no live worker.
+
+    This stops the run instead of counting as a failure of each task it touched, so
+    a BEST_EFFORT group never "passes" because its infrastructure was down.
+    """
 
 
 class ConfigError(GraflowError, ValueError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graflow.exceptions import GraflowRuntimeError
+from graflow.exceptions import ExecutorUnavailableError, GraflowRuntimeError
 
 __all__ = [
     "NoWorkerAvailableError",
@@ -13,7 +13,7 @@ __all__ = [
 ]
 
 
-class NoWorkerAvailableError(GraflowRuntimeError):
+class NoWorkerAvailableError(ExecutorUnavailableError):
     """No ``graflow-worker`` sent a heartbeat for this key prefix while the driver waited."""
 
     def __init__(self, task_id: str, key_prefix: str, where: str, waited: float) -> None:
@@ -58,5 +58,5 @@ class OutcomeDecodeError(GraflowRuntimeError):
     """A task ran, but the driver could not verify or unpickle what the worker sent back."""
 
 
-class RedisUnavailableError(GraflowRuntimeError, ConnectionError):
+class RedisUnavailableError(ExecutorUnavailableError, ConnectionError):
     """Redis did not answer within the retry budget."""

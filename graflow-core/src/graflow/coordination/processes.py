@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -22,7 +23,7 @@ from graflow.coordination.coordinator import Coordinator, MemberRunner
 from graflow.coordination.threaded import DEFAULT_MAX_WORKERS, run_in_threads
 from graflow.core.dsl import Chain
 from graflow.core.group import ParallelGroup
-from graflow.exceptions import TaskSerializationError
+from graflow.exceptions import ExecutorUnavailableError, TaskSerializationError
 from graflow.remote.envelope import dumps, loads
 from graflow.remote.runner import run_payload
 
@@ -49,7 +50,15 @@ class _PoolExecutor:
 
     def execute(self, envelope: TaskEnvelope) -> TaskOutcome:
         payload = dumps(envelope)
-        outcome: TaskOutcome = loads(self._pool.submit(run_payload, payload).result())
+        try:
+            outcome: TaskOutcome = loads(self._pool.submit(run_payload, payload).result())
+        except BrokenProcessPool as exc:
+            raise ExecutorUnavailableError(
+                "the MULTIPROCESSING pool's processes died before they could run "
+                f"{envelope.task_id!r}. If the workflow is started from a script, run it under "
+                '`if __name__ == "__main__":` (pool processes import the script again); '
+                "otherwise look for a task that kills its process (os._exit, a crash in C code)."
+            ) from exc
         return outcome
 
 

@@ -24,6 +24,7 @@ from graflow.core.task import Executable, _current_task
 from graflow.exceptions import (
     CycleLimitExceededError,
     DuplicateTaskError,
+    ExecutorUnavailableError,
     GraflowError,
     GraflowWorkflowCanceledError,
     GraphCompilationError,
@@ -349,7 +350,7 @@ class _Run:
         )
         try:
             flow.drive()
-        except (GraflowWorkflowCanceledError, MaxStepsExceededError):
+        except (GraflowWorkflowCanceledError, MaxStepsExceededError, ExecutorUnavailableError):
             raise
         except Exception as exc:
             return TaskResult(
