@@ -17,7 +17,8 @@ from graflow.core.graph import TaskGraph
 from graflow.core.task import TaskWrapper
 from graflow.exceptions import ExecutorUnavailableError
 from graflow.plugins import get_plugin_manager, hookimpl
-from graflow.remote.envelope import RemoteTaskError, TaskEnvelope, apply_outcome, dumps, loads
+from graflow.remote.codec import dumps, loads
+from graflow.remote.envelope import RemoteTaskError, TaskEnvelope, apply_outcome
 from graflow.remote.runner import run_payload
 
 

@@ -27,7 +27,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The waits the engine asks for between attempts (nothing actually sleeps)."""
     recorded: list[float] = []
     fake_time = SimpleNamespace(perf_counter=time.perf_counter, sleep=recorded.append)
-    monkeypatch.setattr("graflow.core.engine.time", fake_time)
+    monkeypatch.setattr("graflow.core.attempt.time", fake_time)
     return recorded
 
 

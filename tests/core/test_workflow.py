@@ -286,9 +286,25 @@ def test_queue_backend_is_importable_from_the_context_module() -> None:
     assert QueueBackend.REDIS == "redis"
 
 
-def test_create_copies_the_graph_so_a_run_cannot_change_the_definition() -> None:
+def test_a_run_that_adds_tasks_works_on_its_own_copy_so_the_definition_never_changes() -> None:
     with workflow("copied") as wf:
+
+        @task(inject_context=True)
+        def grow(ctx: TaskExecutionContext) -> None:
+            ctx.next_task(TaskWrapper("added", lambda: "new"))
+
+    context = ExecutionContext.create(wf.graph)
+    assert context.graph.nodes == wf.graph.nodes
+    WorkflowEngine().execute(context)
+    assert context.graph is not wf.graph
+    assert context.graph.nodes == ["grow", "added"]
+    assert wf.graph.nodes == ["grow"]
+    assert wf.graph.dynamic_edges == []
+
+
+def test_a_run_that_adds_no_task_does_not_copy_the_graph() -> None:
+    with workflow("shared") as wf:
         (a,) = recording_tasks([], "a")
     context = ExecutionContext.create(wf.graph)
-    assert context.graph is not wf.graph
-    assert context.graph.nodes == wf.graph.nodes
+    WorkflowEngine().execute(context)
+    assert context.graph is wf.graph

@@ -321,6 +321,7 @@ def test_result_that_cannot_be_pickled_is_a_task_failure_that_says_so(handler, r
             return threading.Lock()
 
     with pytest.raises(
-        TypeError, match="task 'returns_lock' returned or requested something that cannot be pickled"
+        TypeError,
+        match="task 'returns_lock' returned or requested something that cannot be sent back: it cannot be pickled",
     ):
         run(wf, docker=handler)

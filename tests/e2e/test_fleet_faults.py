@@ -157,7 +157,8 @@ def test_redis_restart_mid_run_the_run_completes(fleet, private_redis) -> None:
 def test_garbage_and_tampered_entries_are_dead_lettered_and_reported(fleet) -> None:
     import pickle
 
-    from graflow.remote.envelope import TaskEnvelope, dumps
+    from graflow.remote.codec import dumps
+    from graflow.remote.envelope import TaskEnvelope
     from graflow.remote.envelope import TaskOutcome as Outcome
 
     key = "fleet-secret"

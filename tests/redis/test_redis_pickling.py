@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from graflow.core.task import TaskWrapper
+from graflow.remote.codec import ByValue
 from graflow.remote.envelope import TaskEnvelope
-from graflow_redis.pickling import is_user_module
 from graflow_redis.queue import DistributedTaskQueue
 from tests.redis.redis_support import wait_until
 
@@ -108,6 +108,7 @@ def test_the_users_own_modules_are_user_code_and_installed_ones_are_not(
     user_modules: tuple[ModuleType, ModuleType],
 ) -> None:
     tasks, helpers = user_modules
+    is_user_module = ByValue("a worker").is_user_module
     assert is_user_module(tasks.__name__)
     assert is_user_module(helpers.__name__)
     assert is_user_module(__name__)  # this test module: a script of the project, not installed

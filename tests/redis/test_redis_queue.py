@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import pickle
 import sys
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-import redis
 
 from graflow.core.task import TaskWrapper
 from graflow.exceptions import GraflowError, TaskSerializationError
-from graflow.remote.envelope import RemoteTaskError, TaskEnvelope, TaskOutcome, dumps
+from graflow.remote.codec import dumps
+from graflow.remote.envelope import RemoteTaskError, TaskEnvelope, TaskOutcome
 from graflow.remote.runner import run_envelope
 from graflow_redis.errors import OutcomeDecodeError, TaskRejectedError
 from graflow_redis.queue import Delivery, DistributedTaskQueue
@@ -309,12 +310,17 @@ def test_an_exception_that_cannot_be_rebuilt_arrives_by_name_message_and_traceba
     assert "odd failure" in info.value.remote_traceback
 
 
-def test_complete_refuses_an_outcome_that_cannot_be_pickled(make_queue: MakeQueue) -> None:
+def test_an_outcome_that_cannot_be_pickled_reaches_the_driver_as_a_failure_saying_why(
+    make_queue: MakeQueue,
+) -> None:
     driver, worker = make_queue(), make_queue()
-    driver.submit(envelope(lambda: 1))
+    future = driver.submit(envelope(lambda: 1))
     delivery = fetch_one(worker, "w1")
-    with pytest.raises(TaskSerializationError, match="'job'.*cannot be pickled"):
-        worker.complete(delivery, TaskOutcome("job", True, result=redis.Redis().connection_pool._lock))
+    assert worker.complete(delivery, TaskOutcome("job", True, result=threading.Lock())) is True
+    outcome = future.result(timeout=10)
+    assert not outcome.success
+    assert "task 'job' returned or requested something that cannot be sent back" in outcome.error_message
+    assert "cannot be pickled" in outcome.error_message
 
 
 def test_a_task_that_cannot_be_pickled_fails_at_submit_saying_why(make_queue: MakeQueue) -> None:

@@ -154,7 +154,7 @@ def remove_quietly(api: Any, container_id: str) -> None:
         pass
     except docker.errors.APIError as exc:
         if "already in progress" not in str(exc):
-            from graflow._log import get_logger
+            from graflow.log import get_logger
             from graflow_docker.stream import LOGGER
 
             get_logger(LOGGER).warning("container_not_removed", container=container_id[:12], error=str(exc))

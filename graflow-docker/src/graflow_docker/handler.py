@@ -23,11 +23,12 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from graflow._log import get_logger
 from graflow.core.handler import TaskHandler
 from graflow.core.task import current_task_context
+from graflow.log import get_logger
 from graflow.remote.build import build_envelope
-from graflow.remote.envelope import TaskOutcome, apply_outcome, loads
+from graflow.remote.codec import ByValue, carries_bytecode, dumps_envelope, loads
+from graflow.remote.envelope import TaskOutcome, apply_outcome
 from graflow_docker.container import (
     ContainerSpec,
     describe_failure,
@@ -42,7 +43,6 @@ from graflow_docker.exceptions import (
     PythonVersionMismatchError,
 )
 from graflow_docker.options import ContainerOptions, Volumes
-from graflow_docker.pickling import EnvelopePickler, carries_bytecode
 from graflow_docker.runtime import IO_DIR, ONE_SHOT_SCRIPT, VERSION_SCRIPT, WARM_SCRIPT, runtime_mounts
 from graflow_docker.stream import LOGGER, OutputLog
 from graflow_docker.warm import SOCKET_NAME, WarmContainer, WarmPool
@@ -121,7 +121,14 @@ class DockerTaskHandler(TaskHandler):
         self._lock = threading.Lock()
         self._image_python: tuple[int, int, int] | None = None
         self._mounts = runtime_mounts()
-        self._pickler = EnvelopePickler(m.source for m in self._mounts)
+        #: A container has its image's packages and graflow's mounted runtime, nothing else
+        #: of this process: every other loaded module (editable installs too) travels by value.
+        self._by_value = ByValue(
+            "a container",
+            installed_are_local=False,
+            library_paths=[str(m.source) for m in self._mounts],
+            advice="or run this task with another handler",
+        )
         self._pool = WarmPool()
         self._finalizer = weakref.finalize(self, self._pool.close)
 
@@ -134,7 +141,7 @@ class DockerTaskHandler(TaskHandler):
             tctx = None
         self.options.check_volumes()
         envelope = build_envelope(wrapper, context, tctx, share_channel=False)
-        payload = self._pickler.dumps(envelope)
+        payload = dumps_envelope(envelope, self._by_value)
         api = self._prepare()
         self._check_python(wrapper, payload)
         what = f"task {task.task_id!r} (image {self.image!r})"

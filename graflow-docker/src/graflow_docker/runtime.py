@@ -48,7 +48,8 @@ VERSION_SCRIPT: Final = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
 ONE_SHOT_SCRIPT: Final = f"""
 import sys, time
 sys.path.insert(0, {RUNTIME_DIR!r})
-from graflow.remote.envelope import dumps, failure
+from graflow.remote.codec import dumps_outcome
+from graflow.remote.envelope import failure
 from graflow.remote.runner import run_payload
 source, target, task_id = sys.argv[1:4]
 with open(source, "rb") as f:
@@ -56,7 +57,7 @@ with open(source, "rb") as f:
 try:
     result = run_payload(payload)
 except BaseException as exc:
-    result = dumps(failure(task_id, exc, time.time()))
+    result = dumps_outcome(failure(task_id, exc, time.time()))
 with open(target, "wb") as f:
     f.write(result)
 """
@@ -69,7 +70,8 @@ with open(target, "wb") as f:
 WARM_SCRIPT: Final = f"""
 import json, os, socket, struct, sys, time
 sys.path.insert(0, {RUNTIME_DIR!r})
-from graflow.remote.envelope import dumps, failure
+from graflow.remote.codec import dumps_outcome
+from graflow.remote.envelope import failure
 from graflow.remote.runner import run_payload
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 sock.connect(sys.argv[1])
@@ -101,7 +103,7 @@ while True:
     try:
         result = run_payload(payload)
     except BaseException as exc:
-        result = dumps(failure(header["task_id"], exc, time.time()))
+        result = dumps_outcome(failure(header["task_id"], exc, time.time()))
     mark("done %d" % header["seq"])
     sock.sendall(struct.pack("!Q", len(result)) + result)
 """

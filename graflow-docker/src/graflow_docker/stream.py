@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any, Final
 
-from graflow._log import get_logger
+from graflow.log import get_logger
 
 __all__ = ["LOGGER", "MARKER", "OutputLog"]
 

@@ -252,7 +252,7 @@ class RedisChannel(Channel):
                 )
             # Woken by a release; the short cap also notices a holder whose lease ran out.
             self.client.blpop([wake_key], timeout=max(min(left, 0.1), 0.01))
-        keeper = _LeaseKeeper(self, lock_key, token, lease_ms)
+        keeper = _LeaseKeeper(self._renew, lock_key, token, lease_ms)
         try:
             yield
         finally:
@@ -266,17 +266,17 @@ class RedisChannel(Channel):
 class _LeaseKeeper:
     """Renews a held lock's lease every third of it, so a long critical section keeps its lock."""
 
-    def __init__(self, channel: RedisChannel, lock_key: str, token: str, lease_ms: int) -> None:
+    def __init__(self, renew: Any, lock_key: str, token: str, lease_ms: int) -> None:
         self._stopped = threading.Event()
-        self._args = (channel, lock_key, token, lease_ms)
+        self._args = (renew, lock_key, token, lease_ms)
         self._thread = threading.Thread(target=self._run, name="graflow-redis-lock", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        channel, lock_key, token, lease_ms = self._args
+        renew, lock_key, token, lease_ms = self._args
         while not self._stopped.wait(lease_ms / 3000):
             try:
-                if not channel._renew(keys=[lock_key], args=[token, lease_ms]):
+                if not renew(keys=[lock_key], args=[token, lease_ms]):
                     return  # lost it (expired while Redis was away): nothing left to renew
             except redis.RedisError:
                 continue

@@ -22,13 +22,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from graflow.exceptions import GraflowRuntimeError, TaskSerializationError
-from graflow.remote.envelope import TaskEnvelope, TaskOutcome, dumps
+from graflow.exceptions import GraflowRuntimeError
+from graflow.remote.codec import ByValue, dumps_envelope
+from graflow.remote.envelope import TaskEnvelope, TaskOutcome
 from graflow_redis.connection import CONNECTION_ERRORS, block_seconds, call_with_retry
 from graflow_redis.entry import decode_outcome, entry_fields, split_reply
 from graflow_redis.errors import NoWorkerAvailableError, OutcomeDecodeError
 from graflow_redis.log import emit
-from graflow_redis.pickling import ship_by_value
 
 if TYPE_CHECKING:
     from graflow_redis.queue import DistributedTaskQueue
@@ -44,6 +44,8 @@ FIRST_CONTACT_TIMEOUT: Final = 5.0
 #: Outcomes taken from the reply list per round trip.
 BATCH: Final = 512
 _SIGN: Final[Any] = object()
+#: Workers have the driver's installed packages; the user's own code travels by value.
+_WORKERS: Final = ByValue("a worker")
 
 
 @dataclass
@@ -92,17 +94,7 @@ class FleetExecutor:
 
     def submit(self, envelope: TaskEnvelope) -> Future[TaskOutcome]:
         """Put ``envelope`` on the stream; the future resolves to its outcome."""
-        func = getattr(envelope.task, "func", None)
-        if func is not None:
-            ship_by_value(func)
-        try:
-            payload = dumps(envelope)
-        except Exception as exc:
-            raise TaskSerializationError(
-                f"task {envelope.task_id!r} cannot be sent to a worker ({type(exc).__name__}: {exc}). "
-                "Tasks travel with cloudpickle: keep locks, connections and open files out of the "
-                "function's closure (create them inside the task), and pass plain data between tasks."
-            ) from exc
+        payload = dumps_envelope(envelope, _WORKERS)
         return self.submit_payload(envelope.task_id, payload, session_id=envelope.session_id)
 
     def submit_payload(
@@ -308,28 +300,39 @@ class FleetExecutor:
 
     # --- giving up -----------------------------------------------------------------------------
 
-    def _fail_all(self, make_error: Any) -> list[_Submission]:
+    def _take_all(self) -> list[_Submission]:
         with self._lock:
-            failed = list(self._pending.values())
+            taken = list(self._pending.values())
             self._pending.clear()
+        return taken
+
+    def _fail_all(self, make_error: Any) -> list[_Submission]:
+        failed = self._take_all()
         for submission in failed:
             submission.future.set_exception(make_error(submission))
         return failed
 
     def _abandon(self, make_error: Any) -> None:
-        """Fail every waiting task and withdraw its entry, so no worker runs it later."""
-        failed = self._fail_all(make_error)
-        if not failed:
+        """Withdraw every waiting task's entry, so no worker runs it later, then fail it.
+
+        Withdrawn first: whoever waits on a future may look at the stream as soon as it fails.
+        """
+        abandoned = self._take_all()
+        if not abandoned:
             return
         try:
             pipe = self.client.pipeline(transaction=False)
-            for submission in failed:
+            for submission in abandoned:
                 if submission.entry_id:
                     pipe.xdel(self.keys.tasks, submission.entry_id)
                 pipe.set(self.keys.done(submission.uid), "withdrawn", nx=True, ex=self.queue.done_ttl)
             pipe.execute()
         except CONNECTION_ERRORS as exc:
-            self._emit("warning", "withdraw_failed", tasks=len(failed), error=f"{type(exc).__name__}: {exc}")
+            self._emit(
+                "warning", "withdraw_failed", tasks=len(abandoned), error=f"{type(exc).__name__}: {exc}"
+            )
+        for submission in abandoned:
+            submission.future.set_exception(make_error(submission))
 
     def close(self) -> None:
         """Stop the listener; tasks still waiting fail and are withdrawn from the stream."""

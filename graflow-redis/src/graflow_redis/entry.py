@@ -11,15 +11,11 @@ list, the signature empty when the worker has no key.
 
 from __future__ import annotations
 
-import dataclasses
-import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import cloudpickle
-
-from graflow.exceptions import TaskSerializationError
+from graflow.remote.codec import dumps_outcome, loads
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
 from graflow_redis.errors import OutcomeDecodeError, SignatureError
 from graflow_redis.signing import Signer
@@ -98,7 +94,7 @@ def decode_envelope(fields: Mapping[bytes, bytes], signer: Signer | None) -> Tas
         except SignatureError as exc:
             raise RejectedEntry(str(exc)) from None
     try:
-        envelope = pickle.loads(payload)
+        envelope = loads(payload)
     except Exception as exc:
         hint = ""
         if isinstance(exc, (ImportError, AttributeError)):
@@ -109,30 +105,9 @@ def decode_envelope(fields: Mapping[bytes, bytes], signer: Signer | None) -> Tas
     return envelope
 
 
-def _portable(outcome: TaskOutcome) -> bytes:
-    """Pickle ``outcome``, dropping an exception object the driver could not rebuild.
-
-    An exception whose ``__init__`` takes other arguments than its ``args`` pickles fine
-    but fails to unpickle; the outcome then carries its type name, message and traceback.
-    """
-    if outcome.error is not None:
-        try:
-            pickle.loads(cloudpickle.dumps(outcome.error))
-        except Exception:
-            outcome = dataclasses.replace(outcome, error=None)
-    try:
-        payload: bytes = cloudpickle.dumps(outcome)
-    except Exception as exc:
-        raise TaskSerializationError(
-            f"the outcome of task {outcome.task_id!r} cannot be pickled ({type(exc).__name__}: {exc}); "
-            "return plain data (dicts, lists, numbers, strings)"
-        ) from exc
-    return payload
-
-
 def encode_outcome(uid: str, outcome: TaskOutcome, signer: Signer | None) -> bytes:
     """An outcome reply for submission ``uid``."""
-    payload = _portable(outcome)
+    payload = dumps_outcome(outcome)
     signature = signer.sign(payload) if signer is not None else ""
     return b"%s\n%s\n%s" % (uid.encode(), signature.encode(), payload)
 
@@ -154,7 +129,7 @@ def decode_outcome(task_id: str, signature: bytes, payload: bytes, signer: Signe
         except SignatureError as exc:
             raise OutcomeDecodeError(str(exc)) from None
     try:
-        outcome: Any = pickle.loads(payload)
+        outcome: Any = loads(payload)
     except Exception as exc:
         raise OutcomeDecodeError(
             f"task {task_id!r} ran, but its outcome cannot be unpickled here "

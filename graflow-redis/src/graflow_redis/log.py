@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graflow._log import get_logger
+from graflow.log import get_logger
 
 __all__ = ["emit"]
 

@@ -14,10 +14,10 @@ from graflow.plugins import hookimpl
 if TYPE_CHECKING:
     from graflow.channels.base import Channel
     from graflow.coordination.coordinator import Coordinator
-    from graflow.queue.base import TaskQueue
+    from graflow.queue.base import Placement
 
 
-def _redis_queue(config: Mapping[str, Any]) -> TaskQueue:
+def _redis_queue(config: Mapping[str, Any]) -> Placement:
     from graflow_redis.queue import DistributedTaskQueue
 
     return DistributedTaskQueue.from_config(config)
@@ -36,7 +36,7 @@ def _redis_coordinator() -> Coordinator:
 
 
 @hookimpl
-def graflow_queue_backends() -> Mapping[str, Callable[[Mapping[str, Any]], TaskQueue]]:
+def graflow_queue_backends() -> Mapping[str, Callable[[Mapping[str, Any]], Placement]]:
     return {"redis": _redis_queue}
 
 

@@ -30,7 +30,6 @@ from typing import Any, Final, cast
 import redis
 
 from graflow.exceptions import ConfigError
-from graflow.queue.base import TaskQueue
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome, worker_name
 from graflow_redis import scripts
 from graflow_redis.connection import block_seconds, client_from_config, describe, register_client
@@ -84,7 +83,7 @@ def _positive(name: str, value: Any) -> float:
     return float(value)
 
 
-class DistributedTaskQueue(FleetView, TaskQueue):
+class DistributedTaskQueue(FleetView):
     """The Redis queue backend (``queue_backend="redis"``), for drivers and workers alike.
 
     ``TaskWorker(queue=DistributedTaskQueue(redis_client=redis.Redis(), key_prefix="graflow"))``

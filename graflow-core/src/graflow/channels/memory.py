@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from graflow.channels.base import Channel
 from graflow.exceptions import LockTimeoutError
+from graflow.plugins import hookimpl
 
 __all__ = ["MemoryChannel"]
 
@@ -115,3 +116,12 @@ class MemoryChannel(Channel):
         """A shallow copy of the live data (for shipping to another process)."""
         with self._mutex:
             return {k: self._data[k] for k in list(self._data) if self._live(k)}
+
+
+def _memory_channel(session_id: str, config: Mapping[str, Any]) -> Channel:
+    return MemoryChannel(session_id)
+
+
+@hookimpl
+def graflow_channel_backends() -> Mapping[str, Callable[[str, Mapping[str, Any]], Channel]]:
+    return {"memory": _memory_channel}

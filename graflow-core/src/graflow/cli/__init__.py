@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE"]
+from graflow.exceptions import GraflowError
+
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "WorkflowLoadError"]
 
 #: The command did what was asked (a run succeeded).
 EXIT_OK: Final = 0
@@ -19,3 +21,7 @@ EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 #: Stopped with Ctrl-C.
 EXIT_INTERRUPTED: Final = 130
+
+
+class WorkflowLoadError(GraflowError):
+    """The workflow file raised while it was being imported; ``__cause__`` is its exception."""

@@ -1,7 +1,7 @@
 """The core subcommands ``run``, ``graph`` and ``plugins``, added through the ``graflow_cli_commands`` hook.
 
-Each parser sets ``func=callable(args) -> int``; the work is imported only when the
-subcommand runs, so ``graflow --help`` stays fast.
+Each parser sets ``func=callable(args) -> int``; the work (and rich, the console
+library) is imported only when the subcommand runs, so ``graflow --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import sys
 from typing import Final
 
 from graflow.cli import EXIT_OK
+from graflow.core.render import to_ascii, to_dot, to_mermaid
+from graflow.plugins import get_plugin_manager, hookimpl
 
 __all__ = ["add_core_commands"]
 
@@ -104,15 +106,19 @@ def add_core_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
     plugins.set_defaults(func=_plugins)
 
 
+@hookimpl
+def graflow_cli_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    add_core_commands(subparsers)
+
+
 def _run(args: argparse.Namespace) -> int:
-    from graflow.cli.run import run_command
+    from graflow.cli.run import run_command  # lazy: loads the engine and rich
 
     return run_command(args)
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from graflow.cli.loader import WorkflowTarget, loaded_workflow
-    from graflow.core.render import to_ascii, to_dot, to_mermaid
+    from graflow.cli.loader import WorkflowTarget, loaded_workflow  # lazy: loads the kernel
 
     renderers = {"mermaid": to_mermaid, "dot": to_dot, "ascii": to_ascii}
     with loaded_workflow(WorkflowTarget.parse(args.target)) as wf:
@@ -122,8 +128,7 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _plugins(args: argparse.Namespace) -> int:
-    from graflow.cli.report import make_console, plugins_table, print_table
-    from graflow.plugins import get_plugin_manager
+    from graflow.cli.report import make_console, plugins_table, print_table  # lazy: rich
 
     print_table(make_console(sys.stdout), plugins_table(get_plugin_manager().plugins()))
     return EXIT_OK

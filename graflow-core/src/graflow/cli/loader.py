@@ -18,17 +18,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final
 
+from graflow.cli import WorkflowLoadError
 from graflow.core.workflow import WorkflowContext
-from graflow.exceptions import ConfigError, GraflowError
+from graflow.exceptions import ConfigError
 
 __all__ = ["MODULE_NAME", "WorkflowLoadError", "WorkflowTarget", "find_workflows", "loaded_workflow"]
 
 #: The module name a workflow file runs under.
 MODULE_NAME: Final = "__graflow_main__"
-
-
-class WorkflowLoadError(GraflowError):
-    """The workflow file raised while it was being imported; ``__cause__`` is its exception."""
 
 
 @dataclass(frozen=True)
@@ -123,8 +120,9 @@ def _select(target: WorkflowTarget, workflows: dict[str, WorkflowContext]) -> Wo
 def loaded_workflow(target: WorkflowTarget) -> Iterator[WorkflowContext]:
     """Load ``target`` and yield the chosen workflow; undo the ``sys.path``/``sys.modules`` changes after.
 
-    The file's tasks are registered with cloudpickle to travel by value, so a
-    MULTIPROCESSING group or a worker fleet can run them without a copy of the file.
+    The file is not importable elsewhere, so its tasks travel by value (see
+    :mod:`graflow.remote.codec`): a MULTIPROCESSING group or a worker fleet runs them
+    without a copy of the file.
     """
     target.check()
     path = target.path.resolve()
@@ -135,13 +133,7 @@ def loaded_workflow(target: WorkflowTarget) -> Iterator[WorkflowContext]:
     previous = sys.modules.get(MODULE_NAME)
     try:
         module = _load_module(path)
-        import cloudpickle
-
-        cloudpickle.register_pickle_by_value(module)
-        try:
-            yield _select(target, find_workflows(module))
-        finally:
-            cloudpickle.unregister_pickle_by_value(module)
+        yield _select(target, find_workflows(module))
     finally:
         if previous is None:
             sys.modules.pop(MODULE_NAME, None)

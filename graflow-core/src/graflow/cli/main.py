@@ -11,7 +11,12 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-from graflow.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from graflow import __version__
+from graflow.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, WorkflowLoadError
+from graflow.cli.commands import add_core_commands
+from graflow.cli.tracebacks import user_traceback
+from graflow.exceptions import ConfigError, PluginNotInstalledError
+from graflow.plugins import get_plugin_manager
 
 __all__ = ["build_parser", "main"]
 
@@ -27,9 +32,6 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``graflow`` parser with every subcommand plugins contribute (the core ones included)."""
-    from graflow import __version__
-    from graflow.plugins import get_plugin_manager
-
     parser = argparse.ArgumentParser(
         prog="graflow",
         description="Graflow: run and inspect workflows of Python tasks.",
@@ -46,8 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
             "`graflow plugins` shows what is installed"
         )
         if "run" not in subparsers.choices:
-            from graflow.cli.commands import add_core_commands
-
             add_core_commands(subparsers)
     return parser
 
@@ -67,10 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     0: success; 1: the run failed (or the workflow file raised while loading); 2: bad usage.
     """
-    from graflow.cli.loader import WorkflowLoadError
-    from graflow.cli.tracebacks import user_traceback
-    from graflow.exceptions import ConfigError, PluginNotInstalledError
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -21,9 +21,8 @@ from graflow.plugins import get_plugin_manager, hookimpl
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
+    from graflow.core.dsl import Executable, ParallelGroup
     from graflow.core.graph import TaskGraph
-    from graflow.core.group import ParallelGroup
-    from graflow.core.task import Executable
 
 __all__ = ["PLUGIN_NAME", "RunProgress", "Status", "TaskEvent", "TaskRecord"]
 
@@ -207,14 +206,11 @@ class RunProgress:
     def _collect(
         self, node: Executable, depth: int, seen: dict[str, TaskRecord], rows: list[TaskRecord]
     ) -> None:
-        from graflow.core.dsl import Chain
-        from graflow.core.group import ParallelGroup
-
-        if isinstance(node, Chain):
+        if node.kind == "chain":
             for element in node.elements:
                 self._collect(element, depth, seen, rows)
             return
-        is_group = isinstance(node, ParallelGroup)
+        is_group = node.kind == "group"
         record = seen.get(node.task_id)
         if record is None:
             handler = node.backend if is_group else (node.handler_type or "direct")  # type: ignore[attr-defined]
@@ -222,7 +218,7 @@ class RunProgress:
         record.depth = depth
         rows.append(record)
         if is_group:
-            for member in node.members:  # type: ignore[attr-defined]
+            for member in node.members:
                 self._collect(member, depth + 1, seen, rows)
 
 

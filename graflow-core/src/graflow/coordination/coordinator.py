@@ -7,11 +7,11 @@ from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from graflow.core.handler import TaskResult
+
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
-    from graflow.core.group import ParallelGroup
-    from graflow.core.handler import TaskResult
-    from graflow.core.task import Executable
+    from graflow.core.dsl import Executable, ParallelGroup
     from graflow.remote.executor import RemoteExecutor
 
 __all__ = ["CoordinationBackend", "Coordinator", "MemberRunner"]
@@ -53,8 +53,6 @@ class Coordinator(ABC):
 
 def timed_out(member: Executable, timeout: float) -> TaskResult:
     """The outcome of a member still running when its group's timeout expired."""
-    from graflow.core.handler import TaskResult
-
     return TaskResult(
         member.task_id,
         success=False,

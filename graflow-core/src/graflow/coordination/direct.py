@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from graflow.coordination.coordinator import Coordinator, MemberRunner, timed_out
+from graflow.core.handler import TaskResult
+from graflow.plugins import hookimpl
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
-    from graflow.core.group import ParallelGroup
-    from graflow.core.handler import TaskResult
+    from graflow.core.dsl import ParallelGroup
 
 __all__ = ["DirectCoordinator"]
 
@@ -32,3 +34,12 @@ class DirectCoordinator(Coordinator):
             run_member(m, None) if time.monotonic() < deadline else timed_out(m, group.timeout)
             for m in group.members
         ]
+
+
+def _direct_coordinator() -> Coordinator:
+    return DirectCoordinator()
+
+
+@hookimpl
+def graflow_coordinators() -> Mapping[str, Callable[[], Coordinator]]:
+    return {"direct": _direct_coordinator}

@@ -17,22 +17,22 @@ from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
-import cloudpickle
-
 from graflow.coordination.coordinator import Coordinator, MemberRunner
 from graflow.coordination.threaded import DEFAULT_MAX_WORKERS, run_in_threads
-from graflow.core.dsl import Chain
-from graflow.core.group import ParallelGroup
-from graflow.exceptions import ExecutorUnavailableError, TaskSerializationError
-from graflow.remote.envelope import dumps, loads
+from graflow.exceptions import ExecutorUnavailableError
+from graflow.plugins import hookimpl
+from graflow.remote.codec import ByValue, dumps_envelope, loads
+from graflow.remote.envelope import TaskEnvelope
 from graflow.remote.runner import run_payload
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from multiprocessing.context import BaseContext
 
     from graflow.core.context import ExecutionContext
+    from graflow.core.dsl import ParallelGroup
     from graflow.core.handler import TaskResult
-    from graflow.remote.envelope import TaskEnvelope, TaskOutcome
+    from graflow.remote.envelope import TaskOutcome
 
 __all__ = ["MultiprocessingCoordinator"]
 
@@ -45,11 +45,12 @@ _START_PATIENCE = 60.0
 class _PoolExecutor:
     """Runs envelopes on a process pool (the :class:`RemoteExecutor` of this backend)."""
 
-    def __init__(self, pool: ProcessPoolExecutor) -> None:
+    def __init__(self, pool: ProcessPoolExecutor, by_value: ByValue) -> None:
         self._pool = pool
+        self._by_value = by_value
 
     def execute(self, envelope: TaskEnvelope) -> TaskOutcome:
-        payload = dumps(envelope)
+        payload = dumps_envelope(envelope, self._by_value)
         try:
             outcome: TaskOutcome = loads(self._pool.submit(run_payload, payload).result())
         except BrokenProcessPool as exc:
@@ -79,20 +80,29 @@ class MultiprocessingCoordinator(Coordinator):
     def __init__(self) -> None:
         self._pools: dict[int, ProcessPoolExecutor] = {}
         self._lock = threading.Lock()
+        #: Pool processes share this interpreter's packages; the user's own modules
+        #: (a script the pool cannot import again, a notebook's cells) travel by value.
+        self._by_value = ByValue(
+            "another process", advice="or run this group with CoordinationBackend.THREADING"
+        )
 
     def run_members(
         self, group: ParallelGroup, run_member: MemberRunner, context: ExecutionContext
     ) -> list[TaskResult]:
-        _check_picklable(group)
+        _check_picklable(group, self._by_value)
         size = group.max_workers or os.cpu_count() or 1
         threads = min(len(group.members), max(DEFAULT_MAX_WORKERS, size))
         if group.timeout is None:
-            outcomes, _ = run_in_threads(group, run_member, threads, _PoolExecutor(self._shared_pool(size)))
+            outcomes, _ = run_in_threads(
+                group, run_member, threads, _PoolExecutor(self._shared_pool(size), self._by_value)
+            )
             return outcomes
         pool = _start_pool(size, warm=True)
         timed_out = True
         try:
-            outcomes, timed_out = run_in_threads(group, run_member, threads, _PoolExecutor(pool))
+            outcomes, timed_out = run_in_threads(
+                group, run_member, threads, _PoolExecutor(pool, self._by_value)
+            )
         finally:
             if timed_out:
                 _kill(pool)
@@ -177,22 +187,23 @@ def _meet() -> None:
     _start_barrier.wait(timeout=_START_PATIENCE)
 
 
-def _check_picklable(group: ParallelGroup) -> None:
+def _check_picklable(group: ParallelGroup, by_value: ByValue) -> None:
     """Fail before the group starts if a member's task cannot travel to another process.
 
     Only this group's own tasks are checked: a nested group runs its members under
     its own backend, which checks them when it starts.
     """
     for member in group.members:
-        for task in member.elements if isinstance(member, Chain) else [member]:
-            if isinstance(task, ParallelGroup) or not hasattr(task, "func"):
-                continue
-            try:
-                cloudpickle.dumps(task)
-            except Exception as exc:
-                raise TaskSerializationError(
-                    f"task {task.task_id!r} of group {group.task_id!r} cannot be sent to another process "
-                    f"({type(exc).__name__}: {exc}). MULTIPROCESSING pickles tasks with cloudpickle: keep "
-                    "locks, connections and open files out of the function's closure (create them inside "
-                    "the task), or run this group with CoordinationBackend.THREADING."
-                ) from exc
+        for task in member.elements:
+            if task.kind == "task":
+                what = f"task {task.task_id!r} of group {group.task_id!r}"
+                dumps_envelope(TaskEnvelope(task, "check", group.task_id), by_value, what=what)
+
+
+def _multiprocessing_coordinator() -> Coordinator:
+    return MultiprocessingCoordinator()
+
+
+@hookimpl
+def graflow_coordinators() -> Mapping[str, Callable[[], Coordinator]]:
+    return {"multiprocessing": _multiprocessing_coordinator}

@@ -6,14 +6,16 @@ import contextvars
 import itertools
 import threading
 import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from graflow.coordination.coordinator import Coordinator, MemberRunner, timed_out
+from graflow.core.handler import TaskResult
+from graflow.plugins import hookimpl
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
-    from graflow.core.group import ParallelGroup
-    from graflow.core.handler import TaskResult
+    from graflow.core.dsl import ParallelGroup
     from graflow.remote.executor import RemoteExecutor
 
 __all__ = ["DEFAULT_MAX_WORKERS", "ThreadingCoordinator", "run_in_threads"]
@@ -110,3 +112,12 @@ class ThreadingCoordinator(Coordinator):
     ) -> list[TaskResult]:
         outcomes, _ = run_in_threads(group, run_member, group.max_workers or DEFAULT_MAX_WORKERS)
         return outcomes
+
+
+def _threading_coordinator() -> Coordinator:
+    return ThreadingCoordinator()
+
+
+@hookimpl
+def graflow_coordinators() -> Mapping[str, Callable[[], Coordinator]]:
+    return {"threading": _threading_coordinator}

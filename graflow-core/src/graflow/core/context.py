@@ -5,19 +5,31 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from graflow.channels.memory import MemoryChannel
+from graflow.channels.typed import TypedChannel
+from graflow.core.dsl import Executable
+from graflow.core.graph import TaskGraph
+from graflow.core.requests import TaskRequests
 from graflow.exceptions import ConfigError, CycleLimitExceededError, GraphCompilationError
+from graflow.plugins.manager import get_plugin_manager
 from graflow.queue import QueueBackend
+from graflow.queue.base import InProcess
 
 if TYPE_CHECKING:
     from graflow.channels.base import Channel
-    from graflow.channels.typed import TypedChannel
-    from graflow.core.graph import TaskGraph
-    from graflow.core.task import Executable, TaskWrapper
-    from graflow.queue.base import TaskQueue
+    from graflow.core.task import TaskWrapper
+    from graflow.queue.base import Placement
 
-__all__ = ["ExecutionContext", "QueueBackend", "TaskExecutionContext"]
+__all__ = [
+    "ExecutionContext",
+    "QueueBackend",
+    "TaskExecutionContext",
+    "current_task_context",
+    "task_context",
+]
 
 M = TypeVar("M")
 
@@ -25,6 +37,18 @@ M = TypeVar("M")
 DEFAULT_MAX_CYCLES: Final = 100
 #: Marks "no next_iteration data" (``None`` is valid data).
 NO_DATA: Final = object()
+
+#: The context of the task running in this thread. The engine sets it only for tasks
+#: that need it (``inject_context``, parameters to fill, lifecycle wrappers), so a plain
+#: task pays nothing; plugins read it through :func:`current_task_context`.
+task_context: Final[ContextVar[TaskExecutionContext | None]] = ContextVar(
+    "graflow_current_task", default=None
+)
+
+
+def current_task_context() -> TaskExecutionContext | None:
+    """The :class:`TaskExecutionContext` of the task running here, if the engine set one."""
+    return task_context.get()
 
 
 def _backend_name(value: object, what: str) -> str:
@@ -35,7 +59,7 @@ def _backend_name(value: object, what: str) -> str:
 
 
 class ExecutionContext:
-    """Everything one run owns: its graph, channel, queue, results and limits.
+    """Everything one run owns: its graph, channel, queue backend, results and limits.
 
     Build it with :meth:`create`, run it with :meth:`WorkflowEngine.execute
     <graflow.core.engine.WorkflowEngine.execute>`, then read results from it.
@@ -48,16 +72,17 @@ class ExecutionContext:
         start_nodes: list[str],
         max_steps: int,
         channel: Channel,
-        queue: TaskQueue,
+        queue: Placement,
         config: Mapping[str, Any],
         session_id: str,
         workflow_name: str | None = None,
     ) -> None:
-        #: The run's own copy of the graph: tasks added at run time appear here.
-        self.graph = graph
+        self._graph = graph
+        self._graph_owned = False
         self.start_nodes = start_nodes
         self.max_steps = max_steps
         self.channel = channel
+        #: The run's queue backend: where its tasks execute (see :mod:`graflow.queue.base`).
         self.queue = queue
         self.config = config
         #: The run id.
@@ -70,8 +95,9 @@ class ExecutionContext:
         self.cycle_counts: dict[str, int] = {}
         #: Task id -> ``host:pid`` of the process that last ran it, for tasks run remotely.
         self.task_workers: dict[str, str] = {}
-        #: Tasks whose handler stored a result itself during the current attempt.
-        self._explicit: set[str] = set()
+        #: Tasks whose handler stored a result itself (``set_result``) during the current
+        #: attempt; the engine then keeps that result instead of the handler's return value.
+        self.explicit_results: set[str] = set()
         #: How many task executions the run has made so far.
         self.steps = 0
 
@@ -93,30 +119,11 @@ class ExecutionContext:
         ``config`` is passed to the backends (``redis_client``/``redis_url``, ``key_prefix``, ...)
         and may set ``max_cycles``, the default iteration budget per task.
         """
-        from graflow.plugins.manager import get_plugin_manager
-
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
             raise ConfigError(f"max_steps must be a positive int, got {max_steps!r}")
         config = dict(config or {})
         graph.validate()
-        if start_node is not None:
-            if start_node not in graph.nodes:
-                known = ", ".join(graph.nodes) or "(none)"
-                owner = graph.owner_of(start_node)
-                hint = (
-                    f" ({start_node!r} is a member of group {owner!r}; start at the group)" if owner else ""
-                )
-                raise GraphCompilationError(
-                    f"unknown start node {start_node!r}{hint}; known nodes: {known}. Pass one of them, or start_node=None to start at every node without predecessors"
-                )
-            start_nodes = [start_node]
-        else:
-            start_nodes = graph.get_start_nodes()
-            if not start_nodes:
-                raise GraphCompilationError(
-                    "nothing to run: the graph has no tasks. Define tasks inside `with workflow(...)` "
-                    "or compose them with >> and |"
-                )
+        start_nodes = _start_nodes(graph, start_node)
         session_id = session_id or uuid.uuid4().hex
         manager = get_plugin_manager()
         queue_name = _backend_name(queue_backend, "queue_backend")
@@ -124,7 +131,7 @@ class ExecutionContext:
         queue = manager.resolve("graflow_queue_backends", queue_name)(config)
         channel = manager.resolve("graflow_channel_backends", channel_name)(session_id, config)
         return cls(
-            graph.copy(),
+            graph,
             start_nodes=start_nodes,
             max_steps=max_steps,
             channel=channel,
@@ -134,20 +141,57 @@ class ExecutionContext:
             workflow_name=workflow_name,
         )
 
+    @classmethod
+    def for_one_task(
+        cls,
+        task: Executable,
+        channel: Channel,
+        *,
+        session_id: str,
+        workflow_name: str | None = None,
+        max_cycles: int | None = None,
+    ) -> ExecutionContext:
+        """A run of ``task`` alone, in this process: for a task run on its own or sent elsewhere."""
+        graph = TaskGraph()
+        graph.add_node(task)
+        return cls(
+            graph,
+            start_nodes=[task.task_id],
+            max_steps=1,
+            channel=channel,
+            queue=InProcess(),
+            config={} if max_cycles is None else {"max_cycles": max_cycles},
+            session_id=session_id,
+            workflow_name=workflow_name,
+        )
+
+    @property
+    def graph(self) -> TaskGraph:
+        """The run's graph: the workflow's own until the run adds a task, then the run's copy.
+
+        Tasks added at run time appear here and never in the workflow's definition.
+        """
+        return self._graph
+
+    def graph_for_update(self) -> TaskGraph:
+        """The run's own graph, copied from the workflow's on first use (copy on write)."""
+        if not self._graph_owned:
+            self._graph = self._graph.copy()
+            self._graph_owned = True
+        return self._graph
+
     def get_channel(self) -> Channel:
         """The run's channel."""
         return self.channel
 
     def get_typed_channel(self, message_type: type[M]) -> TypedChannel[M]:
         """A view of the channel that validates values against ``message_type``."""
-        from graflow.channels.typed import TypedChannel
-
         return TypedChannel(self.channel, message_type)
 
     def set_result(self, task_id: str, value: Any) -> None:
         """Store a task's result (a handler may call this; otherwise its return value is stored)."""
         self.results[task_id] = value
-        self._explicit.add(task_id)
+        self.explicit_results.add(task_id)
 
     def get_result(self, task_id: str, default: Any = None) -> Any:
         """A task's result, or ``default`` if it has none (not run, or failed)."""
@@ -155,6 +199,26 @@ class ExecutionContext:
 
     def __repr__(self) -> str:
         return f"<ExecutionContext {self.workflow_name!r} session={self.session_id[:8]} steps={self.steps}>"
+
+
+def _start_nodes(graph: TaskGraph, start_node: str | None) -> list[str]:
+    if start_node is None:
+        start_nodes = graph.get_start_nodes()
+        if not start_nodes:
+            raise GraphCompilationError(
+                "nothing to run: the graph has no tasks. Define tasks inside `with workflow(...)` "
+                "or compose them with >> and |"
+            )
+        return start_nodes
+    if start_node not in graph.nodes:
+        known = ", ".join(graph.nodes) or "(none)"
+        owner = graph.owner_of(start_node)
+        hint = f" ({start_node!r} is a member of group {owner!r}; start at the group)" if owner else ""
+        raise GraphCompilationError(
+            f"unknown start node {start_node!r}{hint}; known nodes: {known}. Pass one of them, "
+            "or start_node=None to start at every node without predecessors"
+        )
+    return [start_node]
 
 
 class TaskExecutionContext:
@@ -166,17 +230,11 @@ class TaskExecutionContext:
     """
 
     __slots__ = (
-        "_cancel",
-        "_goto",
-        "_iterate",
         "_iteration_data",
-        "_iteration_payload",
-        "_next_tasks",
+        "_requests",
         "_started",
-        "_terminate",
         "cycle_count",
         "execution_context",
-        "has_requests",
         "max_cycles",
         "max_retries",
         "retry_count",
@@ -201,17 +259,12 @@ class TaskExecutionContext:
         self.max_retries = task.max_retries
         self._iteration_data = iteration_data
         self._started = time.perf_counter()
-        self.reset_requests()
+        self._requests: TaskRequests | None = None
 
-    def reset_requests(self) -> None:
-        """Forget requests of a failed attempt, so a retry starts clean."""
-        self._next_tasks: list[tuple[Executable, bool]] = []
-        self._goto = False
-        self._iterate = False
-        self._iteration_payload: Any = None
-        self._terminate: str | None = None
-        self._cancel: str | None = None
-        self.has_requests = False
+    @classmethod
+    def standalone(cls, task: TaskWrapper) -> TaskExecutionContext:
+        """A context for ``task.run()`` outside any run: a fresh in-memory run of its own."""
+        return cls(task, ExecutionContext.for_one_task(task, MemoryChannel(), session_id=uuid.uuid4().hex))
 
     # --- identity and data -----------------------------------------------------------
 
@@ -249,24 +302,46 @@ class TaskExecutionContext:
     # --- what the task asked for (read-only; for plugins and handlers) -------------------
 
     @property
+    def requests(self) -> TaskRequests | None:
+        """What this attempt asked for so far; ``None`` when it asked for nothing."""
+        return self._requests
+
+    @property
+    def has_requests(self) -> bool:
+        return self._requests is not None
+
+    def _asking(self) -> TaskRequests:
+        if self._requests is None:
+            self._requests = TaskRequests()
+        return self._requests
+
+    def reset_requests(self) -> None:
+        """Forget requests of a failed attempt, so a retry starts clean."""
+        self._requests = None
+
+    def adopt_requests(self, requests: TaskRequests) -> None:
+        """Take over what the same attempt asked for elsewhere (a remote outcome's requests)."""
+        self._asking().merge(requests)
+
+    @property
     def requested_next_tasks(self) -> tuple[tuple[Executable, bool], ...]:
         """``(task, goto)`` for every ``next_task`` call of this attempt."""
-        return tuple(self._next_tasks)
+        return tuple(self._requests.next_tasks) if self._requests else ()
 
     @property
     def requested_iteration(self) -> bool:
         """Whether this attempt called ``next_iteration``."""
-        return self._iterate
+        return self._requests is not None and self._requests.iterate
 
     @property
     def requested_termination(self) -> str | None:
         """The ``terminate_workflow`` message, if it was called."""
-        return self._terminate
+        return self._requests.terminate if self._requests else None
 
     @property
     def requested_cancellation(self) -> str | None:
         """The ``cancel_workflow`` message, if it was called."""
-        return self._cancel
+        return self._requests.cancel if self._requests else None
 
     # --- steering ----------------------------------------------------------------------
 
@@ -275,15 +350,11 @@ class TaskExecutionContext:
 
         ``goto=True`` also skips this task's normal successors: control jumps there.
         """
-        from graflow.core.task import Executable
-
         if not isinstance(executable, Executable):
             raise TypeError(
                 f"next_task() takes a task (a @task function or TaskWrapper), got {type(executable).__name__}"
             )
-        self._next_tasks.append((executable, goto))
-        self._goto = self._goto or goto
-        self.has_requests = True
+        self._asking().add_next(executable, goto)
         return executable.task_id
 
     def next_iteration(self, data: Any = None) -> None:
@@ -293,19 +364,17 @@ class TaskExecutionContext:
         """
         if not self.can_iterate():
             raise CycleLimitExceededError(self.task_id, self.max_cycles)
-        self._iterate = True
-        self._iteration_payload = data
-        self.has_requests = True
+        requests = self._asking()
+        requests.iterate = True
+        requests.iteration_data = data
 
     def terminate_workflow(self, message: str = "terminated") -> None:
         """Finish the run normally once this task returns; nothing else is started."""
-        self._terminate = message
-        self.has_requests = True
+        self._asking().terminate = message
 
     def cancel_workflow(self, message: str = "canceled") -> None:
         """Stop the run abnormally: ``execute`` raises :class:`GraflowWorkflowCanceledError`."""
-        self._cancel = message
-        self.has_requests = True
+        self._asking().cancel = message
 
     def __repr__(self) -> str:
         return f"<TaskExecutionContext {self.task_id!r} cycle={self.cycle_count}>"

@@ -3,20 +3,39 @@
 Top-level nodes are tasks and parallel groups; a group's members live inside the group
 (``group.members``) and are not scheduled on their own, but every task of the graph,
 members included, is registered by id so that ids stay unique and results can be found.
+The graph knows nodes only through :class:`~graflow.core.dsl.Executable`'s interface
+(``kind``, ``elements``, ``members``), so it imports none of the node classes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
+from graflow.core.render import to_mermaid
 from graflow.exceptions import DuplicateTaskError, GraphCompilationError
 
 if TYPE_CHECKING:
-    from graflow.core.group import ParallelGroup
-    from graflow.core.task import Executable
+    from graflow.core.dsl import Executable, ParallelGroup
 
-__all__ = ["TaskGraph"]
+__all__ = ["SchedulingView", "TaskGraph"]
+
+
+@dataclass(frozen=True)
+class SchedulingView:
+    """What the engine schedules by: read-only views of one graph's live tables (no copies).
+
+    Valid until the graph changes shape; a run that adds nodes asks for a new view.
+    """
+
+    #: Top-level node id -> node.
+    nodes: Mapping[str, Executable]
+    #: Top-level node id -> ids of the nodes that wait for it.
+    successors: Mapping[str, Sequence[str]]
+    #: Top-level node id -> ids of the nodes it waits for.
+    predecessors: Mapping[str, Sequence[str]]
 
 
 class TaskGraph:
@@ -34,11 +53,12 @@ class TaskGraph:
         self._nodes: dict[str, Executable] = {}
         self._succ: dict[str, list[str]] = {}
         self._pred: dict[str, list[str]] = {}
-        #: Edges added at run time by ``next_task`` (not scheduled by dependency).
+        #: Edges added at run time by ``next_task`` (shown, not scheduled by dependency).
         self.dynamic_edges: list[tuple[str, str]] = []
         #: Bumped on every change, so validation results can be cached per shape.
         self.version = 0
         self._validated = -1
+        self._numbers = itertools.count(1)
 
     # --- reading ---------------------------------------------------------------------
 
@@ -54,7 +74,7 @@ class TaskGraph:
 
     @property
     def tasks(self) -> dict[str, Executable]:
-        """Every task of the graph by id, group members included."""
+        """Every task of the graph by id, group members included (a copy)."""
         return dict(self._tasks)
 
     def __contains__(self, task_id: object) -> bool:
@@ -72,6 +92,10 @@ class TaskGraph:
                 f"no task {task_id!r} in this graph; known: {', '.join(sorted(self._tasks)) or '(none)'}"
             ) from None
 
+    def find(self, task_id: str) -> Executable | None:
+        """The task registered as ``task_id`` (members included), or ``None``."""
+        return self._tasks.get(task_id)
+
     def owner_of(self, task_id: str) -> str | None:
         """The id of the group that holds ``task_id`` as a member, if any."""
         return self._owner.get(task_id)
@@ -86,6 +110,14 @@ class TaskGraph:
         """Top-level nodes without predecessors: where a run starts by default."""
         return [n for n in self._nodes if not self._pred[n]]
 
+    def scheduling_view(self) -> SchedulingView:
+        """The tables the engine schedules by, without copying them."""
+        return SchedulingView(self._nodes, self._succ, self._pred)
+
+    def groups(self) -> list[ParallelGroup]:
+        """Every parallel group in the graph, nested ones included."""
+        return cast("list[ParallelGroup]", [t for t in self._tasks.values() if t.kind == "group"])
+
     # --- building --------------------------------------------------------------------
 
     def add_node(self, task: Executable, task_id: str | None = None) -> str:
@@ -93,14 +125,14 @@ class TaskGraph:
 
         ``task_id`` renames the task first; adding the same object twice is a no-op.
         """
-        from graflow.core.dsl import Chain
-
-        if isinstance(task, Chain):
+        if task.kind == "chain":
             for element in task.elements:
                 self.add_node(element)
             return task.task_id
         if task_id is not None and task_id != task.task_id:
             task.task_id = task_id
+        if not task.task_id:
+            task.task_id = self._automatic_id(task.kind)
         tid = task.task_id
         owner = self._owner.get(tid)
         if owner is not None and self._tasks.get(tid) is task:
@@ -116,6 +148,13 @@ class TaskGraph:
         self._pred.setdefault(tid, [])
         self.version += 1
         return tid
+
+    def _automatic_id(self, kind: str) -> str:
+        """``group_1``, ``group_2``, ...: the first free one in this graph."""
+        while True:
+            candidate = f"{kind}_{next(self._numbers)}"
+            if candidate not in self._tasks:
+                return candidate
 
     def add_edge(self, from_task: str | Executable, to_task: str | Executable) -> None:
         """``to_task`` runs after ``from_task``; both must be top-level nodes (tasks are added)."""
@@ -135,14 +174,12 @@ class TaskGraph:
             return task
         return self.add_node(task)
 
-    def add_member(self, group: ParallelGroup, member: Executable) -> None:
+    def add_member(self, group: Executable, member: Executable) -> None:
         """Make ``member`` part of ``group``: it leaves the top level, its edges move to the group.
 
         So ``fetch >> a; fetch >> b; (a | b) >> c`` means ``fetch >> (a | b) >> c``.
         """
-        from graflow.core.dsl import Chain
-
-        elements = member.elements if isinstance(member, Chain) else [member]
+        elements = member.elements
         inside = {e.task_id for e in elements}
         for element in elements:
             eid = element.task_id
@@ -161,20 +198,9 @@ class TaskGraph:
                     if succ not in inside:
                         self.add_edge(group.task_id, succ)
                 del self._nodes[eid]
-        group.members.append(member)
+        group.members.append(member)  # type: ignore[attr-defined]
         self._register_member(group, member)
         self.version += 1
-
-    def is_open_group(self, group: ParallelGroup) -> bool:
-        """A group ``|`` may still extend: unnamed, unconfigured, unconnected."""
-        gid = group.task_id
-        return (
-            not group.named
-            and not group.configured
-            and self._nodes.get(gid) is group
-            and not self._succ[gid]
-            and not self._pred[gid]
-        )
 
     def rename_node(self, task: Executable, new_id: str) -> None:
         """Give a registered task or group a new id, keeping its edges and members."""
@@ -203,30 +229,51 @@ class TaskGraph:
 
     def _register(self, task: Executable, owner: str | None) -> None:
         """Record ``task`` (and, for a group, its members) under their ids."""
-        from graflow.core.group import ParallelGroup
-
         existing = self._tasks.get(task.task_id)
         if existing is not None and existing is not task:
             if self.strict:
                 raise DuplicateTaskError(task.task_id)
-            self._replace(existing, task)
+            if self._nodes.get(task.task_id) is existing:
+                self._nodes[task.task_id] = task
         self._tasks[task.task_id] = task
         if owner is not None:
             self._owner[task.task_id] = owner
-        if isinstance(task, ParallelGroup):
-            for member in task.members:
-                self._register_member(task, member)
+        for member in task.members:
+            self._register_member(task, member)
 
-    def _register_member(self, group: ParallelGroup, member: Executable) -> None:
-        from graflow.core.dsl import Chain
-
-        for element in member.elements if isinstance(member, Chain) else [member]:
+    def _register_member(self, group: Executable, member: Executable) -> None:
+        for element in member.elements:
             self._register(element, owner=group.task_id)
 
-    def _replace(self, old: Executable, new: Executable) -> None:
-        tid = old.task_id
-        if self._nodes.get(tid) is old:
-            self._nodes[tid] = new
+    # --- run-time additions ------------------------------------------------------------
+
+    def add_dynamic_edge(self, from_id: str, to_task: Executable) -> None:
+        """Record that top-level node ``from_id`` added ``to_task`` at run time.
+
+        The task becomes a top-level node if it is new; the edge is shown, not scheduled
+        (the engine queues the task itself).
+        """
+        tid = to_task.task_id
+        if tid not in self._tasks:
+            self._register(to_task, owner=None)
+            self._nodes[tid] = to_task
+            self._succ[tid] = []
+            self._pred[tid] = []
+        self._record_dynamic(from_id, tid)
+
+    def add_dynamic_task(self, from_id: str, task: Executable) -> None:
+        """Record that ``from_id``, inside a group member's branch, added ``task`` at run time.
+
+        Such a task belongs to its branch: it is known by id (for results and summaries)
+        but is not a top-level node.
+        """
+        self._tasks.setdefault(task.task_id, task)
+        self._record_dynamic(from_id, task.task_id)
+
+    def _record_dynamic(self, from_id: str, tid: str) -> None:
+        if (from_id, tid) not in self.dynamic_edges:
+            self.dynamic_edges.append((from_id, tid))
+        self.version += 1
 
     # --- analysis ------------------------------------------------------------------
 
@@ -272,18 +319,6 @@ class TaskGraph:
             )
         self._validated = self.version
 
-    def add_dynamic_edge(self, from_id: str, to_task: Executable) -> None:
-        """Record that ``from_id`` added ``to_task`` at run time (shown, not scheduled)."""
-        tid = to_task.task_id
-        if tid not in self._tasks:
-            self._register(to_task, owner=None)
-            self._nodes[tid] = to_task
-            self._succ[tid] = []
-            self._pred[tid] = []
-        if (from_id, tid) not in self.dynamic_edges:
-            self.dynamic_edges.append((from_id, tid))
-        self.version += 1
-
     def copy(self) -> TaskGraph:
         """An independent copy of the structure (tasks are shared, not copied)."""
         other = TaskGraph(strict=self.strict)
@@ -297,18 +332,10 @@ class TaskGraph:
         other._validated = self._validated
         return other
 
-    def groups(self) -> Iterable[ParallelGroup]:
-        """Every parallel group in the graph, nested ones included."""
-        from graflow.core.group import ParallelGroup
-
-        return [t for t in self._tasks.values() if isinstance(t, ParallelGroup)]
-
     # --- rendering -----------------------------------------------------------------
 
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart (groups as subgraphs)."""
-        from graflow.core.render import to_mermaid
-
         return to_mermaid(self)
 
     def __repr__(self) -> str:

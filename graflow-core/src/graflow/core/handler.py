@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
-    from graflow.core.task import Executable
+    from graflow.core.dsl import Executable
 
 __all__ = ["TaskHandler", "TaskResult"]
 

@@ -6,12 +6,9 @@ import itertools
 import re
 from typing import TYPE_CHECKING
 
-from graflow.core.dsl import Chain
-from graflow.core.group import ParallelGroup
-
 if TYPE_CHECKING:
+    from graflow.core.dsl import Executable
     from graflow.core.graph import TaskGraph
-    from graflow.core.task import Executable
 
 __all__ = ["to_ascii", "to_dot", "to_mermaid"]
 
@@ -25,9 +22,7 @@ def _label(task_id: str) -> str:
 
 
 def _member_edges(member: Executable) -> list[tuple[str, str]]:
-    if isinstance(member, Chain):
-        return [(a.task_id, b.task_id) for a, b in itertools.pairwise(member.elements)]
-    return []
+    return [(a.task_id, b.task_id) for a, b in itertools.pairwise(member.elements)]
 
 
 def to_mermaid(graph: TaskGraph) -> str:
@@ -36,10 +31,10 @@ def to_mermaid(graph: TaskGraph) -> str:
     edges = list(graph.edges)
 
     def emit(node: Executable, indent: str) -> None:
-        if isinstance(node, ParallelGroup):
+        if node.kind == "group":
             lines.append(f'{indent}subgraph {_mermaid_id(node.task_id)}["{_label(node.task_id)} (parallel)"]')
             for member in node.members:
-                for element in member.elements if isinstance(member, Chain) else [member]:
+                for element in member.elements:
                     emit(element, indent + "    ")
                 edges.extend(_member_edges(member))
             lines.append(f"{indent}end")
@@ -58,12 +53,12 @@ def to_dot(graph: TaskGraph) -> str:
     edges = list(graph.edges)
 
     def emit(node: Executable, indent: str) -> None:
-        if isinstance(node, ParallelGroup):
+        if node.kind == "group":
             lines.append(f'{indent}subgraph "cluster_{node.task_id}" {{')
             lines.append(f'{indent}    label="{node.task_id} (parallel)";')
             lines.append(f'{indent}    "{node.task_id}" [shape=point];')
             for member in node.members:
-                for element in member.elements if isinstance(member, Chain) else [member]:
+                for element in member.elements:
                     emit(element, indent + "    ")
                 edges.extend(_member_edges(member))
             lines.append(f"{indent}}}")
@@ -78,10 +73,10 @@ def to_dot(graph: TaskGraph) -> str:
 
 
 def _describe(node: Executable) -> str:
-    if isinstance(node, ParallelGroup):
+    if node.kind == "group":
         inner = " | ".join(_describe(m) for m in node.members)
         return f"[{node.task_id}: {inner}]"
-    if isinstance(node, Chain):
+    if node.kind == "chain":
         return "(" + " >> ".join(_describe(e) for e in node.elements) + ")"
     return node.task_id
 

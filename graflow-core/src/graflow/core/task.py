@@ -1,91 +1,33 @@
-"""Tasks: the nodes of a workflow graph.
+"""Tasks: Python functions as workflow nodes.
 
-:class:`Executable` is what the operator DSL composes (``a >> b``, ``a | b``); a
-:class:`TaskWrapper` wraps one Python function. Everything a task needs at run time
-(its :class:`~graflow.core.context.TaskExecutionContext`, keyword arguments taken from
-the channel, the data of ``next_iteration``) is worked out once, when the task is
-defined, so that running a plain task is one function call.
+A :class:`TaskWrapper` wraps one function. Everything it needs at run time (its
+:class:`~graflow.core.context.TaskExecutionContext`, keyword arguments taken from the
+channel, the data of ``next_iteration``) is worked out once, when the task is defined,
+so that running a plain task is one function call.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any
 
+from graflow.core import scope
+from graflow.core.context import TaskExecutionContext, current_task_context, task_context
+from graflow.core.dsl import Chain, Executable, ParallelGroup, chain, parallel
+from graflow.core.retry import RetryPolicy
 from graflow.exceptions import MissingTaskArgumentError
 
-if TYPE_CHECKING:
-    from graflow.core.context import TaskExecutionContext
-    from graflow.core.dsl import Chain
-    from graflow.core.group import ParallelGroup
-    from graflow.core.retry import RetryPolicy
-
-__all__ = ["Executable", "MissingTaskArgumentError", "ParallelGroup", "TaskWrapper", "current_task_context"]
-
-#: The context of the task running in this thread; set by the engine only for tasks that
-#: need it (``inject_context`` or parameters to fill), so plain tasks pay nothing.
-_current_task: Final[ContextVar[TaskExecutionContext | None]] = ContextVar(
-    "graflow_current_task", default=None
-)
-
-
-def current_task_context() -> TaskExecutionContext | None:
-    """The :class:`TaskExecutionContext` of the task running here, if the engine set one."""
-    return _current_task.get()
-
-
-class Executable:
-    """Something the engine can run as one node: a task, a parallel group, a chain.
-
-    The operators build the graph of the active workflow (see
-    :func:`graflow.core.workflow.workflow`): ``a >> b`` makes ``b`` depend on ``a``,
-    ``a | b`` groups independent nodes into a :class:`~graflow.core.group.ParallelGroup`.
-    """
-
-    task_id: str
-    #: Name of the handler that runs this node (``None``: the engine's default, ``"direct"``).
-    handler_type: str | None = None
-
-    def __rshift__(self, other: Executable) -> Chain:
-        from graflow.core.dsl import sequence
-
-        return sequence(self, other)
-
-    def __rrshift__(self, other: object) -> Chain:
-        # Only reached when ``other`` is not a task (``3 >> t``, ``[a, b] >> t``):
-        # sequence() rejects it with a message saying what was expected.
-        from graflow.core.dsl import sequence
-
-        return sequence(other, self)  # type: ignore[arg-type]
-
-    def __rlshift__(self, other: object) -> Chain:
-        from graflow.core.dsl import sequence
-
-        return sequence(self, other)  # type: ignore[arg-type]
-
-    def __lshift__(self, other: Executable) -> Chain:
-        from graflow.core.dsl import sequence
-
-        return sequence(other, self)
-
-    def __or__(self, other: Executable) -> ParallelGroup:
-        from graflow.core.dsl import combine
-
-        return combine(self, other)
-
-    def __ror__(self, other: object) -> ParallelGroup:
-        from graflow.core.dsl import combine
-
-        return combine(other, self)  # type: ignore[arg-type]
-
-    def iter_tasks(self) -> list[Executable]:
-        """This node and every node it contains (members of groups, elements of chains)."""
-        return [self]
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.task_id!r}>"
+__all__ = [
+    "Chain",
+    "Executable",
+    "MissingTaskArgumentError",
+    "ParallelGroup",
+    "TaskWrapper",
+    "chain",
+    "current_task_context",
+    "parallel",
+]
 
 
 class TaskWrapper(Executable):
@@ -96,7 +38,9 @@ class TaskWrapper(Executable):
         cleanup = TaskWrapper("cleanup", lambda: remove_temp_files())
 
     Calling the wrapper (``t(x)``) calls the function; :meth:`run` runs it as a task, with
-    its context injected and missing keyword arguments filled from the channel.
+    its context injected and missing keyword arguments filled from the channel. Built
+    inside ``with workflow(...)`` it joins that workflow's graph, unless
+    ``register=False`` (also spelled ``register_to_context=False``).
     """
 
     func: Callable[..., Any]
@@ -114,6 +58,7 @@ class TaskWrapper(Executable):
         retry_policy: RetryPolicy | None = None,
         resolve_keyword_args: bool = True,
         register: bool = True,
+        register_to_context: bool | None = None,
     ) -> None:
         if not isinstance(task_id, str) or not task_id:
             raise TypeError(f"a task id must be a non-empty string, got {task_id!r}")
@@ -135,10 +80,10 @@ class TaskWrapper(Executable):
         self._params, self._has_var_kwargs = _parameters(func, skip_first=inject_context)
         #: Whether the engine must set the task context before running it.
         self.needs_context = inject_context or bool(self._params and resolve_keyword_args)
-        if register:
-            from graflow.core.workflow import _register_defined
-
-            _register_defined(self)
+        if register_to_context is not None:  # the existing releases' spelling of ``register``
+            register = register_to_context
+        if register and (graph := scope.defining_graph()) is not None:
+            graph.add_node(self)
 
     @property
     def max_retries(self) -> int:
@@ -156,7 +101,7 @@ class TaskWrapper(Executable):
         """
         if not self.needs_context:
             return self.func(*args, **kwargs)
-        ctx = _current_task.get()
+        ctx = task_context.get()
         if ctx is None or ctx.task is not self:
             return self._run_standalone(args, kwargs)
         return self._call_in(ctx, args, kwargs)
@@ -204,17 +149,12 @@ class TaskWrapper(Executable):
         return kwargs
 
     def _run_standalone(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        from graflow.core.context import ExecutionContext, TaskExecutionContext
-        from graflow.core.graph import TaskGraph
-
-        graph = TaskGraph()
-        graph.add_node(self)
-        ctx = TaskExecutionContext(self, ExecutionContext.create(graph))
-        token = _current_task.set(ctx)
+        ctx = TaskExecutionContext.standalone(self)
+        token = task_context.set(ctx)
         try:
             return self._call_in(ctx, args, kwargs)
         finally:
-            _current_task.reset(token)
+            task_context.reset(token)
 
 
 def _retry_policy(task_id: str, max_retries: int | None, policy: RetryPolicy | None) -> RetryPolicy | None:
@@ -226,8 +166,6 @@ def _retry_policy(task_id: str, max_retries: int | None, policy: RetryPolicy | N
             )
         return policy if policy.max_retries else None
     if max_retries:
-        from graflow.core.retry import RetryPolicy
-
         return RetryPolicy(max_retries=max_retries)
     return None
 
@@ -243,13 +181,3 @@ def _parameters(func: Callable[..., Any], *, skip_first: bool) -> tuple[list[ins
         params = params[1:]
     named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     return named, any(p.kind is p.VAR_KEYWORD for p in params)
-
-
-def __getattr__(name: str) -> Any:
-    # ``ParallelGroup`` is re-exported lazily: group.py imports Executable from here, so an
-    # eager import would fail whenever graflow.core.group (or dsl, engine) is imported first.
-    if name == "ParallelGroup":
-        from graflow.core.group import ParallelGroup
-
-        return ParallelGroup
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

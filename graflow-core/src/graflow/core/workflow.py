@@ -6,18 +6,17 @@ import sys
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, Final
 
+from graflow.core import scope
+from graflow.core.context import ExecutionContext
+from graflow.core.engine import WorkflowEngine
 from graflow.core.graph import TaskGraph
 
 if TYPE_CHECKING:
-    from graflow.core.context import ExecutionContext
-    from graflow.core.engine import WorkflowEngine
-    from graflow.core.task import TaskWrapper
     from graflow.queue import QueueBackend
 
 __all__ = ["WorkflowContext", "current_workflow_context", "workflow"]
 
 _current: Final[ContextVar[WorkflowContext | None]] = ContextVar("graflow_workflow", default=None)
-_default: WorkflowContext | None = None
 
 
 class WorkflowContext:
@@ -27,18 +26,19 @@ class WorkflowContext:
     register in :attr:`graph`.
     """
 
-    def __init__(self, name: str, *, strict: bool = True) -> None:
+    def __init__(self, name: str, *, strict: bool = True, graph: TaskGraph | None = None) -> None:
         self.name = name
-        self.graph = TaskGraph(strict=strict)
-        self._tokens: list[Token[WorkflowContext | None]] = []
-        self._executing = 0
+        self.graph = graph if graph is not None else TaskGraph(strict=strict)
+        self._tokens: list[tuple[Token[WorkflowContext | None], Token[TaskGraph | None]]] = []
 
     def __enter__(self) -> WorkflowContext:
-        self._tokens.append(_current.set(self))
+        self._tokens.append((_current.set(self), scope.enter(self.graph)))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        _current.reset(self._tokens.pop())
+        mine, graph = self._tokens.pop()
+        scope.leave(graph)
+        _current.reset(mine)
 
     def execute(
         self,
@@ -57,9 +57,6 @@ class WorkflowContext:
         ``start_node=None`` starts every node without predecessors. ``initial_channel``
         seeds the channel before the first task runs.
         """
-        from graflow.core.context import ExecutionContext
-        from graflow.core.engine import WorkflowEngine
-
         context = ExecutionContext.create(
             self.graph,
             start_node=start_node,
@@ -73,17 +70,11 @@ class WorkflowContext:
             channel = context.channel
             for key, value in initial_channel.items():
                 channel.set(key, value)
-        self._executing += 1
-        try:
-            result = (engine or WorkflowEngine()).execute(context)
-        finally:
-            self._executing -= 1
+        result = (engine or WorkflowEngine()).execute(context)
         return (result, context) if ret_context else result
 
     def create_context(self, **kwargs: Any) -> ExecutionContext:
         """An :class:`ExecutionContext` for this workflow's graph (``ExecutionContext.create`` arguments)."""
-        from graflow.core.context import ExecutionContext
-
         kwargs.setdefault("workflow_name", self.name)
         return ExecutionContext.create(self.graph, **kwargs)
 
@@ -118,19 +109,10 @@ def workflow(name: str) -> WorkflowContext:
     return WorkflowContext(name)
 
 
+#: The process's default workflow: what module-level compositions build (SPEC section 4).
+_DEFAULT: Final = WorkflowContext("default", graph=scope.default_graph())
+
+
 def current_workflow_context() -> WorkflowContext:
     """The workflow of the enclosing ``with`` block, else the process's default one."""
-    ctx = _current.get()
-    if ctx is not None:
-        return ctx
-    global _default
-    if _default is None:
-        _default = WorkflowContext("default", strict=False)
-    return _default
-
-
-def _register_defined(task: TaskWrapper) -> None:
-    """Register a task defined inside a ``with workflow`` block (not while it executes)."""
-    ctx = _current.get()
-    if ctx is not None and not ctx._executing:
-        ctx.graph.add_node(task)
+    return _current.get() or _DEFAULT

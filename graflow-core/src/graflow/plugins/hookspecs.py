@@ -41,16 +41,16 @@ if TYPE_CHECKING:
     from graflow.channels.base import Channel
     from graflow.coordination.coordinator import Coordinator
     from graflow.core.context import ExecutionContext
+    from graflow.core.dsl import Executable, ParallelGroup
     from graflow.core.handler import TaskHandler
-    from graflow.core.task import Executable, ParallelGroup
-    from graflow.queue.base import TaskQueue
+    from graflow.queue.base import Placement
 
 PROJECT_NAME = "graflow"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
 #: A factory building a queue backend from the run's ``config`` mapping.
-QueueFactory = Callable[[Mapping[str, Any]], "TaskQueue"]
+QueueFactory = Callable[[Mapping[str, Any]], "Placement"]
 #: A factory building a channel backend from ``(session_id, config)``.
 ChannelFactory = Callable[[str, Mapping[str, Any]], "Channel"]
 

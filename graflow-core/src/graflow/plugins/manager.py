@@ -9,6 +9,7 @@ do not use it.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,17 +18,20 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pluggy
 
+from graflow.core.handler import TaskHandler
 from graflow.exceptions import ConfigError, PluginNotInstalledError
 from graflow.plugins import hookspecs
+from graflow.plugins.builtin import BUILTIN_PLUGINS
 from graflow.plugins.missing import PACKAGE_FOR_ENTRY_POINT, PACKAGE_FOR_NAME
 
 if TYPE_CHECKING:
     from graflow.coordination.coordinator import Coordinator
-    from graflow.core.handler import TaskHandler
 
 __all__ = ["GraflowPluginManager", "PluginInfo", "get_plugin_manager"]
 
 ENTRY_POINT_GROUP: Final = "graflow"
+#: The name ``graflow plugins`` shows for the kernel's own built-in plugin modules.
+BUILTIN: Final = "builtin"
 
 #: Provider hook name -> the word used for its names in messages.
 _PROVIDERS: Final[dict[str, str]] = {
@@ -74,9 +78,10 @@ class GraflowPluginManager:
         with self._lock:
             if self._loaded:
                 return
-            from graflow.plugins import builtin
-
-            self._pm.register(builtin, name="builtin")
+            # By name, as pytest loads its own plugins: the built-ins sit above the kernel
+            # modules this one serves, so importing them here would be an import cycle.
+            for module_name in BUILTIN_PLUGINS:
+                self._pm.register(importlib.import_module(module_name), name=module_name)
             if self._load_entry_points:
                 self._load_from_entry_points()
             self._loaded = True
@@ -173,8 +178,6 @@ class GraflowPluginManager:
         """The plugin-provided handler called ``name``, built once on first use."""
         handler = self._handlers.get(name)
         if handler is None:
-            from graflow.core.handler import TaskHandler
-
             provided = self.resolve("graflow_task_handlers", name)
             handler = provided if isinstance(provided, TaskHandler) else provided()
             self._handlers[name] = handler
@@ -209,10 +212,11 @@ class GraflowPluginManager:
         for name, plugin in self._pm.list_name_plugin():
             if plugin is None:
                 continue
-            infos[name] = PluginInfo(name=name, distribution=self._distributions.get(name))
+            name = _shown_name(name)
+            infos.setdefault(name, PluginInfo(name=name, distribution=self._distributions.get(name)))
         for hook_name, kind in _PROVIDERS.items():
             for key, (plugin_name, _) in self._provided(hook_name).items():
-                infos[plugin_name].provides.setdefault(kind, []).append(key)
+                infos[_shown_name(plugin_name)].provides.setdefault(kind, []).append(key)
         for hook_name in (
             "graflow_run_workflow",
             "graflow_run_task",
@@ -222,13 +226,17 @@ class GraflowPluginManager:
             "graflow_cli_commands",
         ):
             for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
-                if impl.plugin_name in infos and impl.plugin_name != "builtin":
+                if impl.plugin_name in infos:  # built-ins' own hooks are the kernel at work
                     infos[impl.plugin_name].hooks.append(hook_name)
         for name, (dist, error) in self.failures.items():
             infos[name] = PluginInfo(
                 name=name, distribution=dist or PACKAGE_FOR_ENTRY_POINT.get(name), error=error
             )
         return list(infos.values())
+
+
+def _shown_name(plugin_name: str) -> str:
+    return BUILTIN if plugin_name in BUILTIN_PLUGINS else plugin_name
 
 
 _manager: GraflowPluginManager | None = None

@@ -1,42 +1,38 @@
-"""The queue contract between the engine and a queue backend."""
+"""What a queue backend provides: where a run's tasks execute.
+
+The engine keeps its ready queue itself. What a backend decides is *placement*: with
+``executor`` set, every task whose handler is relocatable runs there (a worker fleet)
+instead of in the engine's thread.
+"""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from graflow.remote.executor import RemoteExecutor
 
-__all__ = ["TaskQueue"]
+__all__ = ["InProcess", "Placement"]
 
 
-class TaskQueue(ABC):
-    """Holds the ids of tasks that are ready to run, in the order they became ready.
+class Placement(Protocol):
+    """The object a ``graflow_queue_backends`` factory returns for one run."""
 
-    A remote backend (a worker fleet) also sets :attr:`executor`: the engine then ships
-    every task whose handler is relocatable there instead of running it in process.
-    """
-
-    #: Where tasks of a run on this queue execute; ``None`` means in the engine's process.
-    executor: RemoteExecutor | None = None
-
-    @abstractmethod
-    def enqueue(self, task_id: str) -> None:
-        """Add a ready task."""
-
-    @abstractmethod
-    def dequeue(self) -> str | None:
-        """The next ready task, or ``None`` when none is waiting."""
-
-    @abstractmethod
-    def __len__(self) -> int:
-        """How many tasks wait."""
-
-    def clear(self) -> None:
-        """Drop every waiting task (a terminated run)."""
-        while self.dequeue() is not None:
-            pass
+    @property
+    def executor(self) -> RemoteExecutor | None:
+        """Where the run's relocatable tasks execute; ``None`` means in the engine's own thread."""
 
     def close(self) -> None:
-        """Release resources; called once when the run ends."""
+        """Release what the run held (connections, listener threads); called once when it ends."""
+
+
+class InProcess:
+    """The memory backend's placement: every task runs in the engine's process."""
+
+    executor: RemoteExecutor | None = None
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "<InProcess placement>"

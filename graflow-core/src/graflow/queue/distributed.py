@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from graflow._alias import load_plugin_attribute
+
 
 def __getattr__(name: str) -> Any:
     if name == "DistributedTaskQueue":
-        from graflow._alias import load_plugin_attribute
-
         return load_plugin_attribute("graflow_redis", "DistributedTaskQueue", "graflow-redis")
     raise AttributeError(name)

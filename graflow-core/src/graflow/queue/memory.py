@@ -1,29 +1,20 @@
-"""The in-process FIFO queue the memory engine uses."""
+"""The ``memory`` queue backend: the run's tasks execute in the engine's process."""
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from graflow.queue.base import TaskQueue
+from graflow.plugins import hookimpl
+from graflow.queue.base import InProcess, Placement
 
-__all__ = ["MemoryTaskQueue"]
+__all__ = ["InProcess"]
 
 
-class MemoryTaskQueue(TaskQueue):
-    """A ``deque`` of task ids; no locking, the engine drives it from one thread."""
+def _in_process(config: Mapping[str, Any]) -> Placement:
+    return InProcess()
 
-    def __init__(self) -> None:
-        self._items: deque[str] = deque()
 
-    def enqueue(self, task_id: str) -> None:
-        self._items.append(task_id)
-
-    def dequeue(self) -> str | None:
-        items = self._items
-        return items.popleft() if items else None
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def clear(self) -> None:
-        self._items.clear()
+@hookimpl
+def graflow_queue_backends() -> Mapping[str, Callable[[Mapping[str, Any]], Placement]]:
+    return {"memory": _in_process}

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from graflow.plugins.manager import GraflowPluginManager, get_plugin_manager
 from graflow.remote.envelope import TaskEnvelope
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext, TaskExecutionContext
     from graflow.core.task import TaskWrapper
-    from graflow.plugins.manager import GraflowPluginManager
 
 __all__ = ["build_envelope"]
 
@@ -36,21 +36,16 @@ def build_envelope(
     cannot reach the run's channel backend, such as a container without network.
     Plugins add what must travel (a trace context) through ``graflow_inject_carrier``.
     """
-    from graflow.core.context import NO_DATA
-
-    if manager is None:
-        from graflow.plugins.manager import get_plugin_manager
-
-        manager = get_plugin_manager()
+    manager = manager or get_plugin_manager()
     channel = context.channel
     spec = channel.remote_spec() if share_channel else None
     carrier: dict[str, str] = {}
     manager.hook.graflow_inject_carrier(carrier=carrier)
     if tctx is not None:
-        data = tctx._iteration_data
+        iteration = (tctx.has_iteration_data, tctx.iteration_data)
         cycle_count, max_cycles, attempt = tctx.cycle_count, tctx.max_cycles, tctx.retry_count + 1
     else:
-        data = NO_DATA
+        iteration = (False, None)
         cycle_count = context.cycle_counts.get(task.task_id, 1)
         max_cycles = getattr(task, "max_cycles", None) or context.max_cycles
         attempt = 1
@@ -65,7 +60,7 @@ def build_envelope(
         cycle_count=cycle_count,
         max_cycles=max_cycles,
         attempt=attempt,
-        iteration=(data is not NO_DATA, None if data is NO_DATA else data),
+        iteration=iteration,
         channel_snapshot=(channel.snapshot() if sees_state else {}) if spec is None else None,
         channel_backend=spec,
         results=dict(context.results) if sees_state else {},

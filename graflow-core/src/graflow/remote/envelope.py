@@ -1,4 +1,7 @@
-"""The two messages of remote execution and their (de)serialization."""
+"""The two messages of remote execution: the envelope out, the outcome back.
+
+Only the message types live here; how they become bytes is :mod:`graflow.remote.codec`'s job.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,14 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import cloudpickle
-
+from graflow.channels.recording import ChannelOp
 from graflow.exceptions import GraflowRuntimeError
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext, TaskExecutionContext
-    from graflow.core.task import Executable
+    from graflow.core.dsl import Executable
+    from graflow.core.graph import TaskGraph
+    from graflow.core.requests import TaskRequests
 
 __all__ = [
     "ChannelOp",
@@ -23,13 +27,9 @@ __all__ = [
     "TaskEnvelope",
     "TaskOutcome",
     "apply_outcome",
-    "dumps",
-    "loads",
+    "failure",
     "worker_name",
 ]
-
-#: A channel write to replay on the run's channel: ``(method, args)``, e.g. ``("set", ("k", 1, None))``.
-ChannelOp = tuple[str, tuple[Any, ...]]
 
 
 class RemoteTaskError(GraflowRuntimeError):
@@ -79,17 +79,14 @@ class TaskOutcome:
     task_id: str
     success: bool
     result: Any = None
-    #: The exception itself when it survived pickling, else ``None`` (see :attr:`error_type`).
+    #: The exception itself, unless it could not travel (then see :attr:`error_type`).
     error: BaseException | None = None
     error_type: str | None = None
     error_message: str | None = None
     remote_traceback: str | None = None
     channel_ops: list[ChannelOp] = field(default_factory=list)
-    next_tasks: list[tuple[Executable, bool]] = field(default_factory=list)
-    iterate: bool = False
-    iteration_data: Any = None
-    terminate: str | None = None
-    cancel: str | None = None
+    #: What the attempt asked for (``next_task``, ``next_iteration``, ...), if anything.
+    requests: TaskRequests | None = None
     started_at: float = 0.0
     duration: float = 0.0
     #: ``host:pid`` of the process that ran the task.
@@ -119,30 +116,12 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def dumps(message: TaskEnvelope | TaskOutcome) -> bytes:
-    """Serialize with cloudpickle (closures and lambdas travel by value)."""
-    payload: bytes = cloudpickle.dumps(message)
-    return payload
-
-
-def loads(payload: bytes) -> Any:
-    """Inverse of :func:`dumps`. Unpickling runs code: only load payloads you trust (or verify)."""
-    import pickle
-
-    return pickle.loads(payload)
-
-
 def failure(task_id: str, exc: BaseException, started_at: float, **fields: Any) -> TaskOutcome:
-    """An outcome for ``exc``, keeping the exception object only if it pickles."""
-    error: BaseException | None = exc
-    try:
-        cloudpickle.dumps(exc)
-    except Exception:
-        error = None
+    """An outcome for ``exc``; the codec drops the exception object if it cannot travel."""
     return TaskOutcome(
         task_id,
         success=False,
-        error=error,
+        error=exc,
         error_type=type(exc).__qualname__,
         error_message=str(exc),
         remote_traceback="".join(traceback.format_exception(exc)),
@@ -153,14 +132,14 @@ def failure(task_id: str, exc: BaseException, started_at: float, **fields: Any) 
     )
 
 
-def _local_copy(executable: Executable, known: dict[str, Executable]) -> Executable:
+def _local_copy(executable: Executable, graph: TaskGraph) -> Executable:
     """The graph's own task when ``executable`` is a pickled copy of it.
 
     A remote task that calls ``next_task(existing_task)`` sends back a copy; matching it by
     id and function lets it mean "run that task again" exactly as in process, while a
     genuinely different task under a taken id still fails as a duplicate.
     """
-    original = known.get(executable.task_id)
+    original = graph.find(executable.task_id)
     if original is None or original is executable or type(original) is not type(executable):
         return executable
     same_function = getattr(getattr(original, "func", None), "__qualname__", None) == getattr(
@@ -182,16 +161,11 @@ def apply_outcome(outcome: TaskOutcome, context: ExecutionContext, tctx: TaskExe
         getattr(channel, method)(*args)
     if not outcome.success:
         outcome.raise_error()
-    if tctx is not None:
-        known = context.graph._tasks
-        for executable, goto in outcome.next_tasks:
-            tctx.next_task(_local_copy(executable, known), goto=goto)
-        if outcome.iterate:
-            tctx.next_iteration(outcome.iteration_data)
-        if outcome.terminate is not None:
-            tctx.terminate_workflow(outcome.terminate)
-        if outcome.cancel is not None:
-            tctx.cancel_workflow(outcome.cancel)
+    requests = outcome.requests
+    if tctx is not None and requests is not None:
+        graph = context.graph
+        requests.next_tasks = [(_local_copy(ex, graph), goto) for ex, goto in requests.next_tasks]
+        tctx.adopt_requests(requests)
     if outcome.explicit_result:
         context.set_result(outcome.task_id, outcome.result)
     return outcome.result

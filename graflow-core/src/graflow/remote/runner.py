@@ -1,7 +1,9 @@
 """The remote side: run one :class:`TaskEnvelope` and describe what happened in a :class:`TaskOutcome`.
 
-Used by the MULTIPROCESSING coordinator's child processes, by containers of the
-Docker handler (``python -m graflow.remote.runner IN OUT``) and by Redis workers.
+Used by the MULTIPROCESSING coordinator's pool processes, by containers of the Docker
+handler (``python -m graflow.remote.runner IN OUT``) and by Redis workers. The attempt
+goes through :func:`~graflow.core.attempt.run_attempt`, as it would in the engine, so
+lifecycle wrappers see it the same way wherever it runs.
 """
 
 from __future__ import annotations
@@ -9,9 +11,18 @@ from __future__ import annotations
 import contextvars
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graflow.remote.envelope import TaskEnvelope, TaskOutcome, dumps, failure, loads, worker_name
+from graflow.channels.recording import RecordingChannel
+from graflow.core.attempt import run_attempt
+from graflow.core.context import NO_DATA, ExecutionContext, TaskExecutionContext, task_context
+from graflow.plugins.manager import get_plugin_manager
+from graflow.remote.codec import dumps_outcome, loads
+from graflow.remote.envelope import TaskEnvelope, TaskOutcome, failure, worker_name
+
+if TYPE_CHECKING:
+    from graflow.channels.base import Channel
+    from graflow.core.task import TaskWrapper
 
 __all__ = ["main", "run_envelope", "run_payload"]
 
@@ -22,16 +33,8 @@ def run_envelope(envelope: TaskEnvelope) -> TaskOutcome:
 
 
 def _run(envelope: TaskEnvelope) -> TaskOutcome:
-    from graflow.channels.base import Channel
-    from graflow.core.context import NO_DATA, ExecutionContext, TaskExecutionContext
-    from graflow.core.graph import TaskGraph
-    from graflow.core.task import _current_task
-    from graflow.plugins.manager import get_plugin_manager
-    from graflow.queue.memory import MemoryTaskQueue
-    from graflow.remote.recording import RecordingChannel
-
     started = time.time()
-    task = envelope.task
+    task: TaskWrapper = envelope.task  # type: ignore[assignment]
     recorder: RecordingChannel | None = None
     try:
         manager = get_plugin_manager()
@@ -41,37 +44,28 @@ def _run(envelope: TaskEnvelope) -> TaskOutcome:
             channel = manager.resolve("graflow_channel_backends", name)(envelope.session_id, config)
         else:
             channel = recorder = RecordingChannel(envelope.session_id, envelope.channel_snapshot or {})
-        graph = TaskGraph()
-        graph.add_node(task)
-        context = ExecutionContext(
-            graph,
-            start_nodes=[task.task_id],
-            max_steps=1,
-            channel=channel,
-            queue=MemoryTaskQueue(),
-            config={"max_cycles": envelope.max_cycles},
+        context = ExecutionContext.for_one_task(
+            task,
+            channel,
             session_id=envelope.session_id,
             workflow_name=envelope.workflow_name,
+            max_cycles=envelope.max_cycles,
         )
         context.results.update(envelope.results)
         has_data, data = envelope.iteration
-        tctx = TaskExecutionContext(task, context, envelope.cycle_count, data if has_data else NO_DATA)  # type: ignore[arg-type]
+        tctx = TaskExecutionContext(task, context, envelope.cycle_count, data if has_data else NO_DATA)
         tctx.retry_count = envelope.attempt - 1
         if envelope.carrier:
             manager.hook.graflow_extract_carrier(carrier=envelope.carrier)
 
         def call() -> Any:
-            return task.run()  # type: ignore[attr-defined]
+            return task.run()
 
         # Set around the lifecycle wrappers as well, so they see the attempt's context
         # (cycle, requests); this whole function runs in a fresh contextvars context.
-        _current_task.set(tctx)
-        if manager.wraps("graflow_run_task"):
-            result = manager.hook.graflow_run_task(
-                task=task, context=context, attempt=envelope.attempt, run=call
-            )
-        else:
-            result = call()
+        task_context.set(tctx)
+        wrappers = manager if manager.wraps("graflow_run_task") else None
+        result = run_attempt(task, context, envelope.attempt, call, wrappers)
     except BaseException as exc:  # the outcome must describe every way a task can end
         return failure(task.task_id, exc, started, channel_ops=recorder.ops if recorder else [])
     return TaskOutcome(
@@ -79,11 +73,7 @@ def _run(envelope: TaskEnvelope) -> TaskOutcome:
         success=True,
         result=result,
         channel_ops=recorder.ops if recorder else [],
-        next_tasks=list(tctx._next_tasks),
-        iterate=tctx._iterate,
-        iteration_data=tctx._iteration_payload,
-        terminate=tctx._terminate,
-        cancel=tctx._cancel,
+        requests=tctx.requests,
         started_at=started,
         duration=time.time() - started,
         worker=worker_name(),
@@ -91,20 +81,8 @@ def _run(envelope: TaskEnvelope) -> TaskOutcome:
 
 
 def run_payload(payload: bytes) -> bytes:
-    """Bytes in, bytes out: what crosses a process boundary.
-
-    A result that cannot be pickled becomes a failure that says so, rather than an
-    error the driver cannot explain.
-    """
-    outcome = run_envelope(loads(payload))
-    try:
-        return dumps(outcome)
-    except Exception as exc:
-        bad = TypeError(
-            f"task {outcome.task_id!r} returned or requested something that cannot be pickled "
-            f"({type(exc).__name__}: {exc}); return plain data (dicts, lists, numbers, strings)"
-        )
-        return dumps(failure(outcome.task_id, bad, outcome.started_at, channel_ops=[]))
+    """Bytes in, bytes out: what crosses a process boundary (see :func:`~graflow.remote.codec.dumps_outcome`)."""
+    return dumps_outcome(run_envelope(loads(payload)))
 
 
 def main(argv: list[str] | None = None) -> int:

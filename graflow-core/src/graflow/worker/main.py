@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from graflow._alias import load_plugin_attribute
+from graflow.exceptions import PluginNotInstalledError
+
 
 def main() -> int:
-    from graflow._alias import load_plugin_attribute
-    from graflow.exceptions import PluginNotInstalledError
-
     try:
         worker_main = load_plugin_attribute("graflow_worker.cli", "main", "graflow-worker")
     except PluginNotInstalledError as exc:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from graflow.core.handler import TaskHandler
+from graflow.plugins import hookimpl
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
-    from graflow.core.task import Executable
+    from graflow.core.dsl import Executable
 
 __all__ = ["DirectTaskHandler"]
 
@@ -20,3 +22,8 @@ class DirectTaskHandler(TaskHandler):
 
     def execute_task(self, task: Executable, context: ExecutionContext) -> Any:
         return task.run()  # type: ignore[attr-defined]
+
+
+@hookimpl
+def graflow_task_handlers() -> Mapping[str, Callable[[], TaskHandler]]:
+    return {"direct": DirectTaskHandler}

@@ -24,9 +24,8 @@ from graflow.exceptions import ConfigError, ParallelGroupError
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
-    from graflow.core.group import ParallelGroup
+    from graflow.core.dsl import Executable, ParallelGroup
     from graflow.core.handler import TaskResult
-    from graflow.core.task import Executable
 
 __all__ = [
     "AtLeastNGroupPolicy",

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from graflow.channels.memory import MemoryChannel
-from graflow.remote.envelope import ChannelOp
 
-__all__ = ["RecordingChannel"]
+__all__ = ["ChannelOp", "RecordingChannel"]
+
+#: A channel write to replay on the run's channel: ``(method, args)``, e.g. ``("set", ("k", 1, None))``.
+ChannelOp = tuple[str, tuple[Any, ...]]
 
 
 class RecordingChannel(MemoryChannel):
