@@ -26,6 +26,7 @@ import requests.exceptions
 from graflow.core.handler import TaskHandler
 from graflow.core.task import current_task_context
 from graflow.log import get_logger
+from graflow.plugins import TRACEPARENT
 from graflow.remote.build import build_envelope
 from graflow.remote.codec import ByValue, carries_bytecode, dumps_envelope, loads
 from graflow.remote.envelope import TaskOutcome, apply_outcome
@@ -147,13 +148,9 @@ class DockerTaskHandler(TaskHandler):
         what = f"task {task.task_id!r} (image {self.image!r})"
         try:
             if self.reuse:
-                outcome = self._run_warm(
-                    api, task.task_id, payload, envelope.carrier.get("traceparent"), what
-                )
+                outcome = self._run_warm(api, task.task_id, payload, envelope.carrier.get(TRACEPARENT), what)
             else:
-                outcome = self._run_once(
-                    api, task.task_id, payload, envelope.carrier.get("traceparent"), what
-                )
+                outcome = self._run_once(api, task.task_id, payload, envelope.carrier.get(TRACEPARENT), what)
         except requests.exceptions.ConnectionError as exc:
             raise DockerEngineUnavailableError(
                 f"lost the connection to the Docker engine while running {what} ({exc}); "

@@ -6,8 +6,9 @@ current span there and reading it back on the other side makes the remote task's
 child of the driver's, so a distributed run is one trace.
 
 The global OpenTelemetry propagator is used (``OTEL_PROPAGATORS``, by default W3C
-``tracecontext`` and ``baggage``); ``traceparent`` is always written as well, since the
-Docker handler passes ``carrier["traceparent"]`` to the container as ``TRACEPARENT``.
+``tracecontext`` and ``baggage``); the kernel's carrier key
+:data:`graflow.plugins.TRACEPARENT` is always written as well, since placements that
+cannot run the propagator (the Docker handler) pass that one key on by themselves.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-__all__ = ["TRACEPARENT", "extract", "inject"]
+from graflow.plugins import TRACEPARENT
 
-#: The W3C header every carrier of a traced attempt holds: ``00-<trace id>-<span id>-<flags>``.
-TRACEPARENT: Final = "traceparent"
+__all__ = ["TRACEPARENT", "extract", "inject"]
 
 _W3C: Final = TraceContextTextMapPropagator()
 
