@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import REDIS_HOST, REDIS_PORT, ping, wait_until, worker_command
+
+from tests.e2e.e2e_support import REDIS_HOST, REDIS_PORT, ping, wait_until, worker_command
 
 
 @pytest.fixture(scope="session")

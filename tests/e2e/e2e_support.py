@@ -1,4 +1,4 @@
-"""Helpers shared by the end-to-end tests (importable from test modules, unlike conftest)."""
+"""Helpers shared by the end-to-end tests, imported as ``tests.e2e.e2e_support`` (unlike conftest)."""
 
 from __future__ import annotations
 

@@ -14,13 +14,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from e2e_support import wait_until, worker_command
 
 from graflow.core.context import ExecutionContext, TaskExecutionContext
 from graflow.core.decorators import task
 from graflow.core.engine import WorkflowEngine
 from graflow.core.workflow import workflow
 from graflow.queue import QueueBackend
+from tests.e2e.e2e_support import wait_until, worker_command
 
 
 def status(fleet, *args: str, program: list[str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from otel_support import OtlpReceiver, ReceivedSpan, Spans, run_python
 
 import graflow_otel
 from graflow.exceptions import ConfigError
+from tests.otel.otel_support import OtlpReceiver, ReceivedSpan, Spans, run_python
 
 CHAIN_RUN = """
 from graflow.core.decorators import task

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry import trace
-from otel_support import OtlpReceiver, Spans, parent_id
+
+from tests.otel.otel_support import OtlpReceiver, Spans, parent_id
 
 pytest.importorskip("graflow_redis", reason="graflow-redis is not installed in this environment")
 pytest.importorskip("graflow_worker", reason="graflow-worker is not installed in this environment")
