@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.e2e_support import REDIS_HOST, REDIS_PORT, ping, wait_until, worker_command
+from tests.e2e.e2e_support import REDIS_HOST, REDIS_PORT, ping, worker_command
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="session")

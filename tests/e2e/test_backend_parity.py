@@ -19,7 +19,7 @@ from graflow.core.retry import RetryPolicy
 from graflow.core.task import TaskWrapper
 from graflow.core.workflow import workflow
 from graflow.queue import QueueBackend
-from tests.e2e.e2e_support import wait_until
+from tests.support.waiting import wait_until
 
 # --- the scenarios -------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from graflow.core.decorators import task
 from graflow.core.engine import WorkflowEngine
 from graflow.core.workflow import workflow
 from graflow.queue import QueueBackend
-from tests.e2e.e2e_support import wait_until
+from tests.support.waiting import wait_until
 
 
 class Run:

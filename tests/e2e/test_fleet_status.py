@@ -20,7 +20,8 @@ from graflow.core.decorators import task
 from graflow.core.engine import WorkflowEngine
 from graflow.core.workflow import workflow
 from graflow.queue import QueueBackend
-from tests.e2e.e2e_support import wait_until, worker_command
+from tests.e2e.e2e_support import worker_command
+from tests.support.waiting import wait_until
 
 
 def status(fleet, *args: str, program: list[str] | None = None) -> subprocess.CompletedProcess[str]:

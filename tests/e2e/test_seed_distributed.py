@@ -20,7 +20,8 @@ from graflow.core.decorators import task
 from graflow.core.engine import WorkflowEngine
 from graflow.core.workflow import workflow
 from graflow.queue import QueueBackend
-from tests.e2e.e2e_support import REDIS_HOST, REDIS_PORT, wait_until
+from tests.e2e.e2e_support import REDIS_HOST, REDIS_PORT
+from tests.support.waiting import wait_until
 
 #: The database the snippets' default-prefix keys live in during this module.
 SEED_DB = 9

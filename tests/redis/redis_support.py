@@ -11,11 +11,9 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -23,6 +21,7 @@ import redis
 from graflow.remote.runner import run_envelope
 from graflow_redis.connection import CONNECTION_ERRORS
 from graflow_redis.queue import Delivery, DistributedTaskQueue
+from tests.support.waiting import wait_until
 
 
 def ping(host: str, port: int) -> bool:
@@ -39,18 +38,6 @@ def missing(message: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "a condition") -> Any:
-    """Poll ``condition`` until truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> None:

@@ -20,7 +20,8 @@ from graflow.core.workflow import workflow
 from graflow.remote.envelope import TaskEnvelope
 from graflow_redis.channel import RedisChannel
 from graflow_redis.queue import DistributedTaskQueue
-from tests.redis.redis_support import PrivateRedis, ThreadWorker, wait_until
+from tests.redis.redis_support import PrivateRedis, ThreadWorker
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import pytest
 from graflow.core.task import TaskWrapper
 from graflow.core.workflow import workflow
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
+from tests.support.waiting import wait_until
 
 
 @dataclass
@@ -58,11 +59,7 @@ class StubQueue:
         return delivery
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not reached within the test's deadline")
-            time.sleep(0.005)
+        wait_until(predicate, timeout, "a condition of the test")
 
     def _maybe_fail(self, method: str) -> None:
         pending = self.failures.get(method)
