@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -26,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.e2e_support import REDIS_HOST, REDIS_PORT, ping, worker_command
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 
@@ -186,17 +186,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def free_port(start: int = 6392, end: int = 6499) -> int:
-    for port in range(start, end):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free loopback port in {start}-{end}")
-
-
 @dataclass
 class PrivateRedis:
     """A redis-server owned by one test: start, stop (SHUTDOWN saves the AOF), start again."""
@@ -250,7 +239,7 @@ def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateR
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    server = PrivateRedis(free_port(), tmp_path_factory.mktemp("redis"))
+    server = PrivateRedis(free_port(range(6392, 6499)), tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
     server.stop()

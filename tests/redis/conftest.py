@@ -27,10 +27,10 @@ from tests.redis.redis_support import (
     PrivateRedis,
     ThreadWorker,
     delete_prefix,
-    free_port,
     missing,
     ping,
 )
+from tests.support.ports import free_port
 
 REDIS_HOST = os.environ.get("REDIS_TEST_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("REDIS_TEST_PORT", "6379"))
@@ -112,7 +112,7 @@ def thread_worker(start_worker: Callable[..., ThreadWorker]) -> ThreadWorker:
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     if shutil.which("redis-server") is None:
         missing("redis-server is not installed (apt-get install redis-server)")
-    server = PrivateRedis(free_port(), tmp_path)
+    server = PrivateRedis(free_port(range(6381, 6392)), tmp_path)
     server.start()
     yield server
     server.stop()

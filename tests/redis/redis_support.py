@@ -7,7 +7,6 @@ the name cannot clash with another suite's helpers.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -131,20 +130,6 @@ class ThreadWorker:
             except CONNECTION_ERRORS:
                 pass
             self._stop.wait(0.2)
-
-
-def free_port(start: int = 6381, end: int = 6392) -> int:
-    """A loopback port nobody listens on: from ``start``-``end`` if one is free, else any."""
-    for port in [*range(start, end), 0]:
-        with socket.socket() as sock:
-            # Like redis-server itself: a port whose old connections linger in TIME_WAIT is usable.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise RuntimeError("no free loopback port")
 
 
 @dataclass

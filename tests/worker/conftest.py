@@ -16,6 +16,7 @@ import pytest
 from graflow.core.task import TaskWrapper
 from graflow.core.workflow import workflow
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 
@@ -146,8 +147,4 @@ def gate() -> Iterator[threading.Event]:
 
 @pytest.fixture
 def unused_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
