@@ -24,22 +24,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.e2e_support import REDIS_HOST, REDIS_PORT, ping, worker_command
+from tests.e2e.e2e_support import REDIS_HOST, REDIS_PORT, worker_command
 from tests.support.ports import free_port
+from tests.support.services import missing, ping_redis, require_redis
 from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    if not ping(REDIS_HOST, REDIS_PORT):
-        message = (
-            f"no Redis at {REDIS_HOST}:{REDIS_PORT}; start one with "
-            f"`redis-server --daemonize yes --bind 127.0.0.1 --port {REDIS_PORT} --save '' --appendonly no`"
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+    return require_redis(REDIS_HOST, REDIS_PORT)
 
 
 def delete_prefix(url: str, prefix: str) -> None:
@@ -218,7 +211,7 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_until(lambda: ping("127.0.0.1", self.port), 10, f"redis-server on port {self.port}")
+        wait_until(lambda: ping_redis(self.url), 10, f"redis-server on port {self.port}")
 
     def stop(self) -> None:
         if self.process is None:
@@ -235,10 +228,7 @@ class PrivateRedis:
 @pytest.fixture
 def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
     if shutil.which("redis-server") is None:
-        message = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("redis-server is not installed (apt-get install redis-server)")
     server = PrivateRedis(free_port(range(6392, 6499)), tmp_path_factory.mktemp("redis"))
     server.start()
     yield server

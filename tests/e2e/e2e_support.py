@@ -6,19 +6,10 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["REDIS_HOST", "REDIS_PORT", "ping", "worker_command"]
+__all__ = ["REDIS_HOST", "REDIS_PORT", "worker_command"]
 
 REDIS_HOST = os.environ.get("GRAFLOW_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("GRAFLOW_TEST_REDIS_PORT", "6379"))
-
-
-def ping(host: str, port: int) -> bool:
-    try:
-        import redis
-
-        return bool(redis.Redis(host=host, port=port, socket_connect_timeout=1).ping())
-    except Exception:
-        return False
 
 
 def worker_command() -> list[str]:

@@ -27,10 +27,9 @@ from tests.redis.redis_support import (
     PrivateRedis,
     ThreadWorker,
     delete_prefix,
-    missing,
-    ping,
 )
 from tests.support.ports import free_port
+from tests.support.services import missing, require_redis
 
 REDIS_HOST = os.environ.get("REDIS_TEST_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("REDIS_TEST_PORT", "6379"))
@@ -38,12 +37,7 @@ REDIS_PORT = int(os.environ.get("REDIS_TEST_PORT", "6379"))
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    if not ping(REDIS_HOST, REDIS_PORT):
-        missing(
-            f"no Redis at {REDIS_HOST}:{REDIS_PORT}; start one with "
-            f"`redis-server --daemonize yes --bind 127.0.0.1 --port {REDIS_PORT} --save '' --appendonly no`"
-        )
-    return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+    return require_redis(REDIS_HOST, REDIS_PORT)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ the name cannot clash with another suite's helpers.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
@@ -14,29 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import redis
 
 from graflow.remote.runner import run_envelope
 from graflow_redis.connection import CONNECTION_ERRORS
 from graflow_redis.queue import Delivery, DistributedTaskQueue
+from tests.support.services import ping_redis
 from tests.support.waiting import wait_until
-
-
-def ping(host: str, port: int) -> bool:
-    client = redis.Redis(host=host, port=port, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
-def missing(message: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> None:
@@ -151,7 +134,7 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_until(lambda: ping("127.0.0.1", self.port), 10, f"redis-server on port {self.port}")
+        wait_until(lambda: ping_redis(self.url), 10, f"redis-server on port {self.port}")
 
     def stop(self) -> None:
         if self.process is None:
