@@ -1,31 +1,16 @@
-"""Helpers shared by the graflow-redis tests: polling, an in-test worker, a private redis-server.
-
-Imported as ``tests.redis.redis_support`` (the repository root is on ``pythonpath``), so
-the name cannot clash with another suite's helpers.
-"""
+"""An in-test worker for the graflow-redis tests, built only from the queue's worker-side API."""
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 import redis
 
 from graflow.remote.runner import run_envelope
 from graflow_redis.connection import CONNECTION_ERRORS
 from graflow_redis.queue import Delivery, DistributedTaskQueue
-from tests.support.services import ping_redis
-from tests.support.waiting import wait_until
-
-
-def delete_prefix(client: redis.Redis, prefix: str) -> None:
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
 
 
 class ThreadWorker:
@@ -113,36 +98,3 @@ class ThreadWorker:
             except CONNECTION_ERRORS:
                 pass
             self._stop.wait(0.2)
-
-
-@dataclass
-class PrivateRedis:
-    """A redis-server owned by one test, without persistence: a restart loses every key."""
-
-    port: int
-    directory: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory),
-             "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_until(lambda: ping_redis(self.url), 10, f"redis-server on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.kill()
-        self.process.wait(10)
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
