@@ -1,4 +1,4 @@
-"""RedisChannel: the core channel contract (tests/core/test_channels.py) plus what only Redis adds."""
+"""RedisChannel: the core channel contract (tests/core/channels/test_channels.py) plus what only Redis adds."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from graflow.channels.base import Channel
 from graflow.exceptions import LockTimeoutError
 from graflow.plugins.manager import get_plugin_manager
 from graflow_redis.channel import RedisChannel
-from tests.core.test_channels import DEADLINE, ChannelContract
+from tests.core.channels.test_channels import DEADLINE, ChannelContract
 from tests.support.waiting import wait_until
 
 
