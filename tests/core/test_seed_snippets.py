@@ -1,10 +1,10 @@
 """The brief's smaller snippets (chapters 2, 3, 4 and 8) run against this kernel.
 
 The big ones have their own files (``adaptive_processor`` and the hyperparameter loop in
-``test_dynamic_tasks.py``, the state machines in ``test_state_machines.py``, the handlers
-in ``test_handlers.py``). Here are the use-case fragments: each is wrapped in the smallest
-task that makes it runnable, its own lines kept as written, and the names it calls
-(``api_call``, ``load_config``, ...) are deterministic stand-ins.
+``core/test_dynamic_tasks.py``, the state machines in ``core/test_state_machines.py``, the
+handlers in ``core/test_handlers.py``). Here are the use-case fragments: each is wrapped in
+the smallest task that makes it runnable, its own lines kept as written, and the names it
+calls (``api_call``, ``load_config``, ...) are deterministic stand-ins.
 """
 
 from __future__ import annotations

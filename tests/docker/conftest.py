@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+
+from tests.support.services import missing
 
 #: A Python with nothing installed beyond the interpreter (Debian bookworm: 3.11, as the host).
 IMAGE = os.environ.get("GRAFLOW_DOCKER_TEST_IMAGE", "graflow-test-python:3.11")
@@ -22,11 +25,8 @@ ENGINE_SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "docker-engine.sh"
 os.environ["GRAFLOW_DOCKER_IMAGE"] = IMAGE
 
 
-def _unavailable(reason: str) -> None:
-    message = f"{reason}; run {ENGINE_SCRIPT} (as root) to start an engine and build the test images"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+def _unavailable(reason: str) -> NoReturn:
+    missing(f"{reason}; run {ENGINE_SCRIPT} (as root) to start an engine and build the test images")
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -24,39 +21,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import REDIS_HOST, REDIS_PORT, ping, wait_until, worker_command
+import redis
+
+from tests.e2e.e2e_support import REDIS_HOST, REDIS_PORT, worker_command
+from tests.support.redis_keys import delete_prefix
+from tests.support.redis_server import PrivateRedis, start_private_redis
+from tests.support.services import require_redis
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    if not ping(REDIS_HOST, REDIS_PORT):
-        message = (
-            f"no Redis at {REDIS_HOST}:{REDIS_PORT}; start one with "
-            f"`redis-server --daemonize yes --bind 127.0.0.1 --port {REDIS_PORT} --save '' --appendonly no`"
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
-
-
-def delete_prefix(url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    return require_redis(REDIS_HOST, REDIS_PORT)
 
 
 @pytest.fixture
 def key_prefix(redis_url: str) -> Iterator[str]:
     prefix = f"e2e-{uuid.uuid4().hex[:12]}"
     yield prefix
-    delete_prefix(redis_url, prefix)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        delete_prefix(client, prefix)
+    finally:
+        client.close()
 
 
 @dataclass
@@ -184,71 +171,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def free_port(start: int = 6392, end: int = 6499) -> int:
-    for port in range(start, end):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free loopback port in {start}-{end}")
-
-
-@dataclass
-class PrivateRedis:
-    """A redis-server owned by one test: start, stop (SHUTDOWN saves the AOF), start again."""
-
-    port: int
-    directory: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--dir",
-                str(self.directory),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until(lambda: ping("127.0.0.1", self.port), 10, f"redis-server on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGTERM)  # a clean shutdown flushes the append-only file
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-        self.process = None
-
-
 @pytest.fixture
 def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        message = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    server = PrivateRedis(free_port(), tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
+    with start_private_redis(
+        tmp_path_factory.mktemp("redis"), ports=range(6392, 6499), append_only=True
+    ) as server:
+        yield server

@@ -1,39 +1,15 @@
-"""Helpers shared by the end-to-end tests (importable from test modules, unlike conftest)."""
+"""Helpers shared by the end-to-end tests, imported as ``tests.e2e.e2e_support`` (unlike conftest)."""
 
 from __future__ import annotations
 
 import os
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-__all__ = ["REDIS_HOST", "REDIS_PORT", "ping", "wait_until", "worker_command"]
+__all__ = ["REDIS_HOST", "REDIS_PORT", "worker_command"]
 
 REDIS_HOST = os.environ.get("GRAFLOW_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("GRAFLOW_TEST_REDIS_PORT", "6379"))
-
-
-def ping(host: str, port: int) -> bool:
-    try:
-        import redis
-
-        return bool(redis.Redis(host=host, port=port, socket_connect_timeout=1).ping())
-    except Exception:
-        return False
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``predicate`` until truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def worker_command() -> list[str]:

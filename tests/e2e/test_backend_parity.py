@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from e2e_support import wait_until
 
 from graflow.core.context import ExecutionContext, TaskExecutionContext
 from graflow.core.decorators import task
@@ -20,6 +19,7 @@ from graflow.core.retry import RetryPolicy
 from graflow.core.task import TaskWrapper
 from graflow.core.workflow import workflow
 from graflow.queue import QueueBackend
+from tests.support.waiting import wait_until
 
 # --- the scenarios -------------------------------------------------------------------------
 

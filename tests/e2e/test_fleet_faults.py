@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 import structlog
-from e2e_support import wait_until
 
 from graflow.core.context import ExecutionContext, TaskExecutionContext
 from graflow.core.decorators import task
 from graflow.core.engine import WorkflowEngine
 from graflow.core.workflow import workflow
 from graflow.queue import QueueBackend
+from tests.support.waiting import wait_until
 
 
 class Run:

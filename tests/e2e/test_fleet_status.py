@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,13 +13,15 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from e2e_support import wait_until, worker_command
 
 from graflow.core.context import ExecutionContext, TaskExecutionContext
 from graflow.core.decorators import task
 from graflow.core.engine import WorkflowEngine
 from graflow.core.workflow import workflow
 from graflow.queue import QueueBackend
+from tests.e2e.e2e_support import worker_command
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 
 def status(fleet, *args: str, program: list[str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -31,12 +32,6 @@ def status(fleet, *args: str, program: list[str] | None = None) -> subprocess.Co
         text=True,
         timeout=60,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_in_background(fleet, build) -> tuple[ExecutionContext, threading.Thread]:

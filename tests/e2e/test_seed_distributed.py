@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from e2e_support import REDIS_HOST, REDIS_PORT, wait_until
 
 from graflow.coordination.coordinator import CoordinationBackend
 from graflow.core.context import ExecutionContext
@@ -21,6 +20,8 @@ from graflow.core.decorators import task
 from graflow.core.engine import WorkflowEngine
 from graflow.core.workflow import workflow
 from graflow.queue import QueueBackend
+from tests.e2e.e2e_support import REDIS_HOST, REDIS_PORT
+from tests.support.waiting import wait_until
 
 #: The database the snippets' default-prefix keys live in during this module.
 SEED_DB = 9

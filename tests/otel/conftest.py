@@ -1,4 +1,4 @@
-"""Fixtures for the graflow-otel tests (helpers live in ``otel_support``).
+"""Fixtures for the graflow-otel tests (helpers live in ``tests.otel.otel_support``).
 
 graflow-otel traces every run of the environment it is installed in, so it lives in its
 own tox environment (``tox -e otel``); where it is not installed, this folder is not
@@ -23,7 +23,7 @@ def _installed(module: str) -> bool:
 if not all(map(_installed, ("graflow_otel", "opentelemetry.sdk", "opentelemetry.proto", "yaml"))):
     collect_ignore_glob = ["test_*.py"]
 else:
-    from otel_support import EXPORTER, OtlpReceiver, Spans, install_memory_provider
+    from tests.otel.otel_support import EXPORTER, OtlpReceiver, Spans, install_memory_provider
 
 
 @pytest.fixture

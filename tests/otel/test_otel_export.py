@@ -7,7 +7,6 @@ interpreter and sends its spans to a receiver on 127.0.0.1 started by the test.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,10 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from otel_support import OtlpReceiver, ReceivedSpan, Spans, run_python
 
 import graflow_otel
 from graflow.exceptions import ConfigError
+from tests.otel.otel_support import OtlpReceiver, ReceivedSpan, Spans, run_python
+from tests.support.ports import free_port
 
 CHAIN_RUN = """
 from graflow.core.decorators import task
@@ -136,16 +136,10 @@ def test_the_console_exporter_prints_each_span_as_it_ends() -> None:
     assert "loaded" in out.splitlines()  # the run's own output, beside the spans
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_an_unreachable_collector_neither_fails_the_run_nor_outlasts_the_export_timeout() -> None:
     code = (
         "import graflow_otel\n"
-        f"graflow_otel.configure(service_name='offline', endpoint='http://127.0.0.1:{_closed_port()}', timeout=2)\n"
+        f"graflow_otel.configure(service_name='offline', endpoint='http://127.0.0.1:{free_port()}', timeout=2)\n"
         + CHAIN_RUN
     )
     # The subprocess's own timeout is the bound: 2 s of export at exit, plus start-up.

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 import structlog
 from opentelemetry import trace
-from otel_support import Spans, run_python
 
 from graflow.core.decorators import task
 from graflow.core.workflow import workflow
 from graflow_otel import add_trace_ids, install_log_processor
+from tests.otel.otel_support import Spans, run_python
 
 
 @pytest.fixture

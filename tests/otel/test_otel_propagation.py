@@ -6,7 +6,6 @@ import threading
 
 import pytest
 from opentelemetry import trace
-from otel_support import OtlpReceiver, Spans, parent_id, run_python
 
 from graflow.coordination.coordinator import CoordinationBackend
 from graflow.core.decorators import task
@@ -15,6 +14,7 @@ from graflow.core.workflow import workflow
 from graflow.plugins import get_plugin_manager
 from graflow.remote.envelope import TaskEnvelope, worker_name
 from graflow.remote.runner import run_envelope
+from tests.otel.otel_support import OtlpReceiver, Spans, parent_id, run_python
 
 
 def _hex_span(span_id: int) -> str:

@@ -14,23 +14,21 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry import trace
-from otel_support import OtlpReceiver, Spans, parent_id
+
+from tests.otel.otel_support import OtlpReceiver, Spans, parent_id
+from tests.support.services import missing, ping_redis
 
 pytest.importorskip("graflow_redis", reason="graflow-redis is not installed in this environment")
 pytest.importorskip("graflow_worker", reason="graflow-worker is not installed in this environment")
-redis = pytest.importorskip("redis")
+pytest.importorskip("redis")
 
 REDIS_URL = os.environ.get("GRAFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture
 def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+    if not ping_redis(REDIS_URL):
+        missing(f"no Redis at {REDIS_URL}")
     return REDIS_URL
 
 

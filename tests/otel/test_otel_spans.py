@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
-from otel_support import Spans, parent_id
 
 from graflow import ErrorHandlingPolicy, RetryPolicy
 from graflow.core.context import TaskExecutionContext
@@ -15,6 +14,7 @@ from graflow.core.workflow import workflow
 from graflow.exceptions import ParallelGroupError
 from graflow.plugins import get_plugin_manager
 from graflow.remote.envelope import worker_name
+from tests.otel.otel_support import Spans, parent_id
 
 
 def test_the_otel_plugin_is_loaded_through_its_entry_point() -> None:

@@ -7,13 +7,12 @@
   API of the contract (fetch / run_envelope / complete / keep_alive / heartbeat), so the
   Redis backends are tested end to end without graflow-worker.
 * ``private_redis``: a ``redis-server`` of the test's own on a free loopback port
-  (6381-6391), without persistence, that the test may stop and start again.
+  (6381-6391), without persistence, that the test may kill and start again.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,14 +22,10 @@ import pytest
 import redis
 
 from graflow_redis.queue import DistributedTaskQueue
-from tests.redis.redis_support import (
-    PrivateRedis,
-    ThreadWorker,
-    delete_prefix,
-    free_port,
-    missing,
-    ping,
-)
+from tests.redis.thread_worker import ThreadWorker
+from tests.support.redis_keys import delete_prefix
+from tests.support.redis_server import PrivateRedis, start_private_redis
+from tests.support.services import require_redis
 
 REDIS_HOST = os.environ.get("REDIS_TEST_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("REDIS_TEST_PORT", "6379"))
@@ -38,12 +33,7 @@ REDIS_PORT = int(os.environ.get("REDIS_TEST_PORT", "6379"))
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    if not ping(REDIS_HOST, REDIS_PORT):
-        missing(
-            f"no Redis at {REDIS_HOST}:{REDIS_PORT}; start one with "
-            f"`redis-server --daemonize yes --bind 127.0.0.1 --port {REDIS_PORT} --save '' --appendonly no`"
-        )
-    return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+    return require_redis(REDIS_HOST, REDIS_PORT)
 
 
 @pytest.fixture
@@ -110,9 +100,5 @@ def thread_worker(start_worker: Callable[..., ThreadWorker]) -> ThreadWorker:
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        missing("redis-server is not installed (apt-get install redis-server)")
-    server = PrivateRedis(free_port(), tmp_path)
-    server.start()
-    yield server
-    server.stop()
+    with start_private_redis(tmp_path, ports=range(6381, 6392)) as server:
+        yield server

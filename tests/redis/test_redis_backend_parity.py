@@ -21,7 +21,7 @@ from graflow.core.retry import RetryPolicy
 from graflow.core.task import TaskWrapper
 from graflow.core.workflow import workflow
 from graflow.exceptions import ParallelGroupError
-from tests.redis.redis_support import ThreadWorker
+from tests.redis.thread_worker import ThreadWorker
 
 Summary = dict[str, Any]
 

@@ -1,4 +1,4 @@
-"""RedisChannel: the core channel contract (tests/core/test_channels.py) plus what only Redis adds."""
+"""RedisChannel: the core channel contract (tests/core/channels/test_channels.py) plus what only Redis adds."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from graflow.channels.base import Channel
 from graflow.exceptions import LockTimeoutError
 from graflow.plugins.manager import get_plugin_manager
 from graflow_redis.channel import RedisChannel
-from tests.core.test_channels import ChannelContract, wait_until
+from tests.core.channels.test_channels import DEADLINE, ChannelContract
+from tests.support.waiting import wait_until
 
 
 def redis_channel(config: dict[str, Any], session_id: str | None = None) -> Channel:
@@ -265,4 +266,4 @@ def test_waiting_for_a_lock_takes_it_as_soon_as_it_is_released(config: dict[str,
         order.append("waiter in")
     thread.join(5)
     assert order == ["holder done", "waiter in"]
-    assert wait_until(lambda: not channel.exists("turn"))
+    wait_until(lambda: not channel.exists("turn"), DEADLINE, "the released lock's key to disappear")

@@ -20,7 +20,9 @@ from graflow.core.workflow import workflow
 from graflow.remote.envelope import TaskEnvelope
 from graflow_redis.channel import RedisChannel
 from graflow_redis.queue import DistributedTaskQueue
-from tests.redis.redis_support import PrivateRedis, ThreadWorker, wait_until
+from tests.redis.thread_worker import ThreadWorker
+from tests.support.redis_server import PrivateRedis
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -121,7 +123,7 @@ def test_a_submission_while_redis_is_down_goes_through_once_it_is_back(
         first = driver.submit(TaskEnvelope(TaskWrapper("first", lambda: 1, register=False), "run", "wf"))
         assert first.result(timeout=10).result == 1
 
-        private_redis.stop()
+        private_redis.kill()
         restarter = threading.Timer(1.0, private_redis.start)
         restarter.start()
         second = driver.submit(TaskEnvelope(TaskWrapper("second", lambda: 2, register=False), "run", "wf"))

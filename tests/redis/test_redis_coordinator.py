@@ -14,7 +14,7 @@ from graflow.core.decorators import task
 from graflow.core.handlers.group_policy import ErrorHandlingPolicy
 from graflow.core.workflow import workflow
 from graflow.exceptions import ParallelGroupError
-from tests.redis.redis_support import ThreadWorker
+from tests.redis.thread_worker import ThreadWorker
 
 
 def thread_name() -> str:

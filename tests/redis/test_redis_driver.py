@@ -18,7 +18,8 @@ from graflow.exceptions import GraflowError, GraflowRuntimeError
 from graflow.remote.envelope import TaskEnvelope
 from graflow_redis.errors import NoWorkerAvailableError, RedisUnavailableError
 from graflow_redis.queue import DistributedTaskQueue
-from tests.redis.redis_support import ThreadWorker, wait_until
+from tests.redis.thread_worker import ThreadWorker
+from tests.support.waiting import wait_until
 
 MakeQueue = Callable[..., DistributedTaskQueue]
 

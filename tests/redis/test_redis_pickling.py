@@ -22,7 +22,7 @@ from graflow.core.task import TaskWrapper
 from graflow.remote.codec import ByValue
 from graflow.remote.envelope import TaskEnvelope
 from graflow_redis.queue import DistributedTaskQueue
-from tests.redis.redis_support import wait_until
+from tests.support.waiting import wait_until
 
 WORKER = textwrap.dedent(
     """

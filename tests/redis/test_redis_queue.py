@@ -23,7 +23,7 @@ from graflow.remote.runner import run_envelope
 from graflow_redis.errors import OutcomeDecodeError, TaskRejectedError
 from graflow_redis.queue import Delivery, DistributedTaskQueue
 from graflow_redis.signing import Signer
-from tests.redis.redis_support import wait_until
+from tests.support.waiting import wait_until
 
 MakeQueue = Callable[..., DistributedTaskQueue]
 

@@ -16,6 +16,8 @@ import pytest
 from graflow.core.task import TaskWrapper
 from graflow.core.workflow import workflow
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 
 @dataclass
@@ -58,11 +60,7 @@ class StubQueue:
         return delivery
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not reached within the test's deadline")
-            time.sleep(0.005)
+        wait_until(predicate, timeout, "a condition of the test")
 
     def _maybe_fail(self, method: str) -> None:
         pending = self.failures.get(method)
@@ -149,8 +147,4 @@ def gate() -> Iterator[threading.Event]:
 
 @pytest.fixture
 def unused_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()

@@ -30,6 +30,7 @@ from graflow.channels.base import Channel
 from graflow.channels.memory import MemoryChannel
 from graflow.exceptions import GraflowError, LockTimeoutError
 from graflow.plugins.manager import get_plugin_manager
+from tests.support.waiting import wait_until
 
 #: Upper bound for anything that should happen "soon" (expiry); generous for slow CI.
 DEADLINE = 5.0
@@ -40,16 +41,6 @@ def make_channel(backend: str, config: Mapping[str, Any] | None = None) -> Chann
     """A fresh channel of ``backend``, built the way ``ExecutionContext.create`` builds one."""
     factory = get_plugin_manager().resolve("graflow_channel_backends", backend)
     return factory(f"test-{uuid.uuid4().hex}", dict(config or {}))
-
-
-def wait_until(condition: Callable[[], bool], deadline: float = DEADLINE) -> bool:
-    """Poll ``condition`` until it holds or ``deadline`` seconds pass; return whether it held."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
 
 
 def run_threads(target: Callable[[int], None], count: int = THREADS) -> None:
@@ -104,7 +95,7 @@ class ChannelContract:
         channel.set("session", "token", ttl=0.05)
         assert channel.get("session") == "token"
 
-        assert wait_until(lambda: not channel.exists("session"))
+        wait_until(lambda: not channel.exists("session"), DEADLINE, "'session' to expire")
         assert channel.get("session", default="gone") == "gone"
         assert "session" not in channel.keys()
 
@@ -113,13 +104,13 @@ class ChannelContract:
         channel.set("witness", 1, ttl=0.05)
         channel.set("kept", 2)
 
-        assert wait_until(lambda: not channel.exists("witness"))  # the old ttl has passed
+        wait_until(lambda: not channel.exists("witness"), DEADLINE, "the old ttl to pass")
         assert channel.get("kept") == 2
 
     def test_keys_without_ttl_are_untouched_by_expiry(self, channel: Channel) -> None:
         channel.set("short", 1, ttl=0.05)
         channel.set("long", 2)
-        assert wait_until(lambda: not channel.exists("short"))
+        wait_until(lambda: not channel.exists("short"), DEADLINE, "'short' to expire")
         assert channel.keys() == ["long"]
 
     def test_a_non_positive_ttl_is_refused(self, channel: Channel) -> None:

@@ -1,62 +1,16 @@
-"""Helpers shared by the graflow-redis tests: polling, an in-test worker, a private redis-server.
-
-Imported as ``tests.redis.redis_support`` (the repository root is on ``pythonpath``), so
-the name cannot clash with another suite's helpers.
-"""
+"""An in-test worker for the graflow-redis tests, built only from the queue's worker-side API."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import pytest
 import redis
 
 from graflow.remote.runner import run_envelope
 from graflow_redis.connection import CONNECTION_ERRORS
 from graflow_redis.queue import Delivery, DistributedTaskQueue
-
-
-def ping(host: str, port: int) -> bool:
-    client = redis.Redis(host=host, port=port, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
-def missing(message: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "a condition") -> Any:
-    """Poll ``condition`` until truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-
-
-def delete_prefix(client: redis.Redis, prefix: str) -> None:
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
 
 
 class ThreadWorker:
@@ -144,50 +98,3 @@ class ThreadWorker:
             except CONNECTION_ERRORS:
                 pass
             self._stop.wait(0.2)
-
-
-def free_port(start: int = 6381, end: int = 6392) -> int:
-    """A loopback port nobody listens on: from ``start``-``end`` if one is free, else any."""
-    for port in [*range(start, end), 0]:
-        with socket.socket() as sock:
-            # Like redis-server itself: a port whose old connections linger in TIME_WAIT is usable.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise RuntimeError("no free loopback port")
-
-
-@dataclass
-class PrivateRedis:
-    """A redis-server owned by one test, without persistence: a restart loses every key."""
-
-    port: int
-    directory: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory),
-             "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_until(lambda: ping("127.0.0.1", self.port), 10, f"redis-server on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.kill()
-        self.process.wait(10)
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
