@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "CheckpointError",
     "ConfigError",
     "CycleLimitExceededError",
     "DuplicateTaskError",
@@ -24,6 +25,10 @@ __all__ = [
     "MissingTaskArgumentError",
     "ParallelGroupError",
     "PluginNotInstalledError",
+    "RunInUseError",
+    "RunNotFoundError",
+    "RunStateLostError",
+    "StateStoreError",
     "TaskSerializationError",
     "attach_task_id",
 ]
@@ -136,6 +141,42 @@ class PluginNotInstalledError(GraflowError, ImportError):
         self.package = package
         detail = f" ({reason})" if reason else ""
         super().__init__(f"{what} needs the {package!r} distribution{detail}: pip install {package}")
+
+
+class RunNotFoundError(GraflowError, LookupError):
+    """No run with this id in the state store that was asked."""
+
+    def __init__(self, run_id: str, where: str) -> None:
+        self.run_id = run_id
+        self.where = where
+        super().__init__(
+            f"no run {run_id!r} in {where}; `graflow runs` lists the runs there. Check the id, "
+            "and that you point at the store the run used (--state-dir, or --redis-url and --key-prefix)"
+        )
+
+
+class RunInUseError(GraflowError):
+    """A run is being executed by another live driver, which holds its lease."""
+
+    def __init__(self, run_id: str, holder: str, seconds_left: float) -> None:
+        self.run_id = run_id
+        self.holder = holder
+        super().__init__(
+            f"run {run_id!r} is being executed by {holder} (its lease runs for {seconds_left:.0f}s more); "
+            "wait for it to finish, or stop that process and resume once its lease has expired"
+        )
+
+
+class StateStoreError(GraflowRuntimeError):
+    """The state store cannot be read or written: the run stops, and can be resumed once it is back."""
+
+
+class RunStateLostError(StateStoreError):
+    """What the store held for a run vanished (a flush, an eviction, a restart without persistence)."""
+
+
+class CheckpointError(GraflowError):
+    """A checkpoint file cannot be written, read or used."""
 
 
 def attach_task_id(exc: BaseException, task_id: str, note: str | None = None) -> BaseException:

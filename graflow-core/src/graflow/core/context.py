@@ -17,11 +17,16 @@ from graflow.exceptions import ConfigError, CycleLimitExceededError, GraphCompil
 from graflow.plugins.manager import get_plugin_manager
 from graflow.queue import QueueBackend
 from graflow.queue.base import InProcess
+from graflow.state.memory import IN_PROCESS
 
 if TYPE_CHECKING:
     from graflow.channels.base import Channel
+    from graflow.channels.recording import ChannelOp
+    from graflow.core.schedule import Schedule
     from graflow.core.task import TaskWrapper
     from graflow.queue.base import Placement
+    from graflow.state.records import Completion
+    from graflow.state.store import RunJournal, StateStore
 
 __all__ = [
     "ExecutionContext",
@@ -76,6 +81,7 @@ class ExecutionContext:
         config: Mapping[str, Any],
         session_id: str,
         workflow_name: str | None = None,
+        store: StateStore | None = None,
     ) -> None:
         self._graph = graph
         self._graph_owned = False
@@ -100,6 +106,19 @@ class ExecutionContext:
         self.explicit_results: set[str] = set()
         #: How many task executions the run has made so far.
         self.steps = 0
+        #: Names of the queue and channel backends, so a resumed run uses the same ones.
+        self.backends: tuple[str, str] = ("memory", "memory")
+        #: Where the run's state is kept (the in-process store keeps nothing).
+        self.store: StateStore = store or IN_PROCESS
+        #: The run's write side in a durable store, once the run started (``None`` otherwise).
+        self.journal: RunJournal | None = None
+        #: Step key -> completion, of an earlier execution of this run being resumed:
+        #: the engine replays these instead of running their tasks again.
+        self.history: dict[str, Completion] | None = None
+        #: The top-level scheduling state, once the run started (or restored from a checkpoint).
+        self.schedule: Schedule | None = None
+        #: Where the latest checkpoint of this run was written (``task_ctx.checkpoint()``).
+        self.last_checkpoint_path: str | None = None
 
     @classmethod
     def create(
@@ -113,11 +132,15 @@ class ExecutionContext:
         *,
         session_id: str | None = None,
         workflow_name: str | None = None,
+        durable: bool = False,
     ) -> ExecutionContext:
         """Resolve the backends by name and check the graph, before anything runs.
 
         ``config`` is passed to the backends (``redis_client``/``redis_url``, ``key_prefix``, ...)
-        and may set ``max_cycles``, the default iteration budget per task.
+        and may set ``max_cycles``, the default iteration budget per task. The run's state
+        store follows the queue backend (a store of the same name, as for Redis), else it
+        is the in-process store, or with ``durable=True`` the local one
+        (``config["state_dir"]``); ``config["state_store"]`` names one explicitly.
         """
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
             raise ConfigError(f"max_steps must be a positive int, got {max_steps!r}")
@@ -128,9 +151,10 @@ class ExecutionContext:
         manager = get_plugin_manager()
         queue_name = _backend_name(queue_backend, "queue_backend")
         channel_name = _backend_name(channel_backend, "channel_backend")
+        store = _state_store(queue_name, durable, config)
         queue = manager.resolve("graflow_queue_backends", queue_name)(config)
         channel = manager.resolve("graflow_channel_backends", channel_name)(session_id, config)
-        return cls(
+        context = cls(
             graph,
             start_nodes=start_nodes,
             max_steps=max_steps,
@@ -139,7 +163,10 @@ class ExecutionContext:
             config=config,
             session_id=session_id,
             workflow_name=workflow_name,
+            store=store,
         )
+        context.backends = (queue_name, channel_name)
+        return context
 
     @classmethod
     def for_one_task(
@@ -197,8 +224,33 @@ class ExecutionContext:
         """A task's result, or ``default`` if it has none (not run, or failed)."""
         return self.results.get(task_id, default)
 
+    @property
+    def completed_tasks(self) -> list[str]:
+        """Ids of the tasks (and groups) that completed, in the order they first did."""
+        return list(self.results)
+
+    @property
+    def durable(self) -> bool:
+        """Whether the run's state outlives this process."""
+        return self.store.durable
+
     def __repr__(self) -> str:
         return f"<ExecutionContext {self.workflow_name!r} session={self.session_id[:8]} steps={self.steps}>"
+
+
+def _state_store(queue: str, durable: bool, config: Mapping[str, Any]) -> StateStore:
+    """``config["state_store"]``, else the queue backend's own store (Redis keeps every run), else
+    the in-process store, or the local one for ``durable=True``."""
+    manager = get_plugin_manager()
+    chosen = config.get("state_store")
+    if chosen:
+        store: StateStore = manager.resolve("graflow_state_stores", str(chosen))(config)
+        return store
+    if queue in manager.names("graflow_state_stores"):
+        store = manager.resolve("graflow_state_stores", queue)(config)
+        if store.durable or not durable:
+            return store
+    return manager.resolve("graflow_state_stores", "local" if durable else "memory")(config)  # type: ignore[no-any-return]
 
 
 def _start_nodes(graph: TaskGraph, start_node: str | None) -> list[str]:
@@ -235,6 +287,7 @@ class TaskExecutionContext:
         "_started",
         "cycle_count",
         "execution_context",
+        "journal_ops",
         "max_cycles",
         "max_retries",
         "retry_count",
@@ -260,6 +313,8 @@ class TaskExecutionContext:
         self._iteration_data = iteration_data
         self._started = time.perf_counter()
         self._requests: TaskRequests | None = None
+        #: This step's channel writes, when the run's store keeps the channel (else ``None``).
+        self.journal_ops: list[ChannelOp] | None = None
 
     @classmethod
     def standalone(cls, task: TaskWrapper) -> TaskExecutionContext:
@@ -375,6 +430,16 @@ class TaskExecutionContext:
     def cancel_workflow(self, message: str = "canceled") -> None:
         """Stop the run abnormally: ``execute`` raises :class:`GraflowWorkflowCanceledError`."""
         self._asking().cancel = message
+
+    def checkpoint(self, path: str | None = None, metadata: dict[str, Any] | None = None) -> None:
+        """Write a checkpoint of the run once this task has completed (its requests applied).
+
+        ``path`` (``.pkl`` is added) defaults to the state directory's ``checkpoints/``;
+        ``context.last_checkpoint_path`` tells where it went. Inside a parallel group's
+        member, the checkpoint is written when the group has completed.
+        See :class:`graflow.core.checkpoint.CheckpointManager`.
+        """
+        self._asking().checkpoint = (path, dict(metadata or {}))
 
     def __repr__(self) -> str:
         return f"<TaskExecutionContext {self.task_id!r} cycle={self.cycle_count}>"

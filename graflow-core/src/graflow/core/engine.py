@@ -7,11 +7,12 @@ which schedules ready nodes, runs them through their handlers and releases succe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from graflow.core import scope
 from graflow.core.handler import TaskHandler
+from graflow.core.resume import rerun_context, resume_context
 from graflow.core.run import DEFAULT_HANDLER, Run
 from graflow.exceptions import GraphCompilationError
 from graflow.plugins import hookimpl
@@ -65,6 +66,23 @@ class WorkflowEngine:
                 return run.execute()
         finally:
             run.close()
+
+    def resume(self, run_id: str, config: Mapping[str, Any] | None = None) -> Any:
+        """Carry on run ``run_id`` from its state store; return its result.
+
+        ``config`` points at the store (``{"state_dir": ...}``, or the Redis settings) and
+        may override the run's own settings. Recorded steps are not run again; a run that
+        succeeded returns its result and runs nothing.
+        """
+        return self.execute(resume_context(run_id, config))
+
+    def rerun(self, run_id: str, from_task: str, config: Mapping[str, Any] | None = None) -> Any:
+        """Run ``from_task`` and everything downstream of it again, as a new run reusing every other result.
+
+        To learn the new run's id before it runs, build the context with
+        :func:`graflow.core.resume.rerun_context` and execute that (``graflow rerun`` does).
+        """
+        return self.execute(rerun_context(run_id, from_task, config))
 
 
 @hookimpl(trylast=True)

@@ -96,6 +96,21 @@ class TaskGraph:
         """The task registered as ``task_id`` (members included), or ``None``."""
         return self._tasks.get(task_id)
 
+    def same_task(self, executable: Executable) -> Executable:
+        """The graph's own task when ``executable`` is a copy of it, else ``executable``.
+
+        A task that traveled (a remote ``next_task(existing_task)``, a step replayed from
+        a store) comes back as a copy; matching it by id and function lets it mean "run
+        that task again" exactly as in process, while a genuinely different task under a
+        taken id still fails as a duplicate.
+        """
+        original = self._tasks.get(executable.task_id)
+        if original is None or original is executable or type(original) is not type(executable):
+            return executable
+        mine = getattr(getattr(original, "func", None), "__qualname__", None)
+        theirs = getattr(getattr(executable, "func", None), "__qualname__", None)
+        return original if mine == theirs else executable
+
     def owner_of(self, task_id: str) -> str | None:
         """The id of the group that holds ``task_id`` as a member, if any."""
         return self._owner.get(task_id)

@@ -35,6 +35,8 @@ class TaskRequests:
     terminate: str | None = None
     #: The message of ``cancel_workflow``, if it was called.
     cancel: str | None = None
+    #: ``(path, metadata)`` of ``checkpoint()``, if it was called.
+    checkpoint: tuple[str | None, dict[str, Any]] | None = None
 
     def add_next(self, executable: Executable, goto: bool) -> None:
         self.next_tasks.append((executable, goto))
@@ -51,3 +53,5 @@ class TaskRequests:
             self.terminate = other.terminate
         if other.cancel is not None:
             self.cancel = other.cancel
+        if other.checkpoint is not None:
+            self.checkpoint = other.checkpoint

@@ -1,9 +1,14 @@
 """One execution of one :class:`~graflow.core.context.ExecutionContext`: the scheduling loop.
 
 The per-task path is kept short on purpose: a plain task costs a deque pop, a handler
-call and a few dict operations. The task context, retries, lifecycle hooks and remote
-placement are paid for only by the tasks and runs that use them, and the run's graph is
-copied only if the run adds a task to it.
+call and a few dict operations. The task context, retries, lifecycle hooks, remote
+placement and the state store's journal are paid for only by the tasks and runs that
+use them, and the run's graph is copied only if the run adds a task to it.
+
+A durable run records each successful step (see :mod:`graflow.state.records`). A resumed
+run executes from its start again, but a step found in its history is *replayed*: its
+recorded requests are applied and its task does not run. Scheduling is deterministic
+given the steps' requests, so replaying them rebuilds exactly what the run had decided.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from graflow.channels.recording import RecordingChannel
 from graflow.core.attempt import run_with_retries
 from graflow.core.context import NO_DATA, TaskExecutionContext, task_context
 from graflow.core.handler import TaskHandler, TaskResult
 from graflow.core.handlers.group_policy import ErrorHandlingPolicy
+from graflow.core.requests import TaskRequests
+from graflow.core.schedule import Schedule
 from graflow.exceptions import (
     CycleLimitExceededError,
     DuplicateTaskError,
@@ -27,21 +35,24 @@ from graflow.exceptions import (
     GraflowWorkflowCanceledError,
     MaxStepsExceededError,
     ParallelGroupError,
+    StateStoreError,
     attach_task_id,
 )
 from graflow.plugins.manager import GraflowPluginManager, get_plugin_manager
 from graflow.remote.build import build_envelope
 from graflow.remote.envelope import apply_outcome
+from graflow.state.records import ROOT_FLOW, Completion, RunStatus, step_key
+from graflow.state.store import RunPlan
 
 if TYPE_CHECKING:
+    from graflow.channels.recording import ChannelOp
     from graflow.coordination.coordinator import Coordinator
     from graflow.core.context import ExecutionContext
     from graflow.core.dsl import Executable, ParallelGroup
-    from graflow.core.requests import TaskRequests
     from graflow.core.task import TaskWrapper
     from graflow.remote.executor import RemoteExecutor
 
-__all__ = ["DEFAULT_HANDLER", "Run"]
+__all__ = ["DEFAULT_HANDLER", "Flow", "Run"]
 
 DEFAULT_HANDLER: Final = "direct"
 
@@ -60,14 +71,24 @@ class Run:
             self.manager if self.manager.wraps("graflow_run_task") else None
         )
         self.wrap_group = self.manager.wraps("graflow_run_group")
-        self.steps = itertools.count(1)
-        self.iteration_data: dict[str, Any] = {}
+        self.steps = itertools.count(context.steps + 1)
         self.terminated: str | None = None
         self.last_task_id: str | None = None
         self.coordinators: dict[str, Coordinator] = {}
         #: Where tasks run when the queue backend places them elsewhere (a worker fleet).
         self.queue_executor: RemoteExecutor | None = context.queue.executor
         self.lock = threading.Lock()
+        #: Whether steps are recorded or replayed: a durable store, or a history to replay.
+        self.recording = context.store.durable or context.history is not None
+        #: Checkpoints asked for by group members, written once their group completed.
+        self.pending_checkpoints: list[tuple[str | None, dict[str, Any]]] = []
+        #: Channel writes made outside any task (a handler, a coordinator), kept with the next step.
+        self.loose_ops: list[ChannelOp] = []
+        schedule = context.schedule
+        if schedule is None:
+            schedule = context.schedule = Schedule.starting_at(context.start_nodes)
+        self.schedule = schedule
+        self.iteration_data = schedule.iteration_data
 
     # --- handlers ---------------------------------------------------------------------
 
@@ -95,14 +116,69 @@ class Run:
     # --- the run ------------------------------------------------------------------------
 
     def execute(self) -> Any:
-        """Run from the start nodes to the end; the last executed task's result."""
-        view = self.context.graph.scheduling_view()
+        """Run from the schedule to the end; the last executed task's result."""
+        context = self.context
+        if context.store.durable and context.journal is None:
+            self._start_journal()
+        if (
+            context.journal is not None
+            and context.store.keeps_channel
+            and context.channel.remote_spec() is None
+        ):
+            # Keep the in-process channel's writes with the step that made them (the store rebuilds it).
+            context.channel = RecordingChannel(context.channel, self._keep_op)
+        view = context.graph.scheduling_view()
         flow = Flow(
-            self, view.nodes, view.successors, view.predecessors, top_level=True, executor=self.queue_executor
+            self, view.nodes, view.successors, view.predecessors, key=ROOT_FLOW, executor=self.queue_executor
         )
-        flow.ready.extend(self.context.start_nodes)
-        flow.drive()
-        return self.context.results.get(self.last_task_id) if self.last_task_id else None
+        try:
+            flow.drive()
+        except BaseException as exc:
+            self._finish(exc)
+            raise
+        self._finish(None)
+        return context.results.get(self.last_task_id) if self.last_task_id else None
+
+    def _start_journal(self) -> None:
+        """Record the run's plan in its durable store."""
+        context = self.context
+        channel = context.channel
+        keeps_channel = context.store.keeps_channel and channel.remote_spec() is None
+        plan = RunPlan(
+            run_id=context.session_id,
+            workflow=context.workflow_name,
+            graph=context.graph,
+            start_nodes=list(context.start_nodes),
+            max_steps=context.max_steps,
+            config=dict(context.config),
+            queue_backend=context.backends[0],
+            channel_backend=context.backends[1],
+            initial_channel=channel.snapshot() if keeps_channel else {},
+        )
+        context.journal = context.store.start_run(plan)
+
+    def _keep_op(self, op: ChannelOp) -> None:
+        tctx = task_context.get()
+        if tctx is not None and tctx.journal_ops is not None:
+            tctx.journal_ops.append(op)
+        else:
+            self.loose_ops.append(op)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        journal = self.context.journal
+        if journal is None:
+            return
+        if isinstance(exc, StateStoreError):
+            journal.close()  # the store is what failed: nothing more can be written to it
+            return
+        if exc is None:
+            journal.finish(RunStatus.SUCCEEDED)
+        elif isinstance(exc, GraflowWorkflowCanceledError):
+            journal.finish(RunStatus.CANCELED, str(exc))
+        else:
+            task_id = getattr(exc, "graflow_task_id", None)
+            where = f"task {task_id!r}: " if task_id else ""
+            journal.finish(RunStatus.FAILED, f"{where}{type(exc).__name__}: {exc}"[:2000])
 
     def close(self) -> None:
         """Release coordinators' pools and the queue backend."""
@@ -110,10 +186,10 @@ class Run:
             coordinator.close()
         self.context.queue.close()
 
-    def run_node(self, task: Executable, executor: RemoteExecutor | None) -> TaskRequests | None:
+    def run_node(self, task: Executable, flow: Flow) -> TaskRequests | None:
         """Execute one node; return what it asked for, or ``None`` when it asked nothing.
 
-        With an ``executor`` (a remote coordinator's, or the queue backend's), tasks whose
+        With an executor (a remote coordinator's, or the queue backend's), tasks whose
         handler is relocatable run there; the others still run here through their handler.
         """
         context = self.context
@@ -124,18 +200,20 @@ class Run:
         tid = task.task_id
         cycles = context.cycle_counts
         cycle = cycles[tid] = cycles.get(tid, 0) + 1
+        if self.recording:
+            return self._run_recorded(task, flow, cycle)
         if task.kind == "group":
-            self.run_group(task)  # type: ignore[arg-type]
-            return None
+            return self.run_group(task, flow, None)  # type: ignore[arg-type]
         handler = self.handlers[task.handler_type]
         wrapper: TaskWrapper = task  # type: ignore[assignment]
+        executor = flow.executor
         if (
             wrapper.needs_context
             or wrapper.retry_policy is not None
             or self.task_wrappers is not None
             or (executor is not None and handler.relocatable)
         ):
-            return self._run_with_context(wrapper, handler, cycle, executor)
+            return self._run_with_context(wrapper, handler, cycle, executor, None)
         if cycle > (wrapper.max_cycles or context.max_cycles):
             raise CycleLimitExceededError(tid, wrapper.max_cycles or context.max_cycles)
         explicit = context.explicit_results
@@ -152,15 +230,56 @@ class Run:
         self.last_task_id = tid
         return None
 
+    def _run_recorded(self, task: Executable, flow: Flow, cycle: int) -> TaskRequests | None:
+        """A step of a durable or resumed run: replayed from the history, or run and recorded."""
+        tid = task.task_id
+        occurrences = flow.occurrences
+        occurrence = occurrences[tid] = occurrences.get(tid, 0) + 1
+        key = step_key(flow.key, tid, occurrence)
+        history = self.context.history
+        if history is not None:
+            done = history.pop(key, None)
+            if done is not None:
+                self.last_task_id = tid
+                return self._replayed(done)
+        if task.kind == "group":
+            return self.run_group(task, flow, key)  # type: ignore[arg-type]
+        handler = self.handlers[task.handler_type]
+        executor = flow.executor if handler.relocatable else None
+        return self._run_with_context(task, handler, cycle, executor, key)  # type: ignore[arg-type]
+
+    def _replayed(self, done: Completion) -> TaskRequests | None:
+        """What a recorded step asked for, applied again without running it (no new checkpoint)."""
+        recorded = done.requests
+        if recorded is None:
+            return None
+        graph = self.context.graph
+        return TaskRequests(
+            next_tasks=[(graph.same_task(ex), goto) for ex, goto in recorded.next_tasks],
+            goto=recorded.goto,
+            iterate=recorded.iterate,
+            iteration_data=recorded.iteration_data,
+            terminate=recorded.terminate,
+            cancel=recorded.cancel,
+        )
+
     def _run_with_context(
-        self, task: TaskWrapper, handler: TaskHandler, cycle: int, executor: RemoteExecutor | None
+        self,
+        task: TaskWrapper,
+        handler: TaskHandler,
+        cycle: int,
+        executor: RemoteExecutor | None,
+        key: str | None,
     ) -> TaskRequests | None:
-        """The full path: task context, retries, lifecycle hooks, remote execution."""
+        """The full path: task context, retries, lifecycle hooks, remote execution, the journal."""
         context = self.context
         tid = task.task_id
         if cycle > (task.max_cycles or context.max_cycles):
             raise CycleLimitExceededError(tid, task.max_cycles or context.max_cycles)
         tctx = TaskExecutionContext(task, context, cycle, self.iteration_data.pop(tid, NO_DATA))
+        journal = context.journal
+        if journal is not None and isinstance(context.channel, RecordingChannel):
+            tctx.journal_ops = []
         call: Callable[[], Any]
         if executor is not None and handler.relocatable:
 
@@ -174,6 +293,7 @@ class Run:
 
         # Set for remote attempts too: lifecycle wrappers read the attempt's context
         # (cycle, requests adopted from the outcome) through current_task_context().
+        started = time.perf_counter()
         token = task_context.set(tctx)
         try:
             result = run_with_retries(task, tctx, call, self.task_wrappers)
@@ -182,22 +302,46 @@ class Run:
         explicit = context.explicit_results
         if tid in explicit:
             explicit.discard(tid)
+            result = context.results[tid]
         else:
             context.results[tid] = result
         self.last_task_id = tid
+        if journal is not None and key is not None:
+            duration = time.perf_counter() - started
+            self._record(key, tid, tctx.requests, tctx.journal_ops, result, duration, tctx.retry_count + 1)
         return tctx.requests
+
+    def _record(
+        self,
+        key: str,
+        tid: str,
+        requests: TaskRequests | None,
+        ops: list[ChannelOp] | None,
+        result: Any,
+        duration: float,
+        attempts: int = 1,
+    ) -> None:
+        journal = self.context.journal
+        assert journal is not None
+        if self.loose_ops:
+            with self.lock:
+                ops, self.loose_ops = [*self.loose_ops, *(ops or ())], []
+        worker = self.context.task_workers.get(tid, "")
+        journal.record(Completion(key, tid, requests, ops or [], worker, duration, attempts), result)
 
     # --- groups -------------------------------------------------------------------------
 
-    def run_group(self, group: ParallelGroup) -> None:
+    def run_group(self, group: ParallelGroup, flow: Flow, key: str | None) -> TaskRequests | None:
         policy = group.policy or ErrorHandlingPolicy.STRICT
         policy.validate(group)
         coordinator = self._coordinator(group.backend)
         context = self.context
+        started = time.perf_counter()
+        prefix = None if key is None else f"{key}/"
 
         def run() -> dict[str, Any]:
             def run_member(member: Executable, executor: RemoteExecutor | None) -> TaskResult:
-                return self.run_member(member, executor, timeout=group.timeout)
+                return self.run_member(member, executor, timeout=group.timeout, flow_prefix=prefix)
 
             outcomes = coordinator.run_members(group, run_member, context)
             by_id = {o.task_id: o for o in outcomes}
@@ -211,10 +355,14 @@ class Run:
             return results
 
         if self.wrap_group:
-            self.manager.hook.graflow_run_group(group=group, context=context, run=run)
+            results = self.manager.hook.graflow_run_group(group=group, context=context, run=run)
         else:
-            run()
+            results = run()
         self.last_task_id = group.task_id
+        if key is not None and context.journal is not None:
+            self._record(key, group.task_id, None, None, results, time.perf_counter() - started)
+        # Members' checkpoints are written by the top-level flow, now that the group completed.
+        return TaskRequests() if self.pending_checkpoints else None
 
     def _coordinator(self, name: str) -> Coordinator:
         coordinator = self.coordinators.get(name)
@@ -223,7 +371,12 @@ class Run:
         return coordinator
 
     def run_member(
-        self, member: Executable, executor: RemoteExecutor | None = None, *, timeout: float | None = None
+        self,
+        member: Executable,
+        executor: RemoteExecutor | None = None,
+        *,
+        timeout: float | None = None,
+        flow_prefix: str | None = None,
     ) -> TaskResult:
         """Run one member's branch; its failure becomes a failed :class:`TaskResult`.
 
@@ -237,13 +390,19 @@ class Run:
         succ: dict[str, list[str]] = {a.task_id: [b.task_id] for a, b in itertools.pairwise(elements)}
         succ[elements[-1].task_id] = []
         pred = {b.task_id: [a.task_id] for a, b in itertools.pairwise(elements)}
-        flow = Flow(self, tasks, succ, pred, top_level=False, executor=executor or self.queue_executor)
+        key = f"{flow_prefix or ''}{member.task_id}"
+        flow = Flow(self, tasks, succ, pred, key=key, executor=executor or self.queue_executor)
         if timeout is not None:
             flow.deadline = (member.task_id, timeout, time.monotonic() + timeout)
         flow.ready.append(elements[0].task_id)
         try:
             flow.drive()
-        except (GraflowWorkflowCanceledError, MaxStepsExceededError, ExecutorUnavailableError):
+        except (
+            GraflowWorkflowCanceledError,
+            MaxStepsExceededError,
+            ExecutorUnavailableError,
+            StateStoreError,
+        ):
             raise
         except Exception as exc:
             return TaskResult(
@@ -257,15 +416,37 @@ class Run:
         result = self.context.results.get(elements[-1].task_id)
         return TaskResult(member.task_id, True, result, duration=time.perf_counter() - started)
 
+    def write_checkpoints(self) -> None:
+        """Write the checkpoints asked for by the step that just completed (or its group's members)."""
+        from graflow.core.checkpoint import CheckpointManager  # lazy: the codec loads cloudpickle
+
+        with self.lock:
+            asked, self.pending_checkpoints = self.pending_checkpoints, []
+        for path, metadata in asked:
+            CheckpointManager.create_checkpoint(self.context, path, metadata)
+
 
 class Flow:
     """Dependency scheduling over one graph: the whole run, or one group member's branch.
 
     A node becomes ready when its last predecessor finishes. Waiting counts are kept only
     for nodes that have started waiting, so a run costs nothing per node it never reaches.
+    The top-level flow works on the run's :class:`~graflow.core.schedule.Schedule`.
     """
 
-    __slots__ = ("deadline", "executor", "pred", "ready", "remaining", "run", "succ", "tasks", "top_level")
+    __slots__ = (
+        "deadline",
+        "executor",
+        "key",
+        "occurrences",
+        "pred",
+        "ready",
+        "remaining",
+        "run",
+        "succ",
+        "tasks",
+        "top_level",
+    )
 
     def __init__(
         self,
@@ -274,17 +455,26 @@ class Flow:
         succ: Mapping[str, Sequence[str]],
         pred: Mapping[str, Sequence[str]],
         *,
-        top_level: bool,
+        key: str,
         executor: RemoteExecutor | None = None,
     ) -> None:
         self.run = run
         self.tasks = tasks
         self.succ = succ
         self.pred = pred
-        self.remaining: dict[str, int] = {}
-        self.ready: deque[str] = deque()
-        self.top_level = top_level
+        #: This flow's part of step keys (``""`` at the top level).
+        self.key = key
+        self.top_level = key == ROOT_FLOW
         self.executor = executor
+        if self.top_level:
+            schedule = run.schedule
+            self.ready: deque[str] = schedule.ready
+            self.remaining: dict[str, int] = schedule.remaining
+            self.occurrences: dict[str, int] = schedule.occurrences
+        else:
+            self.ready = deque()
+            self.remaining = {}
+            self.occurrences = {}
         #: ``(member_id, timeout, monotonic deadline)`` of a member branch under a group timeout.
         self.deadline: tuple[str, float, float] | None = None
 
@@ -293,13 +483,12 @@ class Flow:
         tasks = self.tasks
         run = self.run
         run_node = run.run_node
-        executor = self.executor
         release = self.release
         while ready:
             tid = ready.popleft()
             if self.deadline is not None:
                 self._check_deadline(tid)
-            requests = run_node(tasks[tid], executor)
+            requests = run_node(tasks[tid], self)
             if requests is None:
                 release(tid)
             else:
@@ -331,7 +520,8 @@ class Flow:
                 self.ready.append(nxt)
 
     def apply(self, tid: str, requests: TaskRequests) -> None:
-        """Carry out what a task asked for: cancel, new tasks, another iteration, terminate."""
+        """Carry out what a task asked for: cancel, new tasks, another iteration, terminate, checkpoint."""
+        run = self.run
         if requests.cancel is not None:
             raise GraflowWorkflowCanceledError(
                 f"workflow canceled by task {tid!r}: {requests.cancel}", task_id=tid
@@ -339,12 +529,17 @@ class Flow:
         for executable, _goto in requests.next_tasks:
             self.ready.append(self._add_dynamic(tid, executable))
         if requests.iterate:
-            self.run.iteration_data[tid] = requests.iteration_data
+            run.iteration_data[tid] = requests.iteration_data
             self.ready.append(tid)
         elif not requests.goto:
             self.release(tid)
         if requests.terminate is not None:
-            self.run.terminated = requests.terminate
+            run.terminated = requests.terminate
+        if requests.checkpoint is not None:
+            with run.lock:
+                run.pending_checkpoints.append(requests.checkpoint)
+        if self.top_level and run.pending_checkpoints:
+            run.write_checkpoints()
 
     def _add_dynamic(self, from_id: str, executable: Executable) -> str:
         """Register a task added at run time; an existing node is simply run again."""

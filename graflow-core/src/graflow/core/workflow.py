@@ -51,11 +51,13 @@ class WorkflowContext:
         channel_backend: str = "memory",
         config: dict[str, Any] | None = None,
         engine: WorkflowEngine | None = None,
+        durable: bool = False,
     ) -> Any:
         """Run the workflow and return the last task's result (``(result, context)`` with ``ret_context``).
 
         ``start_node=None`` starts every node without predecessors. ``initial_channel``
-        seeds the channel before the first task runs.
+        seeds the channel before the first task runs. ``durable=True`` keeps the run in the
+        local state store (``config["state_dir"]``), so ``graflow resume`` can carry it on.
         """
         context = ExecutionContext.create(
             self.graph,
@@ -65,6 +67,7 @@ class WorkflowContext:
             channel_backend=channel_backend,
             config=config,
             workflow_name=self.name,
+            durable=durable,
         )
         if initial_channel:
             channel = context.channel

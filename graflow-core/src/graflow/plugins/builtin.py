@@ -18,6 +18,8 @@ BUILTIN_PLUGINS: Final = (
     "graflow.coordination.direct",  # CoordinationBackend.DIRECT
     "graflow.coordination.threaded",  # CoordinationBackend.THREADING
     "graflow.coordination.processes",  # CoordinationBackend.MULTIPROCESSING
+    "graflow.state.memory",  # the ``memory`` state store (nothing kept)
+    "graflow.state.local",  # the ``local`` state store (SQLite under a state directory)
     "graflow.core.engine",  # the kernel's own run and group implementations
     "graflow.core.attempt",  # the kernel's own task attempt implementation
     "graflow.cli.commands",  # ``graflow run``, ``graph``, ``plugins``

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from graflow.core.dsl import Executable, ParallelGroup
     from graflow.core.handler import TaskHandler
     from graflow.queue.base import Placement
+    from graflow.state.store import StateStore
 
 PROJECT_NAME = "graflow"
 
@@ -53,6 +54,8 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 QueueFactory = Callable[[Mapping[str, Any]], "Placement"]
 #: A factory building a channel backend from ``(session_id, config)``.
 ChannelFactory = Callable[[str, Mapping[str, Any]], "Channel"]
+#: A factory building a state store from the run's ``config`` mapping.
+StoreFactory = Callable[[Mapping[str, Any]], "StateStore"]
 
 
 # --- providers -------------------------------------------------------------------------
@@ -75,6 +78,26 @@ def graflow_queue_backends() -> Mapping[str, QueueFactory]:
 @hookspec
 def graflow_channel_backends() -> Mapping[str, ChannelFactory]:
     """Return channel backend factories by name (``"memory"``, ``"redis"``, ...)."""
+
+
+@hookspec
+def graflow_state_stores() -> Mapping[str, StoreFactory]:
+    """Return state stores by name (``"memory"``, ``"local"``, ``"redis"``, ...).
+
+    A run's state (its plan, one completion per step, results, status, lease) lives in
+    the store chosen for it: see :mod:`graflow.state.store` for the contract. A store
+    named like a queue backend is the one runs on that queue use (``redis``).
+    """
+
+
+@hookspec(firstresult=True)
+def graflow_state_store_for(config: Mapping[str, Any]) -> str | None:
+    """Name the state store that ``config`` points at, if it is yours (e.g. a ``redis_url``).
+
+    Asked when a run is looked up by id (``graflow resume``, ``graflow runs``,
+    ``WorkflowEngine().resume``) and ``config`` names no ``state_store``; ``None`` leaves
+    the choice to others, and to the default, the ``local`` store.
+    """
 
 
 @hookspec

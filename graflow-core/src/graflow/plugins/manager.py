@@ -39,6 +39,7 @@ _PROVIDERS: Final[dict[str, str]] = {
     "graflow_queue_backends": "queue backend",
     "graflow_channel_backends": "channel backend",
     "graflow_coordinators": "coordination backend",
+    "graflow_state_stores": "state store",
 }
 
 

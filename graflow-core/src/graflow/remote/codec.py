@@ -27,7 +27,7 @@ import site
 import sys
 import sysconfig
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any, Final
 
@@ -40,10 +40,12 @@ __all__ = [
     "ByValue",
     "carries_bytecode",
     "dumps",
+    "dumps_by_value",
     "dumps_envelope",
     "dumps_outcome",
     "loads",
     "serialization_error",
+    "storable",
 ]
 
 #: cloudpickle's by-value registry is process-wide; dumps that register modules take turns.
@@ -154,15 +156,23 @@ def dumps_envelope(envelope: TaskEnvelope, by_value: ByValue, *, what: str | Non
 
     ``what`` names the task in that error (default ``task 'id'``).
     """
+    return dumps_by_value(envelope, by_value, what=what or f"task {envelope.task_id!r}")
+
+
+def dumps_by_value(value: Any, by_value: ByValue, *, what: str) -> bytes:
+    """``value`` as bytes with the user's code inside (a graph, a result of a user class, ...).
+
+    ``what`` names the value in the :class:`TaskSerializationError` raised if it cannot travel.
+    """
     with _REGISTRY_LOCK:
         already = cloudpickle.list_registry_pickle_by_value()
         registered = [m for m in by_value.modules() if m.__name__ not in already]
         for module in registered:
             cloudpickle.register_pickle_by_value(module)
         try:
-            return dumps(envelope)
+            return dumps(value)
         except Exception as exc:
-            raise serialization_error(what or f"task {envelope.task_id!r}", by_value, exc) from exc
+            raise serialization_error(what, by_value, exc) from exc
         finally:
             for module in registered:
                 cloudpickle.unregister_pickle_by_value(module)
@@ -191,6 +201,18 @@ def _round_trips(error: BaseException) -> bool:
     except Exception:
         return False
     return True
+
+
+def storable(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that can be stored with a run (a client object cannot; its URL can)."""
+    kept = {}
+    for key, value in settings.items():
+        try:
+            dumps(value)
+        except Exception:
+            continue
+        kept[key] = value
+    return kept
 
 
 def carries_bytecode(payload: bytes) -> bool:

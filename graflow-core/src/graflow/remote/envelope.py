@@ -12,13 +12,12 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from graflow.channels.recording import ChannelOp
+from graflow.channels.recording import ChannelOp, replay
 from graflow.exceptions import GraflowRuntimeError
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext, TaskExecutionContext
     from graflow.core.dsl import Executable
-    from graflow.core.graph import TaskGraph
     from graflow.core.requests import TaskRequests
 
 __all__ = [
@@ -132,22 +131,6 @@ def failure(task_id: str, exc: BaseException, started_at: float, **fields: Any) 
     )
 
 
-def _local_copy(executable: Executable, graph: TaskGraph) -> Executable:
-    """The graph's own task when ``executable`` is a pickled copy of it.
-
-    A remote task that calls ``next_task(existing_task)`` sends back a copy; matching it by
-    id and function lets it mean "run that task again" exactly as in process, while a
-    genuinely different task under a taken id still fails as a duplicate.
-    """
-    original = graph.find(executable.task_id)
-    if original is None or original is executable or type(original) is not type(executable):
-        return executable
-    same_function = getattr(getattr(original, "func", None), "__qualname__", None) == getattr(
-        getattr(executable, "func", None), "__qualname__", None
-    )
-    return original if same_function else executable
-
-
 def apply_outcome(outcome: TaskOutcome, context: ExecutionContext, tctx: TaskExecutionContext | None) -> Any:
     """Make a remote run count here: replay its channel writes, adopt its requests, return or raise.
 
@@ -156,15 +139,13 @@ def apply_outcome(outcome: TaskOutcome, context: ExecutionContext, tctx: TaskExe
     """
     if outcome.worker:
         context.task_workers[outcome.task_id] = outcome.worker
-    channel = context.channel
-    for method, args in outcome.channel_ops:
-        getattr(channel, method)(*args)
+    replay(context.channel, outcome.channel_ops)
     if not outcome.success:
         outcome.raise_error()
     requests = outcome.requests
     if tctx is not None and requests is not None:
         graph = context.graph
-        requests.next_tasks = [(_local_copy(ex, graph), goto) for ex, goto in requests.next_tasks]
+        requests.next_tasks = [(graph.same_task(ex), goto) for ex, goto in requests.next_tasks]
         tctx.adopt_requests(requests)
     if outcome.explicit_result:
         context.set_result(outcome.task_id, outcome.result)

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from graflow.channels.recording import RecordingChannel
+from graflow.channels.recording import ChannelOp, RecordingChannel
 from graflow.core.attempt import run_attempt
 from graflow.core.context import NO_DATA, ExecutionContext, TaskExecutionContext, task_context
 from graflow.plugins.manager import get_plugin_manager
@@ -35,7 +35,7 @@ def run_envelope(envelope: TaskEnvelope) -> TaskOutcome:
 def _run(envelope: TaskEnvelope) -> TaskOutcome:
     started = time.time()
     task: TaskWrapper = envelope.task  # type: ignore[assignment]
-    recorder: RecordingChannel | None = None
+    ops: list[ChannelOp] = []
     try:
         manager = get_plugin_manager()
         channel: Channel
@@ -43,7 +43,9 @@ def _run(envelope: TaskEnvelope) -> TaskOutcome:
             name, config = envelope.channel_backend
             channel = manager.resolve("graflow_channel_backends", name)(envelope.session_id, config)
         else:
-            channel = recorder = RecordingChannel(envelope.session_id, envelope.channel_snapshot or {})
+            channel = RecordingChannel.over_snapshot(
+                envelope.session_id, envelope.channel_snapshot or {}, ops
+            )
         context = ExecutionContext.for_one_task(
             task,
             channel,
@@ -67,12 +69,12 @@ def _run(envelope: TaskEnvelope) -> TaskOutcome:
         wrappers = manager if manager.wraps("graflow_run_task") else None
         result = run_attempt(task, context, envelope.attempt, call, wrappers)
     except BaseException as exc:  # the outcome must describe every way a task can end
-        return failure(task.task_id, exc, started, channel_ops=recorder.ops if recorder else [])
+        return failure(task.task_id, exc, started, channel_ops=ops)
     return TaskOutcome(
         task.task_id,
         success=True,
         result=result,
-        channel_ops=recorder.ops if recorder else [],
+        channel_ops=ops,
         requests=tctx.requests,
         started_at=started,
         duration=time.time() - started,

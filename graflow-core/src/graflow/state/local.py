@@ -1,0 +1,478 @@
+"""The ``local`` state store: durable runs in one SQLite file under a state directory.
+
+``durable=True`` on the memory queue keeps the run here (``config["state_dir"]``, else
+``$GRAFLOW_STATE_DIR``, else ``./.graflow``). Why SQLite: it is in the standard library,
+one file holds every run of a directory, WAL mode lets ``graflow runs`` read while a run
+writes, and a step is one small transaction. With ``synchronous=NORMAL`` a commit costs
+no fsync (the WAL is synced at its checkpoints), so a step survives a crashed or killed
+process; ``config["state_sync"] = "full"`` syncs every step, to survive a power cut too.
+
+A run's lease (``holder``, ``lease_until``) is renewed by a background thread while it
+runs; a resume is refused while another live process holds it. A holder on this host
+whose process is gone has no lease, whatever the clock says.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from graflow.channels.memory import MemoryChannel
+from graflow.channels.recording import replay
+from graflow.exceptions import ConfigError, RunInUseError, RunNotFoundError, StateStoreError
+from graflow.plugins import hookimpl
+from graflow.remote.codec import ByValue, dumps_by_value, loads, storable
+from graflow.remote.envelope import worker_name
+from graflow.state.records import Completion, RunInfo, RunStatus
+from graflow.state.store import RunJournal, RunPlan, SavedRun, StateStore
+
+if TYPE_CHECKING:
+    from graflow.core.dsl import Executable
+    from graflow.core.requests import TaskRequests
+
+__all__ = ["DEFAULT_STATE_DIR", "LocalStore", "state_dir"]
+
+#: Where durable local runs live unless config or the environment says otherwise.
+DEFAULT_STATE_DIR: Final = ".graflow"
+ENV_VAR: Final = "GRAFLOW_STATE_DIR"
+#: The file's layout; a store written with another one is refused, never rewritten.
+SCHEMA_VERSION: Final = "1"
+#: Seconds a lease lasts without renewal; renewed every third of it.
+LEASE_SECONDS: Final = 15.0
+#: Seconds a finished (or abandoned) run is kept before it is deleted.
+DEFAULT_RUN_TTL: Final = 7 * 24 * 3600.0
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, status TEXT NOT NULL,
+    started_at REAL NOT NULL, finished_at REAL, tasks_done INTEGER NOT NULL DEFAULT 0,
+    tasks_total INTEGER NOT NULL DEFAULT 0, error TEXT, holder TEXT, lease_until REAL,
+    queue_backend TEXT NOT NULL, channel_backend TEXT NOT NULL, plan BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
+CREATE TABLE IF NOT EXISTS completions (
+    run_id TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT NOT NULL, task_id TEXT NOT NULL,
+    requests BLOB, channel_ops BLOB, worker TEXT NOT NULL, duration REAL NOT NULL,
+    attempts INTEGER NOT NULL, finished_at REAL NOT NULL, PRIMARY KEY (run_id, seq));
+CREATE TABLE IF NOT EXISTS results (
+    run_id TEXT NOT NULL, task_id TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (run_id, task_id));
+"""
+
+#: Everything written here may be read by another process, without the workflow's source.
+_LATER: Final = ByValue("the state store", advice="or return plain data from the task")
+
+
+def state_dir(config: Mapping[str, Any]) -> Path:
+    """The state directory: ``config["state_dir"]``, else ``$GRAFLOW_STATE_DIR``, else ``./.graflow``."""
+    return Path(config.get("state_dir") or os.environ.get(ENV_VAR) or DEFAULT_STATE_DIR)
+
+
+class LocalStore(StateStore):
+    """Runs of one state directory (``runs.db`` in it)."""
+
+    durable = True
+    keeps_channel = True
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, run_ttl: float = DEFAULT_RUN_TTL, sync: str = "normal"
+    ) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / "runs.db"
+        self.run_ttl = _positive("run_ttl", run_ttl)
+        if sync not in ("normal", "full"):
+            raise ConfigError(f"state_sync must be 'normal' or 'full', got {sync!r}")
+        self._lock = threading.RLock()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={sync.upper()}")
+            self._check_schema()
+        except (OSError, sqlite3.Error) as exc:
+            raise StateStoreError(
+                f"the state directory {self.directory} cannot be used ({type(exc).__name__}: {exc}); "
+                "check that it is writable, or choose another with --state-dir / config['state_dir']"
+            ) from exc
+        self._expire_old_runs()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> LocalStore:
+        return cls(
+            state_dir(config),
+            run_ttl=config.get("run_ttl", DEFAULT_RUN_TTL),
+            sync=str(config.get("state_sync", "normal")),
+        )
+
+    @property
+    def where(self) -> str:
+        return f"the state directory {self.directory}"
+
+    # --- the file ---------------------------------------------------------------------------
+
+    def _check_schema(self) -> None:
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" in tables:
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is not None and row[0] != SCHEMA_VERSION:
+                raise StateStoreError(
+                    f"{self.path} was written by a Graflow with state schema {row[0]}, this one reads "
+                    f"schema {SCHEMA_VERSION}; use the Graflow version that wrote it, or point this run "
+                    "at another state directory (nothing was changed)"
+                )
+        elif tables:
+            raise StateStoreError(
+                f"{self.path} is an SQLite file, but not a Graflow state store (tables: "
+                f"{', '.join(sorted(tables))}); point --state-dir at another directory (nothing was changed)"
+            )
+        self._db.executescript(_SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _expire_old_runs(self) -> None:
+        """Delete runs finished (or abandoned) more than ``run_ttl`` ago."""
+        cutoff = time.time() - self.run_ttl
+        with self._transaction() as db:
+            old = [
+                row[0]
+                for row in db.execute(
+                    "SELECT run_id FROM runs WHERE (finished_at IS NOT NULL AND finished_at < ?) "
+                    "OR (finished_at IS NULL AND lease_until IS NOT NULL AND lease_until < ?)",
+                    (cutoff, cutoff),
+                )
+            ]
+            for table in ("completions", "results", "runs"):
+                db.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(r,) for r in old])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def start_run(self, plan: RunPlan) -> RunJournal:
+        plan.config = storable(plan.config)
+        blob = dumps_by_value(plan, _LATER, what=f"the plan of run {plan.run_id!r}")
+        now = time.time()
+        with self._write(plan.run_id) as db:
+            db.execute(
+                "INSERT INTO runs (run_id, workflow, status, started_at, tasks_total, holder, lease_until, "
+                "queue_backend, channel_backend, plan) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    plan.run_id,
+                    plan.workflow,
+                    str(RunStatus.RUNNING),
+                    now,
+                    len(_task_ids(plan.graph.tasks.values())),
+                    worker_name(),
+                    now + LEASE_SECONDS,
+                    plan.queue_backend,
+                    plan.channel_backend,
+                    blob,
+                ),
+            )
+        return _LocalJournal(self, plan.run_id, known=_task_ids(plan.graph.tasks.values()), done=set(), seq=0)
+
+    @contextmanager
+    def _write(self, run_id: str) -> Iterator[sqlite3.Connection]:
+        """A transaction whose failure (a full disk, a locked file) names the run to resume."""
+        try:
+            with self._transaction() as db:
+                yield db
+        except sqlite3.Error as exc:
+            raise StateStoreError(
+                f"run {run_id!r} stopped: its state could not be written to {self.path} "
+                f"({type(exc).__name__}: {exc}); fix that (free space, permissions), then "
+                f"`graflow resume {run_id} --state-dir {self.directory}`"
+            ) from exc
+
+    def record_step(self, run_id: str, seq: int, step: _StepRow, *, done: int, total: int) -> None:
+        """Write one completion, its result and the run's counts, in one transaction."""
+        c = step.completion
+        with self._write(run_id) as db:
+            db.execute(
+                "INSERT INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    seq,
+                    c.key,
+                    c.task_id,
+                    step.requests,
+                    step.channel_ops,
+                    c.worker,
+                    c.duration,
+                    c.attempts,
+                    c.finished_at,
+                ),
+            )
+            if step.result is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?)", (run_id, c.task_id, step.result)
+                )
+            db.execute(
+                "UPDATE runs SET tasks_done = ?, tasks_total = ? WHERE run_id = ?", (done, total, run_id)
+            )
+
+    def finish_run(self, run_id: str, status: RunStatus, error: str | None) -> None:
+        """Record how the run ended (a suspended run has not ended) and drop its lease."""
+        finished = None if status is RunStatus.SUSPENDED else time.time()
+        with self._write(run_id) as db:
+            db.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, error = ?, holder = NULL, lease_until = NULL "
+                "WHERE run_id = ?",
+                (str(status), finished, error, run_id),
+            )
+
+    def renew_lease(self, run_id: str) -> None:
+        with self._write(run_id) as db:
+            db.execute(
+                "UPDATE runs SET lease_until = ? WHERE run_id = ? AND holder = ?",
+                (time.time() + LEASE_SECONDS, run_id, worker_name()),
+            )
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _row(self, run_id: str) -> tuple[Any, ...]:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_INFO_COLUMNS}, plan FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        if row is None:
+            raise RunNotFoundError(run_id, self.where)
+        return tuple(row)
+
+    def run(self, run_id: str) -> RunInfo:
+        return _info(self._row(run_id)[:-1])
+
+    def runs(
+        self, status: RunStatus | None = None, workflow: str | None = None, limit: int | None = None
+    ) -> list[RunInfo]:
+        query = f"SELECT {_INFO_COLUMNS} FROM runs"
+        clauses, params = [], []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(str(status))
+        if workflow is not None:
+            clauses.append("workflow = ?")
+            params.append(workflow)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY started_at DESC"
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._db.execute(query, params).fetchall()
+        return [_info(row) for row in rows]
+
+    def completions(self, run_id: str) -> list[Completion]:
+        self._row(run_id)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, task_id, requests, channel_ops, worker, duration, attempts, finished_at "
+                "FROM completions WHERE run_id = ? ORDER BY seq",
+                (run_id,),
+            ).fetchall()
+        return [
+            Completion(
+                key,
+                task_id,
+                _load(requests, run_id, "a step's requests") if requests is not None else None,
+                _load(ops, run_id, "a step's channel writes") if ops is not None else [],
+                worker,
+                duration,
+                attempts,
+                finished_at,
+            )
+            for key, task_id, requests, ops, worker, duration, attempts, finished_at in rows
+        ]
+
+    def load(self, run_id: str) -> SavedRun:
+        row = self._row(run_id)
+        plan: RunPlan = _load(row[-1], run_id, "the run's plan")
+        completions = self.completions(run_id)
+        with self._lock:
+            stored = self._db.execute(
+                "SELECT task_id, value FROM results WHERE run_id = ?", (run_id,)
+            ).fetchall()
+        results = {task_id: _load(value, run_id, f"the result of {task_id!r}") for task_id, value in stored}
+        channel = MemoryChannel(run_id)
+        for key, value in plan.initial_channel.items():
+            channel.set(key, value)
+        for completion in completions:
+            replay(channel, completion.channel_ops)
+        return SavedRun(plan, _info(row[:-1]), completions, results, channel.snapshot())
+
+    def resume_run(self, run_id: str) -> tuple[SavedRun, RunJournal]:
+        saved = self.load(run_id)
+        now = time.time()
+        me = worker_name()
+        with self._write(run_id) as db:
+            holder, until = db.execute(
+                "SELECT holder, lease_until FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if holder and holder != me and until and until > now and _alive(holder):
+                raise RunInUseError(run_id, holder, until - now)
+            seq = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM completions WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
+            db.execute(
+                "UPDATE runs SET status = ?, finished_at = NULL, error = NULL, holder = ?, lease_until = ? "
+                "WHERE run_id = ?",
+                (str(RunStatus.RUNNING), me, now + LEASE_SECONDS, run_id),
+            )
+        known = _task_ids(saved.plan.graph.tasks.values())
+        for completion in saved.completions:
+            if completion.requests is not None:
+                known.update(_added_tasks(completion.requests))
+        done = {c.task_id for c in saved.completions}
+        return saved, _LocalJournal(self, run_id, known=known, done=done, seq=int(seq))
+
+
+_INFO_COLUMNS: Final = (
+    "run_id, workflow, status, started_at, finished_at, tasks_done, tasks_total, error, holder, "
+    "lease_until, queue_backend, channel_backend"
+)
+
+
+def _info(row: tuple[Any, ...]) -> RunInfo:
+    run_id, workflow, status, started, finished, done, total, error, holder, until, queue, channel = row
+    live_holder = holder if holder and until and until > time.time() else None
+    return RunInfo(
+        run_id,
+        workflow,
+        RunStatus(status),
+        started,
+        finished,
+        done,
+        total,
+        error,
+        live_holder,
+        queue,
+        channel,
+    )
+
+
+def _task_ids(nodes: Iterable[Executable]) -> set[str]:
+    """Ids of the tasks among ``nodes`` (groups and chains are not tasks)."""
+    return {task.task_id for task in nodes if task.kind == "task"}
+
+
+def _added_tasks(requests: TaskRequests) -> set[str]:
+    return _task_ids(t for executable, _ in requests.next_tasks for t in executable.iter_tasks())
+
+
+@dataclass(frozen=True)
+class _StepRow:
+    """A completion with its blobs, pickled before the write transaction starts."""
+
+    completion: Completion
+    requests: bytes | None
+    channel_ops: bytes | None
+    result: bytes | None
+
+
+def _load(blob: bytes, run_id: str, what: str) -> Any:
+    try:
+        return loads(blob)
+    except Exception as exc:
+        raise StateStoreError(
+            f"{what} of run {run_id!r} cannot be read back ({type(exc).__name__}: {exc}); code from "
+            "installed packages is imported by name, so install the packages the run used"
+        ) from exc
+
+
+def _alive(holder: str) -> bool:
+    """Whether the process named ``host:pid`` may still be running (always true for another host)."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def _positive(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+class _LocalJournal(RunJournal):
+    """One run's writes; renews the run's lease in the background until :meth:`close`."""
+
+    def __init__(self, store: LocalStore, run_id: str, *, known: set[str], done: set[str], seq: int) -> None:
+        self.run_id = run_id
+        self._store = store
+        self._known = known
+        self._done = done
+        self._seq = seq
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._renewer = threading.Thread(target=self._renew, name=f"graflow-lease-{run_id[:8]}", daemon=True)
+        self._renewer.start()
+
+    def record(self, completion: Completion, result: Any, *, has_result: bool = True) -> None:
+        tid = completion.task_id
+        requests = completion.requests
+        step = _StepRow(
+            completion,
+            requests=dumps_by_value(requests, _LATER, what=f"what task {tid!r} asked for")
+            if requests
+            else None,
+            channel_ops=dumps_by_value(completion.channel_ops, _LATER, what=f"the channel writes of {tid!r}")
+            if completion.channel_ops
+            else None,
+            result=dumps_by_value(result, _LATER, what=f"the result of task {tid!r}") if has_result else None,
+        )
+        with self._lock:
+            self._seq += 1
+            self._done.add(tid)
+            if requests is not None:
+                self._known.update(_added_tasks(requests))
+            self._store.record_step(
+                self.run_id, self._seq, step, done=len(self._done), total=len(self._known)
+            )
+
+    def finish(self, status: RunStatus, error: str | None = None) -> None:
+        self.close()
+        self._store.finish_run(self.run_id, status, error)
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(LEASE_SECONDS / 3):
+            try:
+                self._store.renew_lease(self.run_id)
+            except StateStoreError:
+                continue  # the next step's write reports what is wrong
+
+
+def _local_store(config: Mapping[str, Any]) -> StateStore:
+    return LocalStore.from_config(config)
+
+
+@hookimpl
+def graflow_state_stores() -> Mapping[str, Callable[[Mapping[str, Any]], StateStore]]:
+    return {"local": _local_store}

@@ -1,0 +1,130 @@
+"""The state-store contract: where a run's state lives, so it can stop, move and come back.
+
+A store is contributed through the ``graflow_state_stores`` hook, like queue and channel
+backends: the in-process store (``memory``: nothing is kept, nothing costs), the local
+durable store (``local``: SQLite under a state directory) and, in graflow-redis, the
+Redis store. A run writes through a :class:`RunJournal`: its plan once, then one
+:class:`~graflow.state.records.Completion` per successful step, atomically with that
+step's result. :meth:`StateStore.resume_run` gives all of it back, so another process
+can replay the history and carry on (see :mod:`graflow.core.run`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from graflow.core.graph import TaskGraph
+    from graflow.state.records import Completion, RunInfo, RunStatus
+
+__all__ = ["RunJournal", "RunPlan", "SavedRun", "StateStore"]
+
+
+@dataclass
+class RunPlan:
+    """What a run needs to start again anywhere, written once when it starts.
+
+    The graph is the definition as the run started (functions travel by value); tasks
+    added at run time are in the completions that added them.
+    """
+
+    run_id: str
+    workflow: str
+    graph: TaskGraph
+    start_nodes: list[str]
+    max_steps: int
+    #: The run's config (backend options, ``max_cycles``, ...); a store keeps what can be
+    #: stored of it (see :func:`graflow.remote.codec.storable`).
+    config: dict[str, Any]
+    queue_backend: str = "memory"
+    channel_backend: str = "memory"
+    #: The channel as the first task found it, for stores that keep the channel.
+    initial_channel: dict[str, Any] = field(default_factory=dict)
+    #: ``(run_id, task_id)`` when the run replays another from a task (``graflow rerun``).
+    rerun_of: tuple[str, str] | None = None
+
+
+@dataclass
+class SavedRun:
+    """What a store gives back to resume a run."""
+
+    plan: RunPlan
+    info: RunInfo
+    #: Every completion, in the order they were recorded.
+    completions: list[Completion]
+    #: Task id -> latest result.
+    results: Mapping[str, Any]
+    #: The channel as of the last completion, for stores that keep the channel (else ``None``).
+    channel: dict[str, Any] | None = None
+
+
+class RunJournal(ABC):
+    """The write side of one run. Thread-safe: group members record from their threads."""
+
+    run_id: str
+
+    @abstractmethod
+    def record(self, completion: Completion, result: Any, *, has_result: bool = True) -> None:
+        """Record one successful step and its result in one atomic write.
+
+        ``has_result=False`` records the step alone (its result was stored by whoever
+        ran it, e.g. a worker that wrote it to the same store).
+        """
+
+    @abstractmethod
+    def finish(self, status: RunStatus, error: str | None = None) -> None:
+        """Record how the run ended (or that it suspended) and give up its lease."""
+
+    def close(self) -> None:
+        """Stop renewing the lease (the run's process is going away)."""
+
+
+class StateStore(ABC):
+    """Runs and their state, in one place."""
+
+    #: Whether runs survive the process (the in-process store's do not).
+    durable: bool = True
+    #: Whether the store keeps the channel itself (its writes travel in completions):
+    #: True for a store beside an in-process channel, False where the channel is shared storage.
+    keeps_channel: bool = False
+
+    @property
+    @abstractmethod
+    def where(self) -> str:
+        """Where the store is, for messages (``/srv/flows/.graflow``, ``redis://host:6379/0 prefix graflow``)."""
+
+    @abstractmethod
+    def start_run(self, plan: RunPlan) -> RunJournal:
+        """Record a new run and take its lease."""
+
+    @abstractmethod
+    def resume_run(self, run_id: str) -> tuple[SavedRun, RunJournal]:
+        """Everything of ``run_id``, and its lease.
+
+        Raises :class:`~graflow.exceptions.RunNotFoundError` for an unknown id and
+        :class:`~graflow.exceptions.RunInUseError` when a live driver holds the lease.
+        """
+
+    @abstractmethod
+    def runs(
+        self, status: RunStatus | None = None, workflow: str | None = None, limit: int | None = None
+    ) -> list[RunInfo]:
+        """Runs, newest first."""
+
+    @abstractmethod
+    def run(self, run_id: str) -> RunInfo:
+        """One run (``RunNotFoundError`` if unknown)."""
+
+    @abstractmethod
+    def completions(self, run_id: str) -> list[Completion]:
+        """A run's completions, in the order they were recorded."""
+
+    @abstractmethod
+    def load(self, run_id: str) -> SavedRun:
+        """Everything of ``run_id``, without taking its lease (to read it, or to replay it as a new run)."""
+
+    def close(self) -> None:
+        """Release connections."""
