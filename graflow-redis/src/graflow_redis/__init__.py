@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from graflow_redis.backoff import Backoff
     from graflow_redis.channel import RedisChannel
     from graflow_redis.coordinator import RedisCoordinator
     from graflow_redis.driver import FleetExecutor
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from graflow_redis.queue import Delivery, DistributedTaskQueue
 
 __all__ = [
+    "Backoff",
     "Delivery",
     "DistributedTaskQueue",
     "FleetExecutor",
@@ -45,6 +47,7 @@ __all__ = [
 __version__ = "0.3.0"
 
 _WHERE = {
+    "Backoff": "backoff",
     "Delivery": "queue",
     "DistributedTaskQueue": "queue",
     "FleetExecutor": "driver",
