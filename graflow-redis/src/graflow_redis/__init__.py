@@ -12,11 +12,13 @@ run uses Redis.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from graflow_redis.backoff import Backoff
     from graflow_redis.channel import RedisChannel
+    from graflow_redis.consumer import Consumer, Delivery
     from graflow_redis.coordinator import RedisCoordinator
     from graflow_redis.driver import FleetExecutor
     from graflow_redis.errors import (
@@ -27,10 +29,12 @@ if TYPE_CHECKING:
         TaskRejectedError,
     )
     from graflow_redis.fleet import FleetView
-    from graflow_redis.queue import Delivery, DistributedTaskQueue
+    from graflow_redis.queue import DistributedTaskQueue
+    from graflow_redis.stream_consumer import StreamConsumer
 
 __all__ = [
     "Backoff",
+    "Consumer",
     "Delivery",
     "DistributedTaskQueue",
     "FleetExecutor",
@@ -41,6 +45,7 @@ __all__ = [
     "RedisCoordinator",
     "RedisUnavailableError",
     "SignatureError",
+    "StreamConsumer",
     "TaskRejectedError",
 ]
 
@@ -48,12 +53,14 @@ __version__ = "0.3.0"
 
 _WHERE = {
     "Backoff": "backoff",
-    "Delivery": "queue",
+    "Consumer": "consumer",
+    "Delivery": "consumer",
     "DistributedTaskQueue": "queue",
     "FleetExecutor": "driver",
     "FleetView": "fleet",
     "RedisChannel": "channel",
     "RedisCoordinator": "coordinator",
+    "StreamConsumer": "stream_consumer",
     "NoWorkerAvailableError": "errors",
     "OutcomeDecodeError": "errors",
     "RedisUnavailableError": "errors",
@@ -66,8 +73,6 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'graflow_redis' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(f"graflow_redis.{module}"), name)
 
 
