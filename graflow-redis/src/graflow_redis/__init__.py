@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from graflow_redis.fleet import FleetView
     from graflow_redis.queue import DistributedTaskQueue
     from graflow_redis.stream_consumer import StreamConsumer
+    from graflow_redis.stub import StubConsumer
 
 __all__ = [
     "Backoff",
@@ -46,6 +47,7 @@ __all__ = [
     "RedisUnavailableError",
     "SignatureError",
     "StreamConsumer",
+    "StubConsumer",
     "TaskRejectedError",
 ]
 
@@ -61,6 +63,7 @@ _WHERE = {
     "RedisChannel": "channel",
     "RedisCoordinator": "coordinator",
     "StreamConsumer": "stream_consumer",
+    "StubConsumer": "stub",
     "NoWorkerAvailableError": "errors",
     "OutcomeDecodeError": "errors",
     "RedisUnavailableError": "errors",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +21,8 @@ from typing import Any
 import cloudpickle
 
 from graflow.exceptions import TaskSerializationError
-from graflow.remote.envelope import TaskEnvelope, TaskOutcome
-from graflow_redis.errors import OutcomeDecodeError, SignatureError
+from graflow.remote.envelope import TaskEnvelope, TaskOutcome, worker_name
+from graflow_redis.errors import OutcomeDecodeError, SignatureError, TaskRejectedError
 from graflow_redis.signing import Signer
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "encode_outcome",
     "entry_fields",
     "read_meta",
+    "rejected_outcome",
     "split_reply",
 ]
 
@@ -107,6 +109,20 @@ def decode_envelope(fields: Mapping[bytes, bytes], signer: Signer | None) -> Tas
     if not isinstance(envelope, TaskEnvelope):
         raise RejectedEntry(f"the payload is a {type(envelope).__name__}, not a TaskEnvelope")
     return envelope
+
+
+def rejected_outcome(task_id: str, reason: str, dead_letter_stream: str, consumer: str) -> TaskOutcome:
+    """The failure a driver gets for an entry that went to the dead-letter stream instead of running."""
+    error = TaskRejectedError(task_id, reason, dead_letter_stream, consumer)
+    return TaskOutcome(
+        task_id,
+        success=False,
+        error=error,
+        error_type=type(error).__name__,
+        error_message=str(error),
+        started_at=time.time(),
+        worker=worker_name(),
+    )
 
 
 def _portable(outcome: TaskOutcome) -> bytes:

@@ -26,12 +26,18 @@ from typing import Any, Final, cast
 
 import redis
 
-from graflow.remote.envelope import TaskEnvelope, TaskOutcome, worker_name
+from graflow.remote.envelope import TaskEnvelope, TaskOutcome
 from graflow_redis import scripts
 from graflow_redis.connection import block_seconds, register_client
 from graflow_redis.consumer import Delivery
-from graflow_redis.entry import EntryMeta, RejectedEntry, decode_envelope, encode_outcome, read_meta
-from graflow_redis.errors import TaskRejectedError
+from graflow_redis.entry import (
+    EntryMeta,
+    RejectedEntry,
+    decode_envelope,
+    encode_outcome,
+    read_meta,
+    rejected_outcome,
+)
 from graflow_redis.fleet import FleetView
 from graflow_redis.keys import GROUP, Keys
 from graflow_redis.log import emit
@@ -267,16 +273,7 @@ class StreamConsumer:
         return bool(self._finish(keys=keys, args=args))
 
     def _dead_letter(self, meta: EntryMeta, consumer: str, reason: str, payload: bytes) -> None:
-        error = TaskRejectedError(meta.task_id, reason, self.keys.dead, consumer)
-        outcome = TaskOutcome(
-            meta.task_id,
-            success=False,
-            error=error,
-            error_type=type(error).__name__,
-            error_message=str(error),
-            started_at=time.time(),
-            worker=worker_name(),
-        )
+        outcome = rejected_outcome(meta.task_id, reason, self.keys.dead, consumer)
         reply_item = encode_outcome(meta.uid, outcome, self.signer) if meta.uid else b""
         dead = [
             "task", meta.task_id, "uid", meta.uid, "session", meta.session_id, "reason", reason,
