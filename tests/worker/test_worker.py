@@ -193,7 +193,7 @@ def test_tasks_ending_while_a_completion_is_in_flight_are_completed_in_one_batch
     with fast_worker(queue, max_concurrent_tasks=4) as worker:
         in_flight.wait(10)
         later = [queue.put(make_task(f"later{n}", lambda n=n: n)) for n in range(3)]
-        queue.wait_for(lambda: len(worker._done) == 3)  # they ended while "first" is completing
+        queue.wait_for(lambda: worker._completer.waiting == 3)  # they ended while "first" is completing
         release.set()
         queue.wait_for(lambda: worker.tasks_processed == 4)
     assert [sorted(batch) for batch in queue.batches] == [sorted(d.entry_id for d in later)]
@@ -211,7 +211,7 @@ def test_a_batch_with_an_unsendable_result_is_completed_one_by_one(queue, make_t
         (delivery, TaskOutcome(delivery.envelope.task_id, True, result=n))
         for n, (delivery, _) in enumerate(items)
     ]
-    results = worker._complete_batch(batch)
+    results = worker._completer.complete(batch)
     assert [recorded for recorded, _ in results] == [True, True]
     assert [queue.completed[d.entry_id].result for d, _ in batch] == [0, 1]
 
