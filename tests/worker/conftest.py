@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import cloudpickle
 import pytest
 
 from graflow.core.task import TaskWrapper
 from graflow.core.workflow import workflow
+from graflow.remote.codec import dumps_outcome
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
@@ -83,7 +83,7 @@ class StubQueue:
 
     def complete(self, delivery: StubDelivery, outcome: TaskOutcome) -> bool:
         self._maybe_fail("complete")
-        cloudpickle.dumps(outcome)  # what the real queue does first: serialize
+        dumps_outcome(outcome)  # what the real queue does first: serialize (a failure if it cannot)
         self.complete_calls.append((delivery.entry_id, outcome))
         if delivery.entry_id in self.completed:
             return False
@@ -93,7 +93,7 @@ class StubQueue:
     def complete_many(self, items: list[tuple[StubDelivery, TaskOutcome]]) -> list[bool]:
         self._maybe_fail("complete_many")
         for _, outcome in items:
-            cloudpickle.dumps(outcome)
+            dumps_outcome(outcome)
         self.batches.append([d.entry_id for d, _ in items])
         return [self.complete(d, o) for d, o in items]
 

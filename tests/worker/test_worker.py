@@ -193,7 +193,7 @@ def test_tasks_ending_while_a_completion_is_in_flight_are_completed_in_one_batch
     with fast_worker(queue, max_concurrent_tasks=4) as worker:
         in_flight.wait(10)
         later = [queue.put(make_task(f"later{n}", lambda n=n: n)) for n in range(3)]
-        queue.wait_for(lambda: len(worker._done) == 3)  # they ended while "first" is completing
+        queue.wait_for(lambda: worker._completer.waiting == 3)  # they ended while "first" is completing
         release.set()
         queue.wait_for(lambda: worker.tasks_processed == 4)
     assert [sorted(batch) for batch in queue.batches] == [sorted(d.entry_id for d in later)]
@@ -201,19 +201,18 @@ def test_tasks_ending_while_a_completion_is_in_flight_are_completed_in_one_batch
     assert queue.completed[first.entry_id].result == 0
 
 
-def test_a_batch_with_an_unsendable_result_is_completed_one_by_one(queue, make_task) -> None:
-    queue.failures["complete_many"] = [TypeError("cannot pickle '_thread.lock' object")]
+def test_a_completion_the_queue_refuses_is_left_pending_for_another_delivery(queue, make_task) -> None:
+    queue.failures["complete_many"] = [redis.ResponseError("OOM command not allowed")]
     worker = fast_worker(queue)
-    items = [(queue.put(make_task(f"t{n}", lambda: 1)), None) for n in range(2)]
+    items = [queue.put(make_task(f"t{n}", lambda: 1)) for n in range(2)]
     from graflow.remote.envelope import TaskOutcome
 
     batch = [
-        (delivery, TaskOutcome(delivery.envelope.task_id, True, result=n))
-        for n, (delivery, _) in enumerate(items)
+        (delivery, TaskOutcome(delivery.envelope.task_id, True, result=n)) for n, delivery in enumerate(items)
     ]
-    results = worker._complete_batch(batch)
-    assert [recorded for recorded, _ in results] == [True, True]
-    assert [queue.completed[d.entry_id].result for d, _ in batch] == [0, 1]
+    results = worker._completer.complete(batch)
+    assert [recorded for recorded, _ in results] == [None, None]
+    assert queue.completed == {}
 
 
 def test_fetch_failures_are_retried_and_do_not_kill_the_worker(queue, make_task) -> None:

@@ -12,10 +12,13 @@ run uses Redis.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from graflow_redis.backoff import Backoff
     from graflow_redis.channel import RedisChannel
+    from graflow_redis.consumer import Consumer, Delivery
     from graflow_redis.coordinator import RedisCoordinator
     from graflow_redis.driver import FleetExecutor
     from graflow_redis.errors import (
@@ -26,9 +29,13 @@ if TYPE_CHECKING:
         TaskRejectedError,
     )
     from graflow_redis.fleet import FleetView
-    from graflow_redis.queue import Delivery, DistributedTaskQueue
+    from graflow_redis.queue import DistributedTaskQueue
+    from graflow_redis.stream_consumer import StreamConsumer
+    from graflow_redis.stub import StubConsumer
 
 __all__ = [
+    "Backoff",
+    "Consumer",
     "Delivery",
     "DistributedTaskQueue",
     "FleetExecutor",
@@ -39,18 +46,24 @@ __all__ = [
     "RedisCoordinator",
     "RedisUnavailableError",
     "SignatureError",
+    "StreamConsumer",
+    "StubConsumer",
     "TaskRejectedError",
 ]
 
 __version__ = "0.3.0"
 
 _WHERE = {
-    "Delivery": "queue",
+    "Backoff": "backoff",
+    "Consumer": "consumer",
+    "Delivery": "consumer",
     "DistributedTaskQueue": "queue",
     "FleetExecutor": "driver",
     "FleetView": "fleet",
     "RedisChannel": "channel",
     "RedisCoordinator": "coordinator",
+    "StreamConsumer": "stream_consumer",
+    "StubConsumer": "stub",
     "NoWorkerAvailableError": "errors",
     "OutcomeDecodeError": "errors",
     "RedisUnavailableError": "errors",
@@ -63,8 +76,6 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'graflow_redis' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(f"graflow_redis.{module}"), name)
 
 

@@ -2,8 +2,9 @@
 
 Short blips are retried inside redis-py (:class:`redis.retry.Retry` with exponential
 backoff); longer outages, such as a Redis restart, are ridden out by
-:func:`call_with_retry` and by the loops of the driver and the worker, so neither dies
-because Redis went away for a while.
+:func:`call_with_retry` and by the loops of the driver and the worker, each waiting
+through a :class:`~graflow_redis.backoff.Backoff` while the error is one of
+:data:`CONNECTION_ERRORS`, so neither dies because Redis went away for a while.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from graflow_redis.backoff import Backoff
 from graflow_redis.errors import RedisUnavailableError
 
 __all__ = [
@@ -187,7 +189,7 @@ def call_with_retry(
     Raises :class:`RedisUnavailableError` (saying where and for how long) when the budget is spent.
     """
     deadline = time.monotonic() + timeout
-    delay = 0.05
+    backoff = Backoff()
     while True:
         try:
             return fn()
@@ -199,8 +201,7 @@ def call_with_retry(
                     f"({type(exc).__name__}: {exc}). Check that it is running and reachable, or "
                     "point the run at another server with config={'redis_url': ...}."
                 ) from exc
-            pause = min(delay, left)
+            pause = min(backoff.next(), left)
             if on_retry is not None:
                 on_retry(exc, pause)
             time.sleep(pause)
-            delay = min(delay * 2, 2.0)

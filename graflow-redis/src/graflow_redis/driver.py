@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from graflow.exceptions import GraflowRuntimeError
 from graflow.remote.codec import ByValue, dumps_envelope
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
+from graflow_redis.backoff import Backoff
 from graflow_redis.connection import CONNECTION_ERRORS, block_seconds, call_with_retry
 from graflow_redis.entry import decode_outcome, entry_fields, split_reply
 from graflow_redis.errors import NoWorkerAvailableError, OutcomeDecodeError
@@ -191,7 +192,7 @@ class FleetExecutor:
                 self._listener.start()
 
     def _listen(self) -> None:
-        backoff = 0.05
+        backoff = Backoff()
         block = block_seconds(self.client, 1.0)
         while not self._closed.is_set():
             try:
@@ -206,16 +207,16 @@ class FleetExecutor:
                         items.extend(more)
                     for item in items:
                         self._deliver(item)
-                backoff = 0.05
+                backoff.reset()
             except CONNECTION_ERRORS as exc:
                 if self._closed.is_set():
                     break
                 self._lost = True
+                pause = backoff.next()
                 self._emit(
-                    "warning", "redis_connection_lost", error=f"{type(exc).__name__}: {exc}", retry_in=backoff
+                    "warning", "redis_connection_lost", error=f"{type(exc).__name__}: {exc}", retry_in=pause
                 )
-                self._closed.wait(backoff)
-                backoff = min(backoff * 2, 2.0)
+                self._closed.wait(pause)
             except Exception as exc:  # a bug guard: never leave the run waiting in silence
                 self._emit("exception", "driver_listener_failed")
                 self._fail_all(
@@ -223,7 +224,7 @@ class FleetExecutor:
                         f"task {s.task_id!r}: the Redis driver stopped waiting ({type(exc).__name__}: {exc})"
                     )
                 )
-                self._closed.wait(backoff)
+                self._closed.wait(backoff.next())
 
     def _check_server(self) -> None:
         """Learn the server's run id; if it changed, Redis restarted: submit waiting tasks again.

@@ -11,13 +11,14 @@ list, the signature empty when the worker has no key.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from graflow.remote.codec import dumps_outcome, loads
-from graflow.remote.envelope import TaskEnvelope, TaskOutcome
-from graflow_redis.errors import OutcomeDecodeError, SignatureError
+from graflow.remote.envelope import TaskEnvelope, TaskOutcome, worker_name
+from graflow_redis.errors import OutcomeDecodeError, SignatureError, TaskRejectedError
 from graflow_redis.signing import Signer
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "encode_outcome",
     "entry_fields",
     "read_meta",
+    "rejected_outcome",
     "split_reply",
 ]
 
@@ -103,6 +105,20 @@ def decode_envelope(fields: Mapping[bytes, bytes], signer: Signer | None) -> Tas
     if not isinstance(envelope, TaskEnvelope):
         raise RejectedEntry(f"the payload is a {type(envelope).__name__}, not a TaskEnvelope")
     return envelope
+
+
+def rejected_outcome(task_id: str, reason: str, dead_letter_stream: str, consumer: str) -> TaskOutcome:
+    """The failure a driver gets for an entry that went to the dead-letter stream instead of running."""
+    error = TaskRejectedError(task_id, reason, dead_letter_stream, consumer)
+    return TaskOutcome(
+        task_id,
+        success=False,
+        error=error,
+        error_type=type(error).__name__,
+        error_message=str(error),
+        started_at=time.time(),
+        worker=worker_name(),
+    )
 
 
 def encode_outcome(uid: str, outcome: TaskOutcome, signer: Signer | None) -> bytes:

@@ -1,8 +1,10 @@
 """The fleet as Redis sees it: heartbeats, queue depth, dead letters.
 
 Readable by any process that knows the key prefix: ``graflow-worker status``, a
-metrics exporter, an autoscaler. :class:`~graflow_redis.queue.DistributedTaskQueue`
-inherits these methods; :class:`FleetView` alone needs only a client and a prefix.
+metrics exporter, an autoscaler. A :class:`FleetView` needs only a client and the keys
+of a prefix. :class:`~graflow_redis.queue.DistributedTaskQueue` holds one (and shares it
+with its :class:`~graflow_redis.stream_consumer.StreamConsumer`, through which workers
+send their heartbeats) and passes its fleet methods on to it.
 """
 
 from __future__ import annotations
@@ -20,12 +22,20 @@ __all__ = ["FleetView"]
 
 
 class FleetView:
-    """Heartbeats in, the live fleet and the queue's state out."""
+    """Heartbeats in, the live fleet and the queue's state out.
 
-    client: redis.Redis
-    keys: Keys
-    #: Seconds a worker's heartbeat counts as alive.
-    heartbeat_ttl: float
+    ::
+
+        fleet = FleetView(redis.Redis(), Keys("graflow"), heartbeat_ttl=10.0)
+        fleet.workers()     # [{"worker_id": "worker-1", "running": [...], ...}, ...]
+    """
+
+    def __init__(self, client: redis.Redis, keys: Keys, heartbeat_ttl: float) -> None:
+        #: The client every read and heartbeat uses.
+        self.client = client
+        self.keys = keys
+        #: Seconds a worker's heartbeat counts as alive.
+        self.heartbeat_ttl = heartbeat_ttl
 
     def heartbeat(self, worker_id: str, info: Mapping[str, Any]) -> None:
         """Publish that ``worker_id`` is alive, with what it runs and its counters (JSON-able ``info``)."""

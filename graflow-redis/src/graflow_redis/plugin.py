@@ -2,6 +2,9 @@
 
 Loaded by every Graflow process that has graflow-redis installed, so it imports
 nothing heavy: each factory imports its backend when a run first asks for ``"redis"``.
+
+The queue backend says where a run's tasks execute (its ``executor``: the worker
+fleet) and releases that on ``close()``.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from graflow.plugins import hookimpl
 if TYPE_CHECKING:
     from graflow.channels.base import Channel
     from graflow.coordination.coordinator import Coordinator
-    from graflow.queue.base import Placement
+    from graflow_redis.queue import DistributedTaskQueue
 
 
-def _redis_queue(config: Mapping[str, Any]) -> Placement:
+def _redis_queue(config: Mapping[str, Any]) -> DistributedTaskQueue:
+    # Imported on first use: this module loads in every Graflow process, redis with it would not.
     from graflow_redis.queue import DistributedTaskQueue
 
     return DistributedTaskQueue.from_config(config)
@@ -36,7 +40,7 @@ def _redis_coordinator() -> Coordinator:
 
 
 @hookimpl
-def graflow_queue_backends() -> Mapping[str, Callable[[Mapping[str, Any]], Placement]]:
+def graflow_queue_backends() -> Mapping[str, Callable[[Mapping[str, Any]], DistributedTaskQueue]]:
     return {"redis": _redis_queue}
 
 

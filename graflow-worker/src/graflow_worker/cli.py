@@ -22,7 +22,6 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from types import FrameType
-from typing import Any
 
 from graflow_worker.options import (
     CONNECTION_OPTIONS,
@@ -118,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run a worker until SIGTERM/SIGINT; 0 after a graceful stop."""
+    # The worker and what it needs (redis, structlog, prometheus_client) load only when a
+    # worker runs: this module also builds the `graflow` command's subcommands, in every process.
+    import structlog
+
     from graflow_worker.health import HealthFile
     from graflow_worker.logging import configure_logging
     from graflow_worker.metrics import WorkerMetrics
@@ -126,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
 
     worker_id = args.worker_id or default_worker_id()
     configure_logging(args.log_level, args.log_format)
+    log = structlog.get_logger("graflow_worker").bind(worker_id=worker_id)
     queue = build_queue(args)
     observers: list[WorkerObserver] = []
     metrics: WorkerMetrics | None = None
@@ -146,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if stop_requested.is_set():
-            _force_exit(worker)
+            log.warning("worker_forced_exit", released=worker.hand_back())
+            _flush()
+            os._exit(1)
         stop_requested.set()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -154,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     if metrics is not None:
         metrics.serve(args.metrics_port)
     worker.start()
-    worker._log.info("worker_listening", redis=_redacted(redis_url(args)), metrics_port=args.metrics_port)
+    log.info("worker_listening", redis=_redacted(redis_url(args)), metrics_port=args.metrics_port)
     while not stop_requested.wait(1.0):
         pass
     drained = worker.stop()
@@ -164,12 +170,6 @@ def run(args: argparse.Namespace) -> int:
         # the interpreter alive; their entries were handed back, so leave without them.
         os._exit(0)
     return 0
-
-
-def _force_exit(worker: Any) -> None:
-    worker._log.warning("worker_forced_exit", released=worker.hand_back())
-    _flush()
-    os._exit(1)
 
 
 def _flush() -> None:
@@ -194,6 +194,7 @@ def _redacted(url: str) -> str:
 def status(args: argparse.Namespace) -> int:
     """Print the fleet report; with ``--self``, check this container's worker instead."""
     if args.self_check:
+        # A liveness probe runs often and must not load redis (see run()).
         from graflow_worker.health import check_health_file
 
         if not args.health_file:
@@ -206,14 +207,14 @@ def status(args: argparse.Namespace) -> int:
         (sys.stdout if healthy else sys.stderr).write(f"{'ok' if healthy else 'unhealthy'}: {why}\n")
         return 0 if healthy else 1
 
+    # Loaded here for the reason given in run().
+    from graflow_redis.connection import CONNECTION_ERRORS
     from graflow_worker.status import fleet_report, render_report
 
     try:
         queue = build_queue(args)
         report = fleet_report(queue, dead_letters=args.dead_letters)
-    except Exception as exc:
-        if not _is_connection_error(exc):
-            raise
+    except CONNECTION_ERRORS as exc:
         sys.stderr.write(
             f"error: cannot reach Redis at {_redacted(redis_url(args))} ({type(exc).__name__}: {exc}); "
             "check --redis-url or REDIS_HOST/REDIS_PORT\n"
@@ -224,12 +225,6 @@ def status(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_report(report) + "\n")
     return 0
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    from graflow_worker.worker import _CONNECTION_ERRORS
-
-    return isinstance(exc, _CONNECTION_ERRORS)
 
 
 if __name__ == "__main__":

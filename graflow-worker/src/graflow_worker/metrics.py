@@ -30,7 +30,7 @@ from graflow_worker.observer import TaskStatus, WorkerObserver
 
 if TYPE_CHECKING:
     from graflow.remote.envelope import TaskOutcome
-    from graflow_redis.queue import Delivery
+    from graflow_redis.consumer import Delivery
     from graflow_worker.worker import TaskWorker
 
 __all__ = ["WorkerMetrics", "count_dead_letters"]

@@ -194,6 +194,7 @@ def redis_url(args: argparse.Namespace) -> str:
 
 def build_queue(args: argparse.Namespace, **overrides: Any) -> DistributedTaskQueue:
     """The Redis queue the settings point at (graflow-redis's ``DistributedTaskQueue``)."""
+    # redis loads only once a command needs the queue: building the parsers must stay light.
     from graflow_redis.queue import DistributedTaskQueue
 
     options: dict[str, Any] = {"redis_url": redis_url(args), "key_prefix": args.key_prefix}

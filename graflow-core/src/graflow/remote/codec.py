@@ -179,7 +179,12 @@ def dumps_by_value(value: Any, by_value: ByValue, *, what: str) -> bytes:
 
 
 def dumps_outcome(outcome: TaskOutcome) -> bytes:
-    """The outcome as bytes; never fails because of what the task produced (see the module docs)."""
+    """The outcome as bytes; never fails because of what the task produced (see the module docs).
+
+    What cannot travel is changed *in place* on ``outcome`` (an exception dropped, a result
+    turned into the failure saying so), so whoever holds it, a worker counting its tasks,
+    sees what the driver will.
+    """
     if outcome.error is not None and not _round_trips(outcome.error):
         outcome.error = None
     try:
@@ -190,7 +195,12 @@ def dumps_outcome(outcome: TaskOutcome) -> bytes:
             f"cannot be pickled ({type(exc).__name__}: {exc}); return plain data (dicts, lists, "
             "numbers, strings) and keep such objects out of channel writes"
         )
-        return dumps(failure(outcome.task_id, bad, outcome.started_at))
+        replacement = failure(outcome.task_id, bad, outcome.started_at)
+        for name in ("success", "result", "error", "error_type", "error_message", "remote_traceback"):
+            setattr(outcome, name, getattr(replacement, name))
+        outcome.requests = None
+        outcome.channel_ops = []
+        return dumps(outcome)
 
 
 def _round_trips(error: BaseException) -> bool:

@@ -1,0 +1,322 @@
+"""``StreamConsumer``: the worker's side of the Redis queue, on a Redis Streams consumer group.
+
+Workers read the stream ``{prefix}:tasks`` through the consumer group ``graflow-workers``:
+
+* **at least once**: an entry stays pending until :meth:`~StreamConsumer.complete`
+  acknowledges it, after the task ran; an entry whose worker went silent for
+  ``visibility_timeout`` seconds is claimed by the next worker that fetches
+  (``XAUTOCLAIM``), while :meth:`~StreamConsumer.keep_alive` keeps a long task with
+  its live worker;
+* **recorded once**: the first completion of a submission sets a marker and pushes the
+  outcome in one Lua script (:data:`~graflow_redis.scripts.FINISH`); a second run of the
+  same submission records nothing;
+* **nothing silent**: an entry that cannot be decoded, verified or unpickled, or that
+  was delivered more than ``max_deliveries`` times, goes to the dead-letter stream
+  ``{prefix}:dead`` with the reason, and its driver gets a failure
+  (:class:`~graflow_redis.errors.TaskRejectedError`) for that task;
+* **survives a restart**: a stream or group that vanished (Redis restarted without
+  persistence) is created again on the next fetch, and the Lua scripts are reloaded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, cast
+
+import redis
+
+from graflow.remote.envelope import TaskEnvelope, TaskOutcome
+from graflow_redis import scripts
+from graflow_redis.connection import block_seconds, register_client
+from graflow_redis.consumer import Delivery
+from graflow_redis.entry import (
+    EntryMeta,
+    RejectedEntry,
+    decode_envelope,
+    encode_outcome,
+    read_meta,
+    rejected_outcome,
+)
+from graflow_redis.fleet import FleetView
+from graflow_redis.keys import GROUP, Keys
+from graflow_redis.log import emit
+from graflow_redis.signing import Signer
+
+__all__ = ["StreamConsumer"]
+
+#: How long a driver's reply list outlives its last outcome (a crashed driver's list expires).
+REPLY_TTL: Final = 86_400
+#: Approximate cap of the dead-letter stream.
+DEAD_LETTER_MAXLEN: Final = 10_000
+
+#: An entry as read from the stream: its id, its fields, how often it was delivered.
+_RawEntry = tuple[str, dict[bytes, bytes], int]
+
+
+class StreamConsumer:
+    """A :class:`~graflow_redis.consumer.Consumer` on the task stream of one key prefix.
+
+    :class:`~graflow_redis.queue.DistributedTaskQueue` builds one from its settings
+    (``queue.consumer``) and passes its worker-side methods on to it. A worker process
+    needs one: it keeps where its next ``XAUTOCLAIM`` scan starts.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        fleet: FleetView,
+        signer: Signer | None,
+        visibility_timeout: float,
+        max_deliveries: int,
+        done_ttl: int,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        #: Where heartbeats go.
+        self.fleet = fleet
+        #: Verifies task payloads and signs outcomes (``None``: unsigned).
+        self.signer = signer
+        #: Seconds a delivered entry may stay silent before another worker takes it.
+        self.visibility_timeout = visibility_timeout
+        #: Deliveries of one entry before it is dead-lettered.
+        self.max_deliveries = max_deliveries
+        #: Seconds the "outcome recorded" marker of a submission lives.
+        self.done_ttl = done_ttl
+        self._client_ref = register_client(client)
+        self._finish = client.register_script(scripts.FINISH)
+        self._claim = client.register_script(scripts.CLAIM)
+        self._touch = client.register_script(scripts.TOUCH)
+        self._claim_cursor = "0-0"
+        self._next_claim = 0.0
+        self._claim_interval = min(visibility_timeout / 4, 1.0)
+        self._group_ready = False
+
+    @property
+    def heartbeat_ttl(self) -> float:
+        """Seconds a worker's heartbeat counts as alive (the worker beats well within it)."""
+        return self.fleet.heartbeat_ttl
+
+    # --- taking entries --------------------------------------------------------------------
+
+    def ensure_group(self) -> None:
+        """Create the stream and its consumer group if they do not exist (idempotent)."""
+        try:
+            self.client.xgroup_create(self.keys.tasks, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def fetch(self, consumer: str, count: int = 1, block: float = 1.0) -> list[Delivery]:
+        """Up to ``count`` entries for ``consumer``: reclaimed ones first, then new ones.
+
+        Waits up to ``block`` seconds for a new entry. Entries that cannot be run are
+        dead-lettered here (and reported to their driver), so they are never returned.
+        """
+        if count < 1:
+            return []
+        if not self._group_ready:
+            self.ensure_group()
+        try:
+            return self._fetch(consumer, count, block)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The stream vanished (deleted, or Redis restarted without persistence).
+            self.ensure_group()
+            return self._fetch(consumer, count, block)
+
+    def _fetch(self, consumer: str, count: int, block: float) -> list[Delivery]:
+        raw: list[_RawEntry] = []
+        now = time.monotonic()
+        if now >= self._next_claim:
+            raw.extend(self._reclaim(consumer, count))
+            if self._claim_cursor == "0-0":
+                self._next_claim = now + self._claim_interval
+        if len(raw) < count:
+            wait = None if raw else max(int(block_seconds(self.client, block) * 1000), 1)
+            response = self.client.xreadgroup(
+                GROUP, consumer, {self.keys.tasks: ">"}, count=count - len(raw), block=wait
+            )
+            streams = response.items() if isinstance(response, dict) else (response or [])
+            for _stream, entries in cast("Any", streams):
+                for entry_id, fields in entries:
+                    raw.append((_str(entry_id), dict(fields or {}), 1))
+        return self._accept(consumer, raw)
+
+    def _reclaim(self, consumer: str, count: int) -> list[_RawEntry]:
+        idle_ms = int(self.visibility_timeout * 1000)
+        cursor, entries, _deleted, counts = cast("Any", self._claim)(
+            keys=[self.keys.tasks], args=[GROUP, consumer, idle_ms, self._claim_cursor, count]
+        )
+        self._claim_cursor = _str(cursor)
+        claimed = []
+        for (entry_id, flat), delivered in zip(entries, counts, strict=False):
+            if not flat:  # deleted while pending (Redis 6.2 reports it here)
+                self.client.xack(self.keys.tasks, GROUP, entry_id)
+                continue
+            claimed.append((_str(entry_id), dict(zip(flat[::2], flat[1::2], strict=False)), int(delivered)))
+        if claimed:
+            emit("info", "tasks_reclaimed", consumer=consumer, entries=[c[0] for c in claimed])
+        return claimed
+
+    def _accept(self, consumer: str, raw: list[_RawEntry]) -> list[Delivery]:
+        """Deliveries for the entries worth running; the rest are dropped or dead-lettered."""
+        if not raw:
+            return []
+        redelivered = [(i, read_meta(eid, f)) for i, (eid, f, attempt) in enumerate(raw) if attempt > 1]
+        finished: set[int] = set()
+        if redelivered:
+            pipe = self.client.pipeline(transaction=False)
+            for _, meta in redelivered:
+                pipe.exists(self.keys.done(meta.uid or meta.entry_id))
+            for (index, meta), done in zip(redelivered, pipe.execute(), strict=True):
+                if done:  # its outcome is recorded: a late duplicate, drop it
+                    self._settle(meta, b"", has_reply=False)
+                    finished.add(index)
+        deliveries = []
+        now = time.time()
+        for index, (entry_id, fields, attempt) in enumerate(raw):
+            if index in finished:
+                continue
+            meta = read_meta(entry_id, fields)
+            try:
+                if attempt > self.max_deliveries:
+                    raise RejectedEntry(
+                        f"delivered {attempt} times without completing (each worker holding it died "
+                        f"or went silent for {self.visibility_timeout:g}s); giving up after max_deliveries="
+                        f"{self.max_deliveries}"
+                    )
+                envelope = decode_envelope(fields, self.signer)
+            except RejectedEntry as rejected:
+                self._dead_letter(meta, consumer, rejected.reason, fields.get(b"payload", b""))
+                continue
+            self._localize_channel(envelope)
+            deliveries.append(Delivery(entry_id, envelope, attempt, now, meta.uid, meta.reply, consumer))
+        return deliveries
+
+    def _localize_channel(self, envelope: TaskEnvelope) -> None:
+        """Let the task reach the run's Redis channel through this worker's own connection.
+
+        The driver's URL may not resolve here (``localhost`` on the driver, a service
+        name in a container); a channel that shares the queue's server uses ours.
+        """
+        spec = envelope.channel_backend
+        if spec is not None and spec[0] == "redis" and spec[1].get("shared_with_queue"):
+            envelope.channel_backend = ("redis", {**spec[1], "client_ref": self._client_ref})
+
+    # --- settling entries ------------------------------------------------------------------
+
+    def complete(self, delivery: Delivery, outcome: TaskOutcome) -> bool:
+        """Record ``outcome`` for the delivery's driver and acknowledge the entry.
+
+        Returns False when an outcome of the same submission was recorded before (the
+        task ran twice); the entry is acknowledged either way. An outcome that cannot be
+        pickled is recorded as the failure saying so (see :func:`graflow.remote.codec.dumps_outcome`).
+        """
+        item = encode_outcome(delivery.uid, outcome, self.signer)
+        meta = EntryMeta(delivery.entry_id, delivery.uid, outcome.task_id, "", delivery.reply)
+        return self._settle(meta, item, has_reply=True)
+
+    def complete_many(self, items: Sequence[tuple[Delivery, TaskOutcome]]) -> list[bool]:
+        """:meth:`complete` for several deliveries in one round trip (a worker's finished batch)."""
+        encoded = [
+            (EntryMeta(d.entry_id, d.uid, o.task_id, "", d.reply), encode_outcome(d.uid, o, self.signer))
+            for d, o in items
+        ]
+        # EVALSHA straight into the pipeline: a registered script would make redis-py ask
+        # SCRIPT EXISTS first, one more round trip per batch.
+        for _ in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            for meta, item in encoded:
+                keys, args = self._finish_call(meta, item, has_reply=True)
+                pipe.evalsha(self._finish.sha, len(keys), *keys, *args)
+            try:
+                return [bool(recorded) for recorded in pipe.execute()]
+            except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
+                self._finish.sha = self.client.script_load(scripts.FINISH)
+        raise redis.exceptions.NoScriptError("the FINISH script could not be loaded")
+
+    def _finish_call(
+        self, meta: EntryMeta, reply_item: bytes, *, has_reply: bool, dead: list[Any] | None = None
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the FINISH script for one entry."""
+        keys = [
+            self.keys.done(meta.uid or meta.entry_id),
+            meta.reply or self.keys.reply("none"),
+            self.keys.tasks,
+            self.keys.dead,
+        ]
+        args = [
+            GROUP,
+            meta.entry_id,
+            reply_item,
+            self.done_ttl,
+            REPLY_TTL,
+            "1" if has_reply and meta.reply else "0",
+            DEAD_LETTER_MAXLEN,
+            *(dead or ()),
+        ]
+        return keys, args
+
+    def _settle(
+        self, meta: EntryMeta, reply_item: bytes, *, has_reply: bool, dead: list[Any] | None = None
+    ) -> bool:
+        keys, args = self._finish_call(meta, reply_item, has_reply=has_reply, dead=dead)
+        return bool(self._finish(keys=keys, args=args))
+
+    def _dead_letter(self, meta: EntryMeta, consumer: str, reason: str, payload: bytes) -> None:
+        outcome = rejected_outcome(meta.task_id, reason, self.keys.dead, consumer)
+        reply_item = encode_outcome(meta.uid, outcome, self.signer) if meta.uid else b""
+        dead = [
+            "task", meta.task_id, "uid", meta.uid, "session", meta.session_id, "reason", reason,
+            "consumer", consumer, "entry", meta.entry_id, "at", repr(time.time()), "payload", payload,
+        ]  # fmt: skip
+        self._settle(meta, reply_item, has_reply=bool(meta.uid), dead=dead)
+        emit(
+            "warning",
+            "task_dead_lettered",
+            task_id=meta.task_id,
+            entry=meta.entry_id,
+            consumer=consumer,
+            reason=reason,
+            stream=self.keys.dead,
+        )
+
+    # --- holding entries -------------------------------------------------------------------
+
+    def keep_alive(self, deliveries: Sequence[Delivery]) -> None:
+        """Reset the idle time of running entries, so no other worker claims them."""
+        self._touch_entries(deliveries, idle_ms=0)
+
+    def release(self, delivery: Delivery) -> None:
+        """Hand an unfinished entry back: the next worker that fetches takes it."""
+        self._touch_entries([delivery], idle_ms=int(self.visibility_timeout * 1000) * 2 + 1000)
+        self._next_claim = 0.0
+
+    def _touch_entries(self, deliveries: Sequence[Delivery], idle_ms: int) -> None:
+        by_consumer: dict[str, list[str]] = {}
+        for delivery in deliveries:
+            by_consumer.setdefault(delivery.consumer, []).append(delivery.entry_id)
+        for consumer, ids in by_consumer.items():
+            self._touch(keys=[self.keys.tasks], args=[GROUP, consumer, idle_ms, *ids])
+
+    # --- the fleet -------------------------------------------------------------------------
+
+    def heartbeat(self, worker_id: str, info: Mapping[str, Any]) -> None:
+        """Publish that ``worker_id`` is alive (see :meth:`~graflow_redis.fleet.FleetView.heartbeat`)."""
+        self.fleet.heartbeat(worker_id, info)
+
+    def remove_worker(self, worker_id: str) -> None:
+        """Take ``worker_id`` out of the fleet now (see :meth:`~graflow_redis.fleet.FleetView.remove_worker`)."""
+        self.fleet.remove_worker(worker_id)
+
+    def __repr__(self) -> str:
+        return f"<StreamConsumer {self.keys.tasks!r} group={GROUP!r}>"
+
+
+def _str(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -1,0 +1,60 @@
+"""``Counters``: how many tasks a worker ran, how they ended, and the time spent in them."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from graflow.remote.envelope import TaskOutcome
+    from graflow_worker.observer import TaskStatus
+
+__all__ = ["Counters"]
+
+
+class Counters:
+    """A worker's running totals; :meth:`count` is called once per finished task, from any thread.
+
+    Reading a single counter needs no lock (an ``int`` read is atomic); :meth:`count`
+    updates them together, so ``processed == succeeded + failed`` always holds between
+    two counts.
+    """
+
+    def __init__(self) -> None:
+        #: Tasks run to the end (succeeded + failed).
+        self.processed = 0
+        self.succeeded = 0
+        self.failed = 0
+        #: Runs whose result had already been recorded by another run of the same entry.
+        self.duplicate = 0
+        #: Seconds spent in tasks, summed over every task run.
+        self.execution_time = 0.0
+        #: Set by every :meth:`count`; the heartbeat waits on it to publish fresh figures early.
+        self.changed = threading.Event()
+        self._lock = threading.Lock()
+
+    def count(self, outcome: TaskOutcome, recorded: bool | None) -> TaskStatus:
+        """Count one finished task; ``recorded`` is what completing it returned (``None``: not delivered).
+
+        Returns how the task ended, as observers and metrics name it.
+        """
+        status: TaskStatus = (
+            "duplicate" if recorded is False else ("succeeded" if outcome.success else "failed")
+        )
+        with self._lock:
+            self.processed += 1
+            if outcome.success:
+                self.succeeded += 1
+            else:
+                self.failed += 1
+            if recorded is False:
+                self.duplicate += 1
+            self.execution_time += outcome.duration
+        self.changed.set()
+        return status
+
+    def __repr__(self) -> str:
+        return (
+            f"<Counters processed={self.processed} succeeded={self.succeeded} "
+            f"failed={self.failed} duplicate={self.duplicate}>"
+        )
