@@ -22,8 +22,8 @@ from graflow_redis.consumer import Consumer, Delivery
 from graflow_redis.errors import TaskRejectedError
 from graflow_redis.queue import DistributedTaskQueue
 from graflow_redis.stub import StubConsumer
-from tests.support.waiting import wait_until
 from tests.redis.test_redis_queue import envelope, fetch_one, run
+from tests.support.waiting import wait_until
 
 
 @dataclass
