@@ -10,7 +10,7 @@ The graph knows nodes only through :class:`~graflow.core.dsl.Executable`'s inter
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -20,7 +20,42 @@ from graflow.exceptions import DuplicateTaskError, GraphCompilationError
 if TYPE_CHECKING:
     from graflow.core.dsl import Executable, ParallelGroup
 
-__all__ = ["SchedulingView", "TaskGraph"]
+__all__ = ["NodeView", "SchedulingView", "TaskGraph"]
+
+
+class NodeView(Mapping[str, "Executable"]):
+    """The top-level nodes of a graph when it was asked: id -> node, in insertion order.
+
+    It iterates its ids, so it reads like the list of them (``for tid in graph.nodes``,
+    ``", ".join(graph.nodes)``, ``graph.nodes == ["a", "b"]``), and it is a mapping, as in
+    the existing releases (``graph.nodes.keys()``, ``graph.nodes["a"]``).
+    """
+
+    __slots__ = ("_nodes",)
+
+    def __init__(self, nodes: Mapping[str, Executable]) -> None:
+        self._nodes = dict(nodes)
+
+    def __getitem__(self, task_id: str) -> Executable:
+        return self._nodes[task_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, tuple)):
+            return list(self._nodes) == list(other)
+        if isinstance(other, Mapping):
+            return dict(self._nodes) == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"NodeView({list(self._nodes)!r})"
 
 
 @dataclass(frozen=True)
@@ -63,9 +98,9 @@ class TaskGraph:
     # --- reading ---------------------------------------------------------------------
 
     @property
-    def nodes(self) -> list[str]:
-        """Ids of the top-level nodes, in insertion order."""
-        return list(self._nodes)
+    def nodes(self) -> NodeView:
+        """The top-level nodes (id -> node), in insertion order; iterates their ids."""
+        return NodeView(self._nodes)
 
     @property
     def edges(self) -> list[tuple[str, str]]:
