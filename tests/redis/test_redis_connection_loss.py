@@ -17,11 +17,12 @@ from structlog.testing import capture_logs
 from graflow.core.decorators import task
 from graflow.core.task import TaskWrapper
 from graflow.core.workflow import workflow
+from graflow.exceptions import RunStateLostError
 from graflow.remote.envelope import TaskEnvelope
 from graflow_redis.channel import RedisChannel
 from graflow_redis.queue import DistributedTaskQueue
 from tests.redis.thread_worker import ThreadWorker
-from tests.support.redis_server import PrivateRedis
+from tests.support.redis_server import PrivateRedis, start_private_redis
 from tests.support.waiting import wait_until
 
 
@@ -37,14 +38,15 @@ def worker(queue_options: dict[str, Any]) -> Any:
     worker.stop()
 
 
-def test_a_run_completes_when_redis_restarts_while_a_task_runs(
-    private_redis: PrivateRedis, queue_options: dict[str, Any], worker: ThreadWorker, tmp_path: Path
-) -> None:
+def _restart_while_slow_runs(
+    wf_name: str, server: PrivateRedis, options: dict[str, Any], tmp_path: Path
+) -> dict[str, Any]:
+    """Run extract >> slow >> load on ``server``; restart it while ``slow`` runs; what the run gave."""
     started, go, runs = tmp_path / "started", tmp_path / "go", tmp_path / "runs"
     started_s, go_s, runs_s = str(started), str(go), str(runs)
     outcome: dict[str, Any] = {}
 
-    with workflow("restart") as wf:
+    with workflow(wf_name) as wf:
 
         @task
         def extract() -> int:
@@ -70,21 +72,47 @@ def test_a_run_completes_when_redis_restarts_while_a_task_runs(
 
         def drive() -> None:
             try:
-                outcome["result"] = wf.execute(queue_backend="redis", config=queue_options)
+                outcome["result"] = wf.execute(queue_backend="redis", channel_backend="redis", config=options)
             except BaseException as exc:
                 outcome["error"] = exc
 
         driver = threading.Thread(target=drive)
         driver.start()
         wait_until(started.exists, 20, "the slow task to start on the worker")
-        private_redis.restart()  # every key is gone: the stream, the group, the reply list
+        server.restart()
         go.touch()
         driver.join(60)
+    assert not driver.is_alive(), "the run did not end after the restart"
+    outcome["runs"] = runs.read_text().count("run")
+    return outcome
 
-    assert not driver.is_alive(), "the run did not finish after the restart"
+
+def test_a_run_whose_redis_restarted_empty_fails_loudly_instead_of_going_on_with_lost_state(
+    private_redis: PrivateRedis, queue_options: dict[str, Any], worker: ThreadWorker, tmp_path: Path
+) -> None:
+    outcome = _restart_while_slow_runs("restart", private_redis, queue_options, tmp_path)
+
+    assert "result" not in outcome, "the run must not succeed on state it no longer has"
+    error = outcome["error"]
+    assert isinstance(error, RunStateLostError), repr(error)
+    assert "appendonly" in str(error)
+
+
+def test_a_run_completes_when_redis_with_an_append_only_file_restarts_while_a_task_runs(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "aof").mkdir()
+    with start_private_redis(tmp_path / "aof", ports=range(6381, 6392), append_only=True) as server:
+        options = {"redis_url": server.url, "key_prefix": "restart-aof", "visibility_timeout": 2.0}
+        worker = ThreadWorker(DistributedTaskQueue(**options), "aof-worker").start()
+        try:
+            outcome = _restart_while_slow_runs("restart_aof", server, options, tmp_path)
+        finally:
+            worker.stop()
+
     assert "error" not in outcome, outcome.get("error")
     assert outcome["result"] == 42
-    assert 1 <= runs.read_text().count("run") <= 2  # at least once; a second run only if resubmitted
+    assert 1 <= outcome["runs"] <= 2  # at least once; a second run only if the entry came back unfinished
 
 
 def test_a_channel_keeps_working_across_a_restart(private_redis: PrivateRedis) -> None:

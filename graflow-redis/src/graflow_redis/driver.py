@@ -22,13 +22,17 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from graflow.exceptions import GraflowRuntimeError
-from graflow.remote.codec import ByValue, dumps_envelope
+import redis
+
+from graflow.exceptions import GraflowRuntimeError, RunStateLostError
+from graflow.remote.codec import ByValue, dumps_envelope, loads
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
+from graflow_redis import scripts
 from graflow_redis.backoff import Backoff
 from graflow_redis.connection import CONNECTION_ERRORS, block_seconds, call_with_retry
 from graflow_redis.entry import decode_outcome, entry_fields, split_reply
 from graflow_redis.errors import NoWorkerAvailableError, OutcomeDecodeError
+from graflow_redis.keys import RUN_KEYS_TTL
 from graflow_redis.log import emit
 
 if TYPE_CHECKING:
@@ -56,6 +60,8 @@ class _Submission:
     fields: dict[str, bytes | str]
     future: Future[TaskOutcome] = field(default_factory=Future)
     entry_id: str = ""
+    #: ``(run id, step key)`` of a step of a durable run: submitted once per step, across drivers.
+    step: tuple[str, str] | None = None
 
 
 class FleetExecutor:
@@ -68,6 +74,10 @@ class FleetExecutor:
         #: This driver's id; its outcomes arrive on ``{prefix}:reply:{driver_id}``.
         self.driver_id = uuid.uuid4().hex
         self.reply_key = self.keys.reply(self.driver_id)
+        #: Reply lists listened to: this driver's, and those of earlier drivers of a resumed
+        #: run whose submissions it adopted.
+        self._reply_keys = [self.reply_key]
+        self._submit_script = self.client.register_script(scripts.SUBMIT)
         self._pending: dict[str, _Submission] = {}
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
@@ -94,12 +104,23 @@ class FleetExecutor:
         return self.submit(envelope).result()
 
     def submit(self, envelope: TaskEnvelope) -> Future[TaskOutcome]:
-        """Put ``envelope`` on the stream; the future resolves to its outcome."""
+        """Put ``envelope`` on the stream; the future resolves to its outcome.
+
+        A step of a durable run (``envelope.step``) is submitted once: when an earlier
+        driver of the run submitted it and did not withdraw it, its submission is adopted.
+        """
         payload = dumps_envelope(envelope, _WORKERS)
-        return self.submit_payload(envelope.task_id, payload, session_id=envelope.session_id)
+        step = (envelope.session_id, envelope.step) if envelope.step is not None else None
+        return self.submit_payload(envelope.task_id, payload, session_id=envelope.session_id, step=step)
 
     def submit_payload(
-        self, task_id: str, payload: bytes, *, session_id: str = "", signature: Any = _SIGN
+        self,
+        task_id: str,
+        payload: bytes,
+        *,
+        session_id: str = "",
+        signature: Any = _SIGN,
+        step: tuple[str, str] | None = None,
     ) -> Future[TaskOutcome]:
         """Low level: submit already-pickled envelope bytes (benchmarks, tests of bad entries).
 
@@ -109,7 +130,10 @@ class FleetExecutor:
             signature = self.queue.signer.sign(payload) if self.queue.signer is not None else None
         uid = f"{self.driver_id}-{next(self._numbers):x}"
         submission = _Submission(
-            uid, task_id, entry_fields(uid, task_id, session_id, self.reply_key, payload, signature)
+            uid,
+            task_id,
+            entry_fields(uid, task_id, session_id, self.reply_key, payload, signature),
+            step=step,
         )
         with self._lock:
             if self._closed.is_set():
@@ -153,17 +177,30 @@ class FleetExecutor:
             raise
 
     def _send(self, batch: list[_Submission]) -> None:
-        """XADD ``batch`` in one pipeline, retrying while Redis is unreachable."""
+        """Submit ``batch`` in one pipeline, retrying while Redis is unreachable."""
 
         def add() -> list[Any]:
-            pipe = self.client.pipeline(transaction=False)
-            for submission in batch:
-                pipe.xadd(self.keys.tasks, submission.fields)  # type: ignore[arg-type]
-            return pipe.execute()
+            for _ in range(2):
+                pipe = self.client.pipeline(transaction=False)
+                for submission in batch:
+                    if submission.step is None:
+                        pipe.xadd(self.keys.tasks, submission.fields)  # type: ignore[arg-type]
+                    else:
+                        run_id, step = submission.step
+                        fields = [part for pair in submission.fields.items() for part in pair]
+                        args = [step, submission.uid, self.keys.done(""), RUN_KEYS_TTL, *fields]
+                        run = self.keys.run(run_id)
+                        keys = [self.keys.tasks, run.submissions, run.steps]
+                        pipe.evalsha(self._submit_script.sha, len(keys), *keys, *args)
+                try:
+                    return pipe.execute()
+                except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
+                    self._submit_script.sha = self.client.script_load(scripts.SUBMIT)
+            raise redis.exceptions.NoScriptError("the SUBMIT script could not be loaded")
 
         timeout = self.queue.connection_retry_timeout if self._server_id else FIRST_CONTACT_TIMEOUT
         names = ", ".join(repr(s.task_id) for s in batch[:3]) + (", ..." if len(batch) > 3 else "")
-        entry_ids = call_with_retry(
+        answers = call_with_retry(
             add,
             what=f"submitting task{'s' if len(batch) > 1 else ''} {names}",
             where=self.queue.where,
@@ -176,8 +213,46 @@ class FleetExecutor:
                 retry_in=pause,
             ),
         )
-        for submission, entry_id in zip(batch, entry_ids, strict=True):
-            submission.entry_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        for submission, answer in zip(batch, answers, strict=True):
+            if submission.step is None:
+                submission.entry_id = _text(answer)
+            elif _text(answer[0]) == "new":
+                submission.entry_id = _text(answer[1])
+            elif _text(answer[0]) == "adopt":
+                self._adopt(submission, _text(answer[1]))
+            else:
+                self._answer_from_store(submission)
+
+    def _adopt(self, submission: _Submission, earlier: str) -> None:
+        """Wait for an earlier driver's submission of the same step instead of our own."""
+        with self._lock:
+            self._pending.pop(submission.uid, None)
+            submission.uid = earlier
+            self._pending[earlier] = submission
+            reply = self.keys.reply(earlier.rpartition("-")[0])
+            if reply not in self._reply_keys:
+                self._reply_keys = [*self._reply_keys, reply]
+        self._emit("info", "submission_adopted", task_id=submission.task_id, uid=earlier)
+
+    def _answer_from_store(self, submission: _Submission) -> None:
+        """A step recorded since the resuming driver read the run's history: its outcome is stored."""
+        assert submission.step is not None
+        run_id, step = submission.step
+        run = self.keys.run(run_id)
+        blob: Any = self.client.hget(run.steps, step)
+        result: Any = self.client.hget(run.results, submission.task_id)
+        completion = loads(blob) if blob is not None else None
+        outcome = TaskOutcome(
+            submission.task_id,
+            success=True,
+            result=loads(result) if result is not None else None,
+            requests=completion.requests if completion is not None else None,
+            worker=completion.worker if completion is not None else "",
+            step_recorded=True,
+        )
+        with self._lock:
+            self._pending.pop(submission.uid, None)
+        submission.future.set_result(outcome)
 
     # --- the listener ----------------------------------------------------------------------
 
@@ -199,10 +274,10 @@ class FleetExecutor:
                 if self._server_id is None or self._lost:
                     self._check_server()
                 self._watch_fleet()
-                popped = self.client.blpop([self.reply_key], timeout=block)
+                popped = self.client.blpop(self._reply_keys, timeout=block)
                 if popped is not None:
                     items: list[Any] = [popped[1]]
-                    more: Any = self.client.lpop(self.reply_key, BATCH)
+                    more: Any = self.client.lpop(popped[0], BATCH)
                     if more:
                         items.extend(more)
                     for item in items:
@@ -240,9 +315,39 @@ class FleetExecutor:
             return
         with self._lock:
             waiting = list(self._pending.values())
+        lost = self._lost_runs({s.step[0] for s in waiting if s.step is not None})
+        if lost:
+            self._emit("error", "run_state_lost", runs=sorted(lost))
+            self._fail_where(
+                lambda s: s.step is not None and s.step[0] in lost,
+                lambda s: RunStateLostError(
+                    f"run {s.step[0]!r}: Redis at {self.queue.where} restarted and kept nothing of it (its plan, "
+                    f"steps and results are gone, so {s.task_id!r} cannot go on). Run Redis with persistence "
+                    "(appendonly yes) to ride out restarts; start the workflow again."
+                ),
+            )
+            waiting = [s for s in waiting if s.step is None or s.step[0] not in lost]
         self._emit("warning", "redis_restarted", resubmitting=len(waiting))
         if waiting:
             self._send(waiting)
+
+    def _lost_runs(self, run_ids: set[str]) -> set[str]:
+        """Which of these durable runs' state vanished (a restart without persistence, a flush)."""
+        if not run_ids:
+            return set()
+        ordered = sorted(run_ids)
+        pipe = self.client.pipeline(transaction=False)
+        for run_id in ordered:
+            pipe.exists(self.keys.run(run_id).plan)
+        return {run_id for run_id, found in zip(ordered, pipe.execute(), strict=True) if not found}
+
+    def _fail_where(self, which: Any, make_error: Any) -> None:
+        with self._lock:
+            failed = [s for s in self._pending.values() if which(s)]
+            for submission in failed:
+                del self._pending[submission.uid]
+        for submission in failed:
+            submission.future.set_exception(make_error(submission))
 
     def _deliver(self, item: bytes) -> None:
         uid, signature, payload = split_reply(item)
@@ -354,3 +459,7 @@ class FleetExecutor:
             self.client.delete(self.reply_key)
         except CONNECTION_ERRORS as exc:
             self._emit("debug", "reply_cleanup_failed", error=f"{type(exc).__name__}: {exc}")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

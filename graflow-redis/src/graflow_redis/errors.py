@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from graflow.exceptions import ExecutorUnavailableError, GraflowRuntimeError
+from graflow.exceptions import ExecutorUnavailableError, GraflowRuntimeError, StateStoreError
 
 __all__ = [
     "NoWorkerAvailableError",
     "OutcomeDecodeError",
     "RedisUnavailableError",
+    "StateUnavailableError",
     "SignatureError",
     "TaskRejectedError",
 ]
@@ -60,3 +61,10 @@ class OutcomeDecodeError(GraflowRuntimeError):
 
 class RedisUnavailableError(ExecutorUnavailableError, ConnectionError):
     """Redis did not answer within the retry budget."""
+
+
+class StateUnavailableError(StateStoreError, RedisUnavailableError):
+    """Redis did not answer within the retry budget while a run's state was being written.
+
+    A store failure (the run stops, and is resumed once Redis is back) and a Redis outage alike.
+    """

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["GROUP", "Keys"]
+__all__ = ["GROUP", "RUN_KEYS_TTL", "Keys", "RunKeys"]
 
 #: The consumer group every worker of a key prefix reads the task stream through.
 GROUP: Final = "graflow-workers"
+#: Seconds a run's keys outlive their last write while it runs; a finished run's keys get
+#: the run's ``run_ttl`` instead, so an abandoned run expires on its own.
+RUN_KEYS_TTL: Final = 8 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -51,3 +54,71 @@ class Keys:
     def channel(self, session_id: str) -> str:
         """Common prefix of one run's channel keys."""
         return f"{self.prefix}:ch:{session_id}"
+
+    @property
+    def runs(self) -> str:
+        """Sorted set of run ids, scored by start time: what ``graflow runs`` lists."""
+        return f"{self.prefix}:runs"
+
+    def run(self, run_id: str) -> RunKeys:
+        """The keys of one run's state (the Redis state store)."""
+        return RunKeys(f"{self.prefix}:run:{run_id}")
+
+
+@dataclass(frozen=True)
+class RunKeys:
+    """One run's state: every key starts with ``{prefix}:run:{run_id}:`` and expires with the run."""
+
+    base: str
+
+    @property
+    def info(self) -> str:
+        """Hash: workflow, status, times, counts, error, backends."""
+        return f"{self.base}:info"
+
+    @property
+    def plan(self) -> str:
+        """The run's plan (graph by value), written once."""
+        return f"{self.base}:plan"
+
+    @property
+    def lease(self) -> str:
+        """Who drives the run now (``host:pid``), expiring unless renewed."""
+        return f"{self.base}:lease"
+
+    @property
+    def steps(self) -> str:
+        """Hash: step key -> completion (what the step asked for, who ran it)."""
+        return f"{self.base}:steps"
+
+    @property
+    def order(self) -> str:
+        """List of step keys in the order they were recorded."""
+        return f"{self.base}:order"
+
+    @property
+    def done(self) -> str:
+        """Set of the task ids that completed at least once."""
+        return f"{self.base}:done"
+
+    @property
+    def results(self) -> str:
+        """Hash: task id -> latest result."""
+        return f"{self.base}:results"
+
+    @property
+    def submissions(self) -> str:
+        """Hash: step key -> uid of the entry that runs it, so a resumed driver adopts it."""
+        return f"{self.base}:subs"
+
+    def all(self) -> list[str]:
+        return [
+            self.info,
+            self.plan,
+            self.lease,
+            self.steps,
+            self.order,
+            self.done,
+            self.results,
+            self.submissions,
+        ]

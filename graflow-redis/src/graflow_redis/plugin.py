@@ -17,6 +17,7 @@ from graflow.plugins import hookimpl
 if TYPE_CHECKING:
     from graflow.channels.base import Channel
     from graflow.coordination.coordinator import Coordinator
+    from graflow.state.store import StateStore
     from graflow_redis.queue import DistributedTaskQueue
 
 
@@ -31,6 +32,12 @@ def _redis_channel(session_id: str, config: Mapping[str, Any]) -> Channel:
     from graflow_redis.channel import RedisChannel
 
     return RedisChannel.from_config(session_id, config)
+
+
+def _redis_store(config: Mapping[str, Any]) -> StateStore:
+    from graflow_redis.store import RedisStore  # lazy: as the other factories
+
+    return RedisStore.from_config(config)
 
 
 def _redis_coordinator() -> Coordinator:
@@ -52,3 +59,14 @@ def graflow_channel_backends() -> Mapping[str, Callable[[str, Mapping[str, Any]]
 @hookimpl
 def graflow_coordinators() -> Mapping[str, Callable[[], Coordinator]]:
     return {"redis": _redis_coordinator}
+
+
+@hookimpl
+def graflow_state_stores() -> Mapping[str, Callable[[Mapping[str, Any]], StateStore]]:
+    return {"redis": _redis_store}
+
+
+@hookimpl
+def graflow_state_store_for(config: Mapping[str, Any]) -> str | None:
+    """Runs looked up with Redis settings live in the Redis store."""
+    return "redis" if config.get("redis_url") or config.get("redis_client") else None

@@ -20,14 +20,18 @@ __all__ = [
     "FINISH",
     "LOCK_RELEASE",
     "LOCK_RENEW",
+    "SUBMIT",
     "TOUCH",
 ]
 
 # --- queue ----------------------------------------------------------------------------
 
-#: Record an outcome once, acknowledge the entry, optionally dead-letter it.
-#: KEYS: done, reply, tasks, dead.  ARGV: group, entry_id, reply_item, done_ttl, reply_ttl,
-#: has_reply ("1"/"0"), dead_maxlen, then dead-letter field/value pairs (none: no dead letter).
+#: Record an outcome once, acknowledge the entry, optionally dead-letter it; for a step of a
+#: durable run, record the step and its result in the run's state in the same breath.
+#: KEYS: done, reply, tasks, dead, steps, order, done_tasks, results.
+#: ARGV: group, entry_id, reply_item, done_ttl, reply_ttl, has_reply ("1"/"0"), dead_maxlen,
+#: step_key ("" for none), step_blob, task_id, result_blob, has_result ("1"/"0"), run_ttl,
+#: then dead-letter field/value pairs (none: no dead letter).
 #: Returns 1 if this call recorded the outcome, 0 if one was recorded before.
 FINISH: Final = """
 local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[4])
@@ -35,10 +39,17 @@ if ARGV[2] ~= '' then
   redis.pcall('XACK', KEYS[3], ARGV[1], ARGV[2])
   redis.call('XDEL', KEYS[3], ARGV[2])
 end
-if #ARGV > 7 then
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(ARGV, 8))
+if #ARGV > 13 then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(ARGV, 14))
 end
 if first then
+  if ARGV[8] ~= '' then
+    redis.call('HSET', KEYS[5], ARGV[8], ARGV[9])
+    redis.call('RPUSH', KEYS[6], ARGV[8])
+    redis.call('SADD', KEYS[7], ARGV[10])
+    if ARGV[12] == '1' then redis.call('HSET', KEYS[8], ARGV[10], ARGV[11]) end
+    for i = 5, 8 do redis.call('EXPIRE', KEYS[i], ARGV[13]) end
+  end
   if ARGV[6] == '1' then
     redis.call('RPUSH', KEYS[2], ARGV[3])
     redis.call('EXPIRE', KEYS[2], ARGV[5])
@@ -46,6 +57,22 @@ if first then
   return 1
 end
 return 0
+"""
+
+#: Submit a step of a durable run once across drivers. A step already recorded is not
+#: submitted again; one that an earlier driver of the run submitted and whose outcome is
+#: not recorded yet (queued, or running) is adopted instead of getting a second entry.
+#: A retry of a step whose attempt failed is a new submission.
+#: KEYS: tasks, submissions, steps.  ARGV: step_key, uid, done_prefix, run_ttl, then the
+#: entry's field/value pairs.  Returns {'recorded'}, {'adopt', earlier uid} or {'new', entry id}.
+SUBMIT: Final = """
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {'recorded'} end
+local earlier = redis.call('HGET', KEYS[2], ARGV[1])
+if earlier and not redis.call('GET', ARGV[3] .. earlier) then return {'adopt', earlier} end
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return {'new', id}
 """
 
 #: XAUTOCLAIM plus each claimed entry's delivery count.

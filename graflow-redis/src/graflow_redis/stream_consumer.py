@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, cast
 
 import redis
 
+from graflow.remote.codec import dumps
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
+from graflow.state.records import Completion
 from graflow_redis import scripts
 from graflow_redis.connection import block_seconds, register_client
 from graflow_redis.consumer import Delivery
@@ -39,7 +42,7 @@ from graflow_redis.entry import (
     rejected_outcome,
 )
 from graflow_redis.fleet import FleetView
-from graflow_redis.keys import GROUP, Keys
+from graflow_redis.keys import GROUP, RUN_KEYS_TTL, Keys, RunKeys
 from graflow_redis.log import emit
 from graflow_redis.signing import Signer
 
@@ -52,6 +55,16 @@ DEAD_LETTER_MAXLEN: Final = 10_000
 
 #: An entry as read from the stream: its id, its fields, how often it was delivered.
 _RawEntry = tuple[str, dict[bytes, bytes], int]
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A step of a durable run to record with its outcome: where, which, what it did, its result."""
+
+    run: RunKeys
+    key: str
+    completion: bytes
+    result: bytes
 
 
 class StreamConsumer:
@@ -199,14 +212,17 @@ class StreamConsumer:
         return deliveries
 
     def _localize_channel(self, envelope: TaskEnvelope) -> None:
-        """Let the task reach the run's Redis channel through this worker's own connection.
+        """Let the task reach the run's Redis channel and results through this worker's own connection.
 
         The driver's URL may not resolve here (``localhost`` on the driver, a service
-        name in a container); a channel that shares the queue's server uses ours.
+        name in a container); a channel or store that shares the queue's server uses ours.
         """
         spec = envelope.channel_backend
         if spec is not None and spec[0] == "redis" and spec[1].get("shared_with_queue"):
             envelope.channel_backend = ("redis", {**spec[1], "client_ref": self._client_ref})
+        store = envelope.results_store
+        if store is not None and store[0] == "redis" and store[1].get("shared_with_queue"):
+            envelope.results_store = ("redis", {**store[1], "client_ref": self._client_ref})
 
     # --- settling entries ------------------------------------------------------------------
 
@@ -216,23 +232,19 @@ class StreamConsumer:
         Returns False when an outcome of the same submission was recorded before (the
         task ran twice); the entry is acknowledged either way. An outcome that cannot be
         pickled is recorded as the failure saying so (see :func:`graflow.remote.codec.dumps_outcome`).
+        A successful step of a durable run is recorded in the run's state in the same
+        script, so it is never lost between the worker and a driver that died.
         """
-        item = encode_outcome(delivery.uid, outcome, self.signer)
-        meta = EntryMeta(delivery.entry_id, delivery.uid, outcome.task_id, "", delivery.reply)
-        return self._settle(meta, item, has_reply=True)
+        return self.complete_many([(delivery, outcome)])[0]
 
     def complete_many(self, items: Sequence[tuple[Delivery, TaskOutcome]]) -> list[bool]:
         """:meth:`complete` for several deliveries in one round trip (a worker's finished batch)."""
-        encoded = [
-            (EntryMeta(d.entry_id, d.uid, o.task_id, "", d.reply), encode_outcome(d.uid, o, self.signer))
-            for d, o in items
-        ]
+        calls = [self._finish_call(*self._encode(d, o)) for d, o in items]
         # EVALSHA straight into the pipeline: a registered script would make redis-py ask
         # SCRIPT EXISTS first, one more round trip per batch.
         for _ in range(2):
             pipe = self.client.pipeline(transaction=False)
-            for meta, item in encoded:
-                keys, args = self._finish_call(meta, item, has_reply=True)
+            for keys, args in calls:
                 pipe.evalsha(self._finish.sha, len(keys), *keys, *args)
             try:
                 return [bool(recorded) for recorded in pipe.execute()]
@@ -240,15 +252,46 @@ class StreamConsumer:
                 self._finish.sha = self.client.script_load(scripts.FINISH)
         raise redis.exceptions.NoScriptError("the FINISH script could not be loaded")
 
+    def _encode(self, delivery: Delivery, outcome: TaskOutcome) -> tuple[EntryMeta, bytes, _Step | None]:
+        """The reply for ``outcome`` and, for a successful step of a durable run, its record."""
+        step = delivery.envelope.step
+        outcome.step_recorded = step is not None and outcome.success
+        item = encode_outcome(delivery.uid, outcome, self.signer)  # may turn it into a failure
+        record = None
+        if step is not None and outcome.step_recorded:
+            completion = Completion(
+                step,
+                outcome.task_id,
+                outcome.requests,
+                worker=outcome.worker,
+                duration=outcome.duration,
+                attempts=delivery.envelope.attempt,
+            )
+            run = self.keys.run(delivery.envelope.session_id)
+            record = _Step(run, step, dumps(completion), dumps(outcome.result))
+        meta = EntryMeta(delivery.entry_id, delivery.uid, outcome.task_id, "", delivery.reply)
+        return meta, item, record
+
     def _finish_call(
-        self, meta: EntryMeta, reply_item: bytes, *, has_reply: bool, dead: list[Any] | None = None
+        self,
+        meta: EntryMeta,
+        reply_item: bytes,
+        step: _Step | None = None,
+        *,
+        has_reply: bool = True,
+        dead: list[Any] | None = None,
     ) -> tuple[list[str], list[Any]]:
         """KEYS and ARGV of the FINISH script for one entry."""
+        run = step.run if step is not None else self.keys.run("none")
         keys = [
             self.keys.done(meta.uid or meta.entry_id),
             meta.reply or self.keys.reply("none"),
             self.keys.tasks,
             self.keys.dead,
+            run.steps,
+            run.order,
+            run.done,
+            run.results,
         ]
         args = [
             GROUP,
@@ -258,6 +301,12 @@ class StreamConsumer:
             REPLY_TTL,
             "1" if has_reply and meta.reply else "0",
             DEAD_LETTER_MAXLEN,
+            step.key if step is not None else "",
+            step.completion if step is not None else b"",
+            meta.task_id,
+            step.result if step is not None else b"",
+            "1" if step is not None else "0",
+            RUN_KEYS_TTL,
             *(dead or ()),
         ]
         return keys, args

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -95,8 +95,9 @@ class ExecutionContext:
         self.session_id = session_id
         self.workflow_name = workflow_name or "workflow"
         self.max_cycles: int = int(config.get("max_cycles", DEFAULT_MAX_CYCLES))
-        #: Task id -> result (the return value, or what a handler stored).
-        self.results: dict[str, Any] = {}
+        #: Task id -> result (the return value, or what a handler stored). A store that
+        #: holds results elsewhere (Redis) gives a mapping that reads from it when asked.
+        self.results: MutableMapping[str, Any] = {}
         #: Task id -> how many times it started in this run.
         self.cycle_counts: dict[str, int] = {}
         #: Task id -> ``host:pid`` of the process that last ran it, for tasks run remotely.
@@ -110,6 +111,9 @@ class ExecutionContext:
         self.backends: tuple[str, str] = ("memory", "memory")
         #: Where the run's state is kept (the in-process store keeps nothing).
         self.store: StateStore = store or IN_PROCESS
+        view = self.store.results_view(session_id)
+        if view is not None:
+            self.results = view
         #: The run's write side in a durable store, once the run started (``None`` otherwise).
         self.journal: RunJournal | None = None
         #: Step key -> completion, of an earlier execution of this run being resumed:

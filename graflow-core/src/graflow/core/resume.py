@@ -64,6 +64,7 @@ def rerun_context(run_id: str, from_task: str, config: Mapping[str, Any] | None 
     saved = store.load(run_id)
     affected = _downstream(saved, from_task)
     kept = [c for c in saved.completions if c.task_id not in affected]
+    kept_results = {c.task_id: saved.results[c.task_id] for c in kept if c.task_id in saved.results}
     plan = dataclasses.replace(saved.plan, run_id=uuid.uuid4().hex, rerun_of=(run_id, from_task))
     journal = store.start_run(plan)
     for completion in kept:
@@ -83,7 +84,7 @@ def rerun_context(run_id: str, from_task: str, config: Mapping[str, Any] | None 
         plan,
         dataclasses.replace(saved.info, run_id=plan.run_id, status=RunStatus.RUNNING),
         kept,
-        {tid: value for tid, value in saved.results.items() if tid not in affected},
+        kept_results,
         channel,
     )
     context = _context(replayed, config, store=store, copy_channel_of=None if channel is not None else run_id)
@@ -125,7 +126,10 @@ def _context(
         store=store,
     )
     context.backends = (plan.queue_backend, plan.channel_backend)
-    context.results.update(saved.results)
+    if isinstance(saved.results, dict):
+        context.results.update(saved.results)
+    elif store.results_view(plan.run_id) is None:  # a store's lazy results, read through another store
+        context.results = saved.results
     return context
 
 

@@ -281,10 +281,14 @@ class Run:
         if journal is not None and isinstance(context.channel, RecordingChannel):
             tctx.journal_ops = []
         call: Callable[[], Any]
+        recorded_remotely = [False]
         if executor is not None and handler.relocatable:
+            step = key if context.store.records_remote_steps else None
 
             def call() -> Any:
-                return apply_outcome(executor.execute(build_envelope(task, context, tctx)), context, tctx)
+                outcome = executor.execute(build_envelope(task, context, tctx, step=step))
+                recorded_remotely[0] = outcome.step_recorded
+                return apply_outcome(outcome, context, tctx)
 
         else:
 
@@ -306,7 +310,7 @@ class Run:
         else:
             context.results[tid] = result
         self.last_task_id = tid
-        if journal is not None and key is not None:
+        if journal is not None and key is not None and not recorded_remotely[0]:
             duration = time.perf_counter() - started
             self._record(key, tid, tctx.requests, tctx.journal_ops, result, duration, tctx.retry_count + 1)
         return tctx.requests

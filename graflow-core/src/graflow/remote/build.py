@@ -25,6 +25,7 @@ def build_envelope(
     tctx: TaskExecutionContext | None = None,
     *,
     share_channel: bool = True,
+    step: str | None = None,
     manager: GraflowPluginManager | None = None,
 ) -> TaskEnvelope:
     """The envelope that runs this attempt of ``task`` elsewhere as it would run here.
@@ -33,12 +34,15 @@ def build_envelope(
     cycle and retry counts come from it); without one the task runs as its first
     attempt of the current cycle. ``share_channel=False`` always ships a snapshot of
     the channel (its writes are replayed here afterwards), for a remote side that
-    cannot reach the run's channel backend, such as a container without network.
-    Plugins add what must travel (a trace context) through ``graflow_inject_carrier``.
+    cannot reach the run's channel backend, such as a container without network (and
+    copies of the results, for the same reason). ``step`` is the attempt's step key in a
+    durable run, for a placement that records steps itself. Plugins add what must travel
+    (a trace context) through ``graflow_inject_carrier``.
     """
     manager = manager or get_plugin_manager()
     channel = context.channel
     spec = channel.remote_spec() if share_channel else None
+    store = context.store.remote_spec() if share_channel else None
     carrier: dict[str, str] = {}
     manager.hook.graflow_inject_carrier(carrier=carrier)
     if tctx is not None:
@@ -50,8 +54,8 @@ def build_envelope(
         max_cycles = getattr(task, "max_cycles", None) or context.max_cycles
         attempt = 1
     # A task that never gets its context (no inject_context, no parameters filled from the
-    # channel) can read neither results nor the channel, here or there: ship neither. This
-    # keeps a wide group of plain tasks from sending every earlier result with each member.
+    # channel) can read neither results nor the channel, here or there: ship neither. A task
+    # that can, and whose side reaches the store, reads the results it asks for, when it asks.
     sees_state = getattr(task, "needs_context", True)
     return TaskEnvelope(
         task,
@@ -63,6 +67,8 @@ def build_envelope(
         iteration=iteration,
         channel_snapshot=(channel.snapshot() if sees_state else {}) if spec is None else None,
         channel_backend=spec,
-        results=dict(context.results) if sees_state else {},
+        results=dict(context.results) if sees_state and store is None else {},
+        results_store=store,
+        step=step,
         carrier=carrier,
     )

@@ -200,6 +200,7 @@ def dumps_outcome(outcome: TaskOutcome) -> bytes:
             setattr(outcome, name, getattr(replacement, name))
         outcome.requests = None
         outcome.channel_ops = []
+        outcome.step_recorded = False  # a failure is no step of the run
         return dumps(outcome)
 
 

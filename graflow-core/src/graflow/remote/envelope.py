@@ -61,8 +61,15 @@ class TaskEnvelope:
     channel_snapshot: dict[str, Any] | None = None
     #: Name and config of a shared channel backend the remote side can reach (e.g. Redis).
     channel_backend: tuple[str, dict[str, Any]] | None = None
-    #: Results of earlier tasks, for ``get_result``.
+    #: Results of earlier tasks, for ``get_result``, when the remote side cannot read the
+    #: run's store itself (else empty, see :attr:`results_store`).
     results: dict[str, Any] = field(default_factory=dict)
+    #: Name and config of the run's state store, which the remote side reads results from
+    #: when it asks for them (``None``: :attr:`results` holds what it may read).
+    results_store: tuple[str, dict[str, Any]] | None = None
+    #: The step this attempt is, when the placement records steps in the run's store itself
+    #: (a Redis worker does, atomically with the outcome); ``None`` otherwise.
+    step: str | None = None
     #: Plugin state that must travel (``graflow_inject_carrier``), e.g. a trace context.
     carrier: dict[str, str] = field(default_factory=dict)
 
@@ -92,6 +99,8 @@ class TaskOutcome:
     worker: str = ""
     #: The handler stored its own result (``set_result``) instead of returning it.
     explicit_result: bool = False
+    #: Whoever ran the attempt recorded its step in the run's store (see :attr:`TaskEnvelope.step`).
+    step_recorded: bool = False
 
     def raise_error(self) -> None:
         """Re-raise the remote failure here: the original type when it could be rebuilt."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextvars
 import sys
 import time
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from graflow.channels.recording import ChannelOp, RecordingChannel
 from graflow.core.attempt import run_attempt
 from graflow.core.context import NO_DATA, ExecutionContext, TaskExecutionContext, task_context
+from graflow.exceptions import ConfigError
 from graflow.plugins.manager import get_plugin_manager
 from graflow.remote.codec import dumps_outcome, loads
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome, failure, worker_name
@@ -23,6 +25,7 @@ from graflow.remote.envelope import TaskEnvelope, TaskOutcome, failure, worker_n
 if TYPE_CHECKING:
     from graflow.channels.base import Channel
     from graflow.core.task import TaskWrapper
+    from graflow.state.store import StateStore
 
 __all__ = ["main", "run_envelope", "run_payload"]
 
@@ -53,7 +56,10 @@ def _run(envelope: TaskEnvelope) -> TaskOutcome:
             workflow_name=envelope.workflow_name,
             max_cycles=envelope.max_cycles,
         )
-        context.results.update(envelope.results)
+        if envelope.results_store is not None:
+            context.results = _store_results(envelope.results_store, envelope.session_id)
+        else:
+            context.results.update(envelope.results)
         has_data, data = envelope.iteration
         tctx = TaskExecutionContext(task, context, envelope.cycle_count, data if has_data else NO_DATA)
         tctx.retry_count = envelope.attempt - 1
@@ -80,6 +86,18 @@ def _run(envelope: TaskEnvelope) -> TaskOutcome:
         duration=time.time() - started,
         worker=worker_name(),
     )
+
+
+def _store_results(spec: tuple[str, dict[str, Any]], run_id: str) -> MutableMapping[str, Any]:
+    """The run's results, read from its store when the task asks for one."""
+    name, config = spec
+    store: StateStore = get_plugin_manager().resolve("graflow_state_stores", name)(config)
+    view = store.results_view(run_id)
+    if view is None:
+        raise ConfigError(
+            f"the state store {name!r} names itself for remote reads but offers no results view"
+        )
+    return view
 
 
 def run_payload(payload: bytes) -> bytes:

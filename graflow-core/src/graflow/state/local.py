@@ -15,7 +15,6 @@ whose process is gone has no lease, whatever the clock says.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -30,7 +29,7 @@ from graflow.channels.recording import replay
 from graflow.exceptions import ConfigError, RunInUseError, RunNotFoundError, StateStoreError
 from graflow.plugins import hookimpl
 from graflow.remote.codec import ByValue, dumps_by_value, loads, storable
-from graflow.remote.envelope import worker_name
+from graflow.state.lease import LEASE_SECONDS, holder_alive, this_holder
 from graflow.state.records import Completion, RunInfo, RunStatus
 from graflow.state.store import RunJournal, RunPlan, SavedRun, StateStore
 
@@ -45,8 +44,6 @@ DEFAULT_STATE_DIR: Final = ".graflow"
 ENV_VAR: Final = "GRAFLOW_STATE_DIR"
 #: The file's layout; a store written with another one is refused, never rewritten.
 SCHEMA_VERSION: Final = "1"
-#: Seconds a lease lasts without renewal; renewed every third of it.
-LEASE_SECONDS: Final = 15.0
 #: Seconds a finished (or abandoned) run is kept before it is deleted.
 DEFAULT_RUN_TTL: Final = 7 * 24 * 3600.0
 
@@ -181,7 +178,7 @@ class LocalStore(StateStore):
                     str(RunStatus.RUNNING),
                     now,
                     len(_task_ids(plan.graph.tasks.values())),
-                    worker_name(),
+                    this_holder(),
                     now + LEASE_SECONDS,
                     plan.queue_backend,
                     plan.channel_backend,
@@ -244,7 +241,7 @@ class LocalStore(StateStore):
         with self._write(run_id) as db:
             db.execute(
                 "UPDATE runs SET lease_until = ? WHERE run_id = ? AND holder = ?",
-                (time.time() + LEASE_SECONDS, run_id, worker_name()),
+                (time.time() + LEASE_SECONDS, run_id, this_holder()),
             )
 
     # --- reading ----------------------------------------------------------------------------
@@ -322,12 +319,12 @@ class LocalStore(StateStore):
     def resume_run(self, run_id: str) -> tuple[SavedRun, RunJournal]:
         saved = self.load(run_id)
         now = time.time()
-        me = worker_name()
+        me = this_holder()
         with self._write(run_id) as db:
             holder, until = db.execute(
                 "SELECT holder, lease_until FROM runs WHERE run_id = ?", (run_id,)
             ).fetchone()
-            if holder and holder != me and until and until > now and _alive(holder):
+            if holder and holder != me and until and until > now and holder_alive(holder):
                 raise RunInUseError(run_id, holder, until - now)
             seq = db.execute(
                 "SELECT COALESCE(MAX(seq), 0) FROM completions WHERE run_id = ?", (run_id,)
@@ -396,20 +393,6 @@ def _load(blob: bytes, run_id: str, what: str) -> Any:
             f"{what} of run {run_id!r} cannot be read back ({type(exc).__name__}: {exc}); code from "
             "installed packages is imported by name, so install the packages the run used"
         ) from exc
-
-
-def _alive(holder: str) -> bool:
-    """Whether the process named ``host:pid`` may still be running (always true for another host)."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True
 
 
 def _positive(name: str, value: Any) -> float:

@@ -12,7 +12,7 @@ can replay the history and carry on (see :mod:`graflow.core.run`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +55,8 @@ class SavedRun:
     info: RunInfo
     #: Every completion, in the order they were recorded.
     completions: list[Completion]
-    #: Task id -> latest result.
-    results: Mapping[str, Any]
+    #: Task id -> latest result (a store may read them lazily, as :meth:`StateStore.results_view`).
+    results: MutableMapping[str, Any]
     #: The channel as of the last completion, for stores that keep the channel (else ``None``).
     channel: dict[str, Any] | None = None
 
@@ -90,6 +90,21 @@ class StateStore(ABC):
     #: Whether the store keeps the channel itself (its writes travel in completions):
     #: True for a store beside an in-process channel, False where the channel is shared storage.
     keeps_channel: bool = False
+    #: Whether a placement may record a step in this store itself, atomically with its
+    #: outcome (a Redis worker in a Redis store); the driver then does not record it again.
+    records_remote_steps: bool = False
+
+    def remote_spec(self) -> tuple[str, dict[str, Any]] | None:
+        """How another process reaches this store: ``(store name, picklable config)``.
+
+        ``None`` (the default): it cannot, and a task placed elsewhere gets copies of the
+        results it may read. With a spec, it reads them from here when it asks.
+        """
+        return None
+
+    def results_view(self, run_id: str) -> MutableMapping[str, Any] | None:
+        """The results of ``run_id`` as a mapping read from the store when asked (``None``: a dict does)."""
+        return None
 
     @property
     @abstractmethod
