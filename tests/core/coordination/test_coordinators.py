@@ -427,6 +427,53 @@ def test_a_member_that_outlived_its_group_timeout_starts_no_further_task_of_its_
     assert ran == ["quick", "slow"]
 
 
+def test_a_member_that_finishes_after_its_group_timeout_leaves_no_result_for_the_tasks_after() -> None:
+    release = threading.Event()
+    hang_done = threading.Event()
+
+    def hang() -> str:
+        release.wait(PATIENCE)
+        hang_done.set()
+        return "late"
+
+    def after(ctx: TaskExecutionContext) -> Any:
+        release.set()  # the abandoned member now finishes while the run goes on
+        assert hang_done.wait(PATIENCE)
+        time.sleep(0.2)  # time for a late result to land, were it kept
+        return ctx.get_result("hang", "no result")
+
+    with workflow("late_result") as wf:
+        group = TaskWrapper("quick", lambda: "quick") | TaskWrapper("hang", hang)
+        group.with_execution(
+            backend=CoordinationBackend.THREADING, timeout=0.3, policy=ErrorHandlingPolicy.BEST_EFFORT
+        )
+        group >> TaskWrapper("after", after, inject_context=True)
+        result, context = wf.execute(ret_context=True)
+
+    assert result == "no result"
+    assert "hang" not in context.results
+    assert context.get_result(group.task_id) == {"quick": "quick"}
+
+
+def test_a_direct_member_that_runs_past_its_group_timeout_fails_once_it_returns() -> None:
+    with workflow("direct_overrun") as wf:
+        group = TaskWrapper("slow", lambda: time.sleep(0.4) or "slow") | TaskWrapper("next", lambda: "next")
+        group.with_execution(backend=CoordinationBackend.DIRECT, timeout=0.2)
+        context = wf.create_context()
+        with pytest.raises(ParallelGroupError) as caught:
+            WorkflowEngine().execute(context)
+
+    assert caught.value.successful_tasks == []
+    [(slow, slow_error), (never, never_error)] = caught.value.failed_tasks
+    assert (slow, never) == ("slow", "next")
+    assert (
+        slow_error
+        == "TimeoutError: member 'slow' outlived its group's timeout of 0.2s; 'slow' finished too late to count"
+    )
+    assert never_error == "TimeoutError: still running after the group's timeout of 0.2s"
+    assert "slow" not in context.results
+
+
 def test_a_script_without_a_main_guard_gets_told_how_to_fix_its_multiprocessing_group(tmp_path: Path) -> None:
     script = tmp_path / "no_guard.py"
     script.write_text(

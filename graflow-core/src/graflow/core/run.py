@@ -9,6 +9,7 @@ copied only if the run adds a task to it.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from collections import deque
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from graflow.core.task import TaskWrapper
     from graflow.remote.executor import RemoteExecutor
 
-__all__ = ["DEFAULT_HANDLER", "Run"]
+__all__ = ["DEFAULT_HANDLER", "Deadline", "Run"]
 
 DEFAULT_HANDLER: Final = "direct"
 
@@ -110,11 +111,15 @@ class Run:
             coordinator.close()
         self.context.queue.close()
 
-    def run_node(self, task: Executable, executor: RemoteExecutor | None) -> TaskRequests | None:
+    def run_node(
+        self, task: Executable, executor: RemoteExecutor | None, deadline: Deadline | None = None
+    ) -> TaskRequests | None:
         """Execute one node; return what it asked for, or ``None`` when it asked nothing.
 
         With an ``executor`` (a remote coordinator's, or the queue backend's), tasks whose
         handler is relocatable run there; the others still run here through their handler.
+        With the ``deadline`` of a group member's branch, a node that finishes after it
+        records nothing and raises :class:`TimeoutError`: its group has judged it already.
         """
         context = self.context
         step = next(self.steps)
@@ -126,6 +131,8 @@ class Run:
         cycle = cycles[tid] = cycles.get(tid, 0) + 1
         if task.kind == "group":
             self.run_group(task)  # type: ignore[arg-type]
+            if deadline is not None and deadline.expired():
+                self._drop_late(tid, deadline)
             return None
         handler = self.handlers[task.handler_type]
         wrapper: TaskWrapper = task  # type: ignore[assignment]
@@ -135,7 +142,7 @@ class Run:
             or self.task_wrappers is not None
             or (executor is not None and handler.relocatable)
         ):
-            return self._run_with_context(wrapper, handler, cycle, executor)
+            return self._run_with_context(wrapper, handler, cycle, executor, deadline)
         if cycle > (wrapper.max_cycles or context.max_cycles):
             raise CycleLimitExceededError(tid, wrapper.max_cycles or context.max_cycles)
         explicit = context.explicit_results
@@ -145,6 +152,8 @@ class Run:
         except BaseException as exc:
             attach_task_id(exc, tid)
             raise
+        if deadline is not None and deadline.expired():
+            self._drop_late(tid, deadline)
         if tid in explicit:
             explicit.discard(tid)
         else:
@@ -153,7 +162,12 @@ class Run:
         return None
 
     def _run_with_context(
-        self, task: TaskWrapper, handler: TaskHandler, cycle: int, executor: RemoteExecutor | None
+        self,
+        task: TaskWrapper,
+        handler: TaskHandler,
+        cycle: int,
+        executor: RemoteExecutor | None,
+        deadline: Deadline | None,
     ) -> TaskRequests | None:
         """The full path: task context, retries, lifecycle hooks, remote execution."""
         context = self.context
@@ -179,6 +193,8 @@ class Run:
             result = run_with_retries(task, tctx, call, self.task_wrappers)
         finally:
             task_context.reset(token)
+        if deadline is not None and deadline.expired():
+            self._drop_late(tid, deadline)
         explicit = context.explicit_results
         if tid in explicit:
             explicit.discard(tid)
@@ -186,6 +202,21 @@ class Run:
             context.results[tid] = result
         self.last_task_id = tid
         return tctx.requests
+
+    def _drop_late(self, tid: str, deadline: Deadline) -> None:
+        """Forget what a node of a timed-out member left behind and end its branch.
+
+        The group counted the member as failed when its timeout expired, and a failed
+        member has no result; only a thread or a fleet task can still be running then
+        (a process is stopped), and its late result must not reach the tasks after the group.
+        """
+        context = self.context
+        context.explicit_results.discard(tid)
+        context.results.pop(tid, None)
+        raise TimeoutError(
+            f"member {deadline.member_id!r} outlived its group's timeout of {deadline.timeout}s; "
+            f"{tid!r} finished too late to count"
+        )
 
     # --- groups -------------------------------------------------------------------------
 
@@ -196,10 +227,17 @@ class Run:
         context = self.context
 
         def run() -> dict[str, Any]:
-            def run_member(member: Executable, executor: RemoteExecutor | None) -> TaskResult:
-                return self.run_member(member, executor, timeout=group.timeout)
+            clock = None if group.timeout is None else _GroupClock(group.timeout)
 
-            outcomes = coordinator.run_members(group, run_member, context)
+            def run_member(member: Executable, executor: RemoteExecutor | None) -> TaskResult:
+                deadline = None if clock is None else clock.deadline(member.task_id)
+                return self.run_member(member, executor, deadline=deadline)
+
+            try:
+                outcomes = coordinator.run_members(group, run_member, context)
+            finally:
+                if clock is not None:
+                    clock.settled = True  # a member still running now was abandoned
             by_id = {o.task_id: o for o in outcomes}
             try:
                 policy.on_group_finished(group.task_id, group.members, by_id, context)
@@ -223,13 +261,14 @@ class Run:
         return coordinator
 
     def run_member(
-        self, member: Executable, executor: RemoteExecutor | None = None, *, timeout: float | None = None
+        self, member: Executable, executor: RemoteExecutor | None = None, *, deadline: Deadline | None = None
     ) -> TaskResult:
         """Run one member's branch; its failure becomes a failed :class:`TaskResult`.
 
         The branch is scheduled from the calling thread; with an ``executor`` its
-        relocatable tasks run there. With the group's ``timeout``, a branch that outlives
-        it starts no further task: its group has already judged it as failed.
+        relocatable tasks run there. With its group's ``deadline``, a branch that outlives
+        it starts no further task and keeps no late result: its group has already judged
+        it as failed.
         """
         started = time.perf_counter()
         elements = member.elements
@@ -238,8 +277,7 @@ class Run:
         succ[elements[-1].task_id] = []
         pred = {b.task_id: [a.task_id] for a, b in itertools.pairwise(elements)}
         flow = Flow(self, tasks, succ, pred, top_level=False, executor=executor or self.queue_executor)
-        if timeout is not None:
-            flow.deadline = (member.task_id, timeout, time.monotonic() + timeout)
+        flow.deadline = deadline
         flow.ready.append(elements[0].task_id)
         try:
             flow.drive()
@@ -256,6 +294,50 @@ class Run:
         # The member's own result (a chain's: its last element's), not that of tasks it added at run time.
         result = self.context.results.get(elements[-1].task_id)
         return TaskResult(member.task_id, True, result, duration=time.perf_counter() - started)
+
+
+class _GroupClock:
+    """A group's timeout: counted from its first member's start, over once the group has its outcomes.
+
+    One clock for the whole group, as its coordinator keeps one: a member that had to
+    wait for a free worker gets what is left of the timeout, not a timeout of its own.
+    A member still running once the coordinator returned was abandoned (a thread or a
+    fleet task cannot be stopped) and counted as failed, so it is late whatever the clock says.
+    """
+
+    __slots__ = ("_lock", "at", "settled", "timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        #: Monotonic time the timeout expires; unknown (infinitely far) until a member starts.
+        self.at = math.inf
+        #: Whether the coordinator returned: every member has its outcome.
+        self.settled = False
+        self._lock = threading.Lock()
+
+    def deadline(self, member_id: str) -> Deadline:
+        with self._lock:
+            if self.at == math.inf:
+                self.at = time.monotonic() + self.timeout
+        return Deadline(member_id, self)
+
+
+class Deadline:
+    """When a group member's branch must have finished: its share of the group's clock."""
+
+    __slots__ = ("_clock", "member_id")
+
+    def __init__(self, member_id: str, clock: _GroupClock) -> None:
+        self.member_id = member_id
+        self._clock = clock
+
+    @property
+    def timeout(self) -> float:
+        return self._clock.timeout
+
+    def expired(self) -> bool:
+        clock = self._clock
+        return clock.settled or time.monotonic() > clock.at
 
 
 class Flow:
@@ -285,8 +367,8 @@ class Flow:
         self.ready: deque[str] = deque()
         self.top_level = top_level
         self.executor = executor
-        #: ``(member_id, timeout, monotonic deadline)`` of a member branch under a group timeout.
-        self.deadline: tuple[str, float, float] | None = None
+        #: The group's deadline, for a member branch of a group with a timeout.
+        self.deadline: Deadline | None = None
 
     def drive(self) -> None:
         ready = self.ready
@@ -294,12 +376,16 @@ class Flow:
         run = self.run
         run_node = run.run_node
         executor = self.executor
+        deadline = self.deadline
         release = self.release
         while ready:
             tid = ready.popleft()
-            if self.deadline is not None:
-                self._check_deadline(tid)
-            requests = run_node(tasks[tid], executor)
+            if deadline is not None and deadline.expired():
+                raise TimeoutError(
+                    f"member {deadline.member_id!r} outlived its group's timeout of {deadline.timeout}s; "
+                    f"{tid!r} was not started"
+                )
+            requests = run_node(tasks[tid], executor, deadline)
             if requests is None:
                 release(tid)
             else:
@@ -308,13 +394,6 @@ class Flow:
             if run.terminated is not None:
                 ready.clear()
                 return
-
-    def _check_deadline(self, tid: str) -> None:
-        member_id, timeout, deadline = self.deadline  # type: ignore[misc]
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"member {member_id!r} outlived its group's timeout of {timeout}s; {tid!r} was not started"
-            )
 
     def release(self, tid: str) -> None:
         remaining = self.remaining
