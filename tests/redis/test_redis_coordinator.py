@@ -18,6 +18,7 @@ from graflow.core.decorators import task
 from graflow.core.workflow import workflow
 from tests.core.coordination.contract import Backend, CoordinatorContract
 from tests.redis.thread_worker import ThreadWorker
+from tests.support.waiting import wait_until
 
 
 class TestRedisCoordinator(CoordinatorContract):
@@ -66,6 +67,8 @@ def test_members_run_on_the_fleet_and_the_rest_of_the_run_stays_here(
     assert ctx.get_result("shard_a").startswith("worker-thread-1")
     assert ctx.get_result("shard_b").startswith("worker-thread-1")
     assert sorted(ctx.channel.get("shards")) == ["a", "b"]  # writes made remotely are replayed here
+    # The worker records a task after sending its outcome, so the run may end first.
+    wait_until(lambda: len(thread_worker.completed) == 2, 10, "the worker to record both members")
     assert sorted(task_id for task_id, _ in thread_worker.completed) == ["shard_a", "shard_b"]
 
 
@@ -86,6 +89,7 @@ def test_a_redis_run_uses_its_own_queue_for_redis_groups(
         (one | two).set_group_name("pair").with_execution(backend=CoordinationBackend.REDIS)
         _, ctx = wf.execute(ret_context=True, queue_backend="redis", channel_backend="redis", config=config)
     assert ctx.get_result("pair") == {"one": 1, "two": 2}
+    wait_until(lambda: len(worker.completed) == 2, 10, "the worker to record both members")
     assert sorted(task_id for task_id, _ in worker.completed) == ["one", "two"]
 
 
