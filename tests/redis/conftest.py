@@ -6,6 +6,8 @@
 * ``thread_worker``: a minimal worker loop in threads, built only from the worker-side
   API of the contract (fetch / run_envelope / complete / keep_alive / heartbeat), so the
   Redis backends are tested end to end without graflow-worker.
+* ``class_fleet``: a run config whose key prefix one in-test worker serves for a whole
+  test class (contract suites: stopping a worker costs more than most of their tests).
 * ``private_redis``: a ``redis-server`` of the test's own on a free loopback port
   (6381-6391), without persistence, that the test may kill and start again.
 """
@@ -96,6 +98,21 @@ def start_worker(
 def thread_worker(start_worker: Callable[..., ThreadWorker]) -> ThreadWorker:
     """One in-test worker on this test's prefix."""
     return start_worker()
+
+
+@pytest.fixture(scope="class")
+def class_fleet(redis_url: str) -> Iterator[dict[str, Any]]:
+    """A run's config for a key prefix of the test class, served by one in-test worker."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    worker = ThreadWorker(DistributedTaskQueue(redis_url=redis_url, key_prefix=prefix), "thread-1").start()
+    try:
+        yield {"redis_url": redis_url, "key_prefix": prefix, "worker_wait_timeout": 30.0}
+    finally:
+        worker.stop()
+        worker.queue.close()
+        client = redis.Redis.from_url(redis_url)
+        delete_prefix(client, prefix)
+        client.close()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from graflow.exceptions import LockTimeoutError
 from graflow.plugins.manager import get_plugin_manager
 from graflow_redis.channel import RedisChannel
 from tests.core.channels.test_channels import DEADLINE, ChannelContract
+from tests.core.coordination import test_pool_executor as pool_executor_suite
 from tests.support.waiting import wait_until
 
 
@@ -22,6 +23,17 @@ def redis_channel(config: dict[str, Any], session_id: str | None = None) -> Chan
     """A channel built the way a run builds it: through the ``graflow_channel_backends`` hook."""
     factory = get_plugin_manager().resolve("graflow_channel_backends", "redis")
     return factory(session_id or f"run-{uuid.uuid4().hex}", config)
+
+
+class TestPoolExecutorWithARedisChannel(pool_executor_suite.TestPoolExecutor):
+    """The executor contract on a MULTIPROCESSING pool in a run whose channel is on Redis:
+    pool processes reach the channel themselves, so writes go straight to it."""
+
+    @pytest.fixture
+    def shared_channel(self, config: dict[str, Any]) -> Iterator[Channel]:
+        channel = redis_channel(config)
+        yield channel
+        channel.clear()
 
 
 class TestRedisChannel(ChannelContract):

@@ -1,27 +1,48 @@
-"""The driver's wait for outcomes: blocking reads, a warning when nobody works, a timeout, a clean close."""
+"""The driver's side of the fleet: the executor contract, and the wait for outcomes (blocking reads,
+a warning when nobody works, a timeout, a clean close)."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
 from structlog.testing import capture_logs
 
+from graflow.channels.base import Channel
 from graflow.core.decorators import task
 from graflow.core.task import TaskWrapper
 from graflow.core.workflow import workflow
 from graflow.exceptions import GraflowError, GraflowRuntimeError
+from graflow.plugins import get_plugin_manager
 from graflow.remote.envelope import TaskEnvelope
+from graflow_redis.driver import FleetExecutor
 from graflow_redis.errors import NoWorkerAvailableError, RedisUnavailableError
 from graflow_redis.queue import DistributedTaskQueue
+from tests.core.remote.contract import ExecutorContract
 from tests.redis.thread_worker import ThreadWorker
 from tests.support.waiting import wait_until
 
 MakeQueue = Callable[..., DistributedTaskQueue]
+
+
+class TestFleetExecutor(ExecutorContract):
+    """The fleet as a RemoteExecutor: envelopes go through the real Redis to an in-test worker."""
+
+    @pytest.fixture
+    def executor(self, class_fleet: dict[str, Any]) -> Iterator[FleetExecutor]:
+        queue = DistributedTaskQueue.from_config(class_fleet)
+        yield queue.executor
+        queue.close()
+
+    @pytest.fixture
+    def shared_channel(self, class_fleet: dict[str, Any]) -> Iterator[Channel]:
+        channel = get_plugin_manager().resolve("graflow_channel_backends", "redis")("shared-run", class_fleet)
+        yield channel
+        channel.clear()
 
 
 def envelope(func: Callable[..., Any], task_id: str = "job") -> TaskEnvelope:

@@ -1,12 +1,12 @@
-"""The remote-execution envelope: what goes out, what comes back, how it is applied.
+"""The remote-execution envelope: how an outcome is applied to the run it came back to.
 
-These run envelopes through the same functions a child process, a container or a
-worker uses (``run_payload``), in this process, so each property is checked directly.
+What comes back from every executor (results, errors, requests, channel writes) is the
+executor contract's subject (``tests/core/remote/contract.py``). These run envelopes
+through the same function a child process, a container or a worker uses
+(``run_payload``), in this process, and check what the engine then does with the outcome.
 """
 
 from __future__ import annotations
-
-import threading
 
 import pytest
 
@@ -18,7 +18,7 @@ from graflow.core.task import TaskWrapper
 from graflow.exceptions import ExecutorUnavailableError
 from graflow.plugins import get_plugin_manager, hookimpl
 from graflow.remote.codec import dumps, loads
-from graflow.remote.envelope import RemoteTaskError, TaskEnvelope, apply_outcome
+from graflow.remote.envelope import TaskEnvelope, apply_outcome
 from graflow.remote.runner import run_payload
 
 
@@ -32,49 +32,6 @@ def _context_for(*tasks: TaskWrapper) -> ExecutionContext:
     for t in tasks:
         graph.add_node(t)
     return ExecutionContext.create(graph)
-
-
-class Unpicklable(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.lock = threading.Lock()
-
-
-def raise_unpicklable() -> None:
-    raise Unpicklable("held a lock")
-
-
-def return_lock() -> threading.Lock:
-    return threading.Lock()
-
-
-def test_an_exception_that_cannot_travel_comes_back_as_remote_task_error_with_type_and_traceback() -> None:
-    task_ = TaskWrapper("boom", raise_unpicklable, register=False)
-    outcome = _run_remote(task_)
-    assert not outcome.success and outcome.error is None
-    with pytest.raises(RemoteTaskError) as info:
-        apply_outcome(outcome, _context_for(task_), None)
-    assert info.value.error_type == "Unpicklable"
-    assert "held a lock" in str(info.value)
-    assert "raise_unpicklable" in info.value.remote_traceback
-
-
-def test_a_picklable_exception_comes_back_as_its_own_type_with_the_remote_traceback_noted() -> None:
-    def fail() -> None:
-        raise KeyError("missing")
-
-    task_ = TaskWrapper("fail", fail, register=False)
-    outcome = _run_remote(task_)
-    with pytest.raises(KeyError) as info:
-        apply_outcome(outcome, _context_for(task_), None)
-    assert any("remote traceback" in note for note in info.value.__notes__)
-
-
-def test_a_result_that_cannot_be_pickled_fails_with_advice_instead_of_a_pickling_crash() -> None:
-    outcome = _run_remote(TaskWrapper("lock", return_lock, register=False))
-    assert not outcome.success
-    assert "cannot be pickled" in outcome.error_message
-    assert "return plain data" in outcome.error_message
 
 
 def test_channel_writes_are_replayed_in_order_as_operations_not_values() -> None:

@@ -21,7 +21,8 @@ class DirectCoordinator(Coordinator):
     """Sequential and deterministic: the backend for debugging a group.
 
     A running member cannot be interrupted here; with a group timeout, members that
-    would start after it expired fail as timed out instead of starting.
+    would start after it expired fail as timed out instead of starting, and a member
+    that runs past it fails as timed out once it returns (the run had to wait for it).
     """
 
     def run_members(

@@ -15,6 +15,7 @@ import os
 import threading
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from graflow.coordination.coordinator import Coordinator, MemberRunner
@@ -26,15 +27,16 @@ from graflow.remote.envelope import TaskEnvelope
 from graflow.remote.runner import run_payload
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
     from multiprocessing.context import BaseContext
 
     from graflow.core.context import ExecutionContext
     from graflow.core.dsl import ParallelGroup
     from graflow.core.handler import TaskResult
     from graflow.remote.envelope import TaskOutcome
+    from graflow.remote.executor import RemoteExecutor
 
-__all__ = ["MultiprocessingCoordinator"]
+__all__ = ["MultiprocessingCoordinator", "pool_executor"]
 
 #: What the fork server imports before forking pool processes (see :mod:`._preload`).
 _PRELOAD = "graflow.coordination._preload"
@@ -80,11 +82,7 @@ class MultiprocessingCoordinator(Coordinator):
     def __init__(self) -> None:
         self._pools: dict[int, ProcessPoolExecutor] = {}
         self._lock = threading.Lock()
-        #: Pool processes share this interpreter's packages; the user's own modules
-        #: (a script the pool cannot import again, a notebook's cells) travel by value.
-        self._by_value = ByValue(
-            "another process", advice="or run this group with CoordinationBackend.THREADING"
-        )
+        self._by_value = _pool_by_value()
 
     def run_members(
         self, group: ParallelGroup, run_member: MemberRunner, context: ExecutionContext
@@ -122,6 +120,29 @@ class MultiprocessingCoordinator(Coordinator):
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def pool_executor(size: int) -> Iterator[RemoteExecutor]:
+    """The executor a MULTIPROCESSING group sends its tasks through, on a pool of ``size`` processes.
+
+    The pool starts as this backend starts its pools and is shut down when the block
+    ends. For code that runs envelopes itself (the executor contract's tests, benchmarks)::
+
+        with pool_executor(2) as executor:
+            outcome = executor.execute(TaskEnvelope(task, "run-1", "etl"))
+    """
+    pool = _start_pool(size)
+    try:
+        yield _PoolExecutor(pool, _pool_by_value())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_by_value() -> ByValue:
+    """Pool processes share this interpreter's packages; the user's own modules (a script
+    the pool cannot import again, a notebook's cells) travel by value."""
+    return ByValue("another process", advice="or run this group with CoordinationBackend.THREADING")
 
 
 def _start_pool(size: int, *, warm: bool = False) -> ProcessPoolExecutor:

@@ -14,6 +14,7 @@ given the steps' requests, so replaying them rebuilds exactly what the run had d
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from collections import deque
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from graflow.core.task import TaskWrapper
     from graflow.remote.executor import RemoteExecutor
 
-__all__ = ["DEFAULT_HANDLER", "Flow", "Run"]
+__all__ = ["DEFAULT_HANDLER", "Deadline", "Flow", "Run"]
 
 DEFAULT_HANDLER: Final = "direct"
 
@@ -203,7 +204,10 @@ class Run:
         if self.recording:
             return self._run_recorded(task, flow, cycle)
         if task.kind == "group":
-            return self.run_group(task, flow, None)  # type: ignore[arg-type]
+            requests = self.run_group(task, flow, None)  # type: ignore[arg-type]
+            if flow.deadline is not None and flow.deadline.expired():
+                self._drop_late(tid, flow.deadline)
+            return requests
         handler = self.handlers[task.handler_type]
         wrapper: TaskWrapper = task  # type: ignore[assignment]
         executor = flow.executor
@@ -213,7 +217,7 @@ class Run:
             or self.task_wrappers is not None
             or (executor is not None and handler.relocatable)
         ):
-            return self._run_with_context(wrapper, handler, cycle, executor, None)
+            return self._run_with_context(wrapper, handler, cycle, executor, None, flow.deadline)
         if cycle > (wrapper.max_cycles or context.max_cycles):
             raise CycleLimitExceededError(tid, wrapper.max_cycles or context.max_cycles)
         explicit = context.explicit_results
@@ -223,6 +227,8 @@ class Run:
         except BaseException as exc:
             attach_task_id(exc, tid)
             raise
+        if flow.deadline is not None and flow.deadline.expired():
+            self._drop_late(tid, flow.deadline)
         if tid in explicit:
             explicit.discard(tid)
         else:
@@ -243,10 +249,13 @@ class Run:
                 self.last_task_id = tid
                 return self._replayed(done)
         if task.kind == "group":
-            return self.run_group(task, flow, key)  # type: ignore[arg-type]
+            requests = self.run_group(task, flow, key)  # type: ignore[arg-type]
+            if flow.deadline is not None and flow.deadline.expired():
+                self._drop_late(tid, flow.deadline)
+            return requests
         handler = self.handlers[task.handler_type]
         executor = flow.executor if handler.relocatable else None
-        return self._run_with_context(task, handler, cycle, executor, key)  # type: ignore[arg-type]
+        return self._run_with_context(task, handler, cycle, executor, key, flow.deadline)  # type: ignore[arg-type]
 
     def _replayed(self, done: Completion) -> TaskRequests | None:
         """What a recorded step asked for, applied again without running it (no new checkpoint)."""
@@ -270,6 +279,7 @@ class Run:
         cycle: int,
         executor: RemoteExecutor | None,
         key: str | None,
+        deadline: Deadline | None = None,
     ) -> TaskRequests | None:
         """The full path: task context, retries, lifecycle hooks, remote execution, the journal."""
         context = self.context
@@ -303,6 +313,8 @@ class Run:
             result = run_with_retries(task, tctx, call, self.task_wrappers)
         finally:
             task_context.reset(token)
+        if deadline is not None and deadline.expired():
+            self._drop_late(tid, deadline)
         explicit = context.explicit_results
         if tid in explicit:
             explicit.discard(tid)
@@ -314,6 +326,21 @@ class Run:
             duration = time.perf_counter() - started
             self._record(key, tid, tctx.requests, tctx.journal_ops, result, duration, tctx.retry_count + 1)
         return tctx.requests
+
+    def _drop_late(self, tid: str, deadline: Deadline) -> None:
+        """Forget what a node of a timed-out member left behind and end its branch.
+
+        The group counted the member as failed when its timeout expired, and a failed
+        member has no result; only a thread or a fleet task can still be running then
+        (a process is stopped), and its late result must not reach the tasks after the group.
+        """
+        context = self.context
+        context.explicit_results.discard(tid)
+        context.results.pop(tid, None)
+        raise TimeoutError(
+            f"member {deadline.member_id!r} outlived its group's timeout of {deadline.timeout}s; "
+            f"{tid!r} finished too late to count"
+        )
 
     def _record(
         self,
@@ -344,10 +371,17 @@ class Run:
         prefix = None if key is None else f"{key}/"
 
         def run() -> dict[str, Any]:
-            def run_member(member: Executable, executor: RemoteExecutor | None) -> TaskResult:
-                return self.run_member(member, executor, timeout=group.timeout, flow_prefix=prefix)
+            clock = None if group.timeout is None else _GroupClock(group.timeout)
 
-            outcomes = coordinator.run_members(group, run_member, context)
+            def run_member(member: Executable, executor: RemoteExecutor | None) -> TaskResult:
+                deadline = None if clock is None else clock.deadline(member.task_id)
+                return self.run_member(member, executor, deadline=deadline, flow_prefix=prefix)
+
+            try:
+                outcomes = coordinator.run_members(group, run_member, context)
+            finally:
+                if clock is not None:
+                    clock.settled = True  # a member still running now was abandoned
             by_id = {o.task_id: o for o in outcomes}
             try:
                 policy.on_group_finished(group.task_id, group.members, by_id, context)
@@ -379,14 +413,15 @@ class Run:
         member: Executable,
         executor: RemoteExecutor | None = None,
         *,
-        timeout: float | None = None,
+        deadline: Deadline | None = None,
         flow_prefix: str | None = None,
     ) -> TaskResult:
         """Run one member's branch; its failure becomes a failed :class:`TaskResult`.
 
         The branch is scheduled from the calling thread; with an ``executor`` its
-        relocatable tasks run there. With the group's ``timeout``, a branch that outlives
-        it starts no further task: its group has already judged it as failed.
+        relocatable tasks run there. With its group's ``deadline``, a branch that outlives
+        it starts no further task and keeps no late result: its group has already judged
+        it as failed.
         """
         started = time.perf_counter()
         elements = member.elements
@@ -396,8 +431,7 @@ class Run:
         pred = {b.task_id: [a.task_id] for a, b in itertools.pairwise(elements)}
         key = f"{flow_prefix or ''}{member.task_id}"
         flow = Flow(self, tasks, succ, pred, key=key, executor=executor or self.queue_executor)
-        if timeout is not None:
-            flow.deadline = (member.task_id, timeout, time.monotonic() + timeout)
+        flow.deadline = deadline
         flow.ready.append(elements[0].task_id)
         try:
             flow.drive()
@@ -428,6 +462,50 @@ class Run:
             asked, self.pending_checkpoints = self.pending_checkpoints, []
         for path, metadata in asked:
             CheckpointManager.create_checkpoint(self.context, path, metadata)
+
+
+class _GroupClock:
+    """A group's timeout: counted from its first member's start, over once the group has its outcomes.
+
+    One clock for the whole group, as its coordinator keeps one: a member that had to
+    wait for a free worker gets what is left of the timeout, not a timeout of its own.
+    A member still running once the coordinator returned was abandoned (a thread or a
+    fleet task cannot be stopped) and counted as failed, so it is late whatever the clock says.
+    """
+
+    __slots__ = ("_lock", "at", "settled", "timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        #: Monotonic time the timeout expires; unknown (infinitely far) until a member starts.
+        self.at = math.inf
+        #: Whether the coordinator returned: every member has its outcome.
+        self.settled = False
+        self._lock = threading.Lock()
+
+    def deadline(self, member_id: str) -> Deadline:
+        with self._lock:
+            if self.at == math.inf:
+                self.at = time.monotonic() + self.timeout
+        return Deadline(member_id, self)
+
+
+class Deadline:
+    """When a group member's branch must have finished: its share of the group's clock."""
+
+    __slots__ = ("_clock", "member_id")
+
+    def __init__(self, member_id: str, clock: _GroupClock) -> None:
+        self.member_id = member_id
+        self._clock = clock
+
+    @property
+    def timeout(self) -> float:
+        return self._clock.timeout
+
+    def expired(self) -> bool:
+        clock = self._clock
+        return clock.settled or time.monotonic() > clock.at
 
 
 class Flow:
@@ -479,8 +557,8 @@ class Flow:
             self.ready = deque()
             self.remaining = {}
             self.occurrences = {}
-        #: ``(member_id, timeout, monotonic deadline)`` of a member branch under a group timeout.
-        self.deadline: tuple[str, float, float] | None = None
+        #: The group's deadline, for a member branch of a group with a timeout.
+        self.deadline: Deadline | None = None
 
     def drive(self) -> None:
         ready = self.ready
@@ -488,10 +566,14 @@ class Flow:
         run = self.run
         run_node = run.run_node
         release = self.release
+        deadline = self.deadline
         while ready:
             tid = ready.popleft()
-            if self.deadline is not None:
-                self._check_deadline(tid)
+            if deadline is not None and deadline.expired():
+                raise TimeoutError(
+                    f"member {deadline.member_id!r} outlived its group's timeout of {deadline.timeout}s; "
+                    f"{tid!r} was not started"
+                )
             requests = run_node(tasks[tid], self)
             if requests is None:
                 release(tid)
@@ -501,13 +583,6 @@ class Flow:
             if run.terminated is not None:
                 ready.clear()
                 return
-
-    def _check_deadline(self, tid: str) -> None:
-        member_id, timeout, deadline = self.deadline  # type: ignore[misc]
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"member {member_id!r} outlived its group's timeout of {timeout}s; {tid!r} was not started"
-            )
 
     def release(self, tid: str) -> None:
         remaining = self.remaining
