@@ -93,15 +93,23 @@ class LocalStore(StateStore):
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._unusable(exc) from exc
+        try:
+            self._check_schema()  # reads only: a file that is not a store of this version stays as it is
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={sync.upper()}")
-            self._check_schema()
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+            )
+            self._expire_old_runs()
         except (OSError, sqlite3.Error) as exc:
-            raise StateStoreError(
-                f"the state directory {self.directory} cannot be used ({type(exc).__name__}: {exc}); "
-                "check that it is writable, or choose another with --state-dir / config['state_dir']"
-            ) from exc
-        self._expire_old_runs()
+            self._db.close()
+            raise self._unusable(exc) from exc
+        except StateStoreError:
+            self._db.close()
+            raise
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> LocalStore:
@@ -132,8 +140,30 @@ class LocalStore(StateStore):
                 f"{self.path} is an SQLite file, but not a Graflow state store (tables: "
                 f"{', '.join(sorted(tables))}); point --state-dir at another directory (nothing was changed)"
             )
-        self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+
+    def _unusable(self, exc: OSError | sqlite3.Error) -> StateStoreError:
+        """The error for a state directory or file that cannot be opened, saying which it is."""
+        if _damaged(exc):
+            return StateStoreError(
+                f"{self.path} is damaged or is not an SQLite database ({exc}); move it aside or restore "
+                "it from a backup, or point --state-dir at another directory (nothing was changed)"
+            )
+        return StateStoreError(
+            f"the state directory {self.directory} cannot be used ({type(exc).__name__}: {exc}); "
+            "check that it is writable, or choose another with --state-dir / config['state_dir']"
+        )
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for reads; a damaged file becomes a :class:`StateStoreError`."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise StateStoreError(
+                    f"{self.path} cannot be read ({type(exc).__name__}: {exc}); if it is damaged, "
+                    "restore it from a backup or move it aside (nothing was changed)"
+                ) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -141,10 +171,13 @@ class LocalStore(StateStore):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite ends the transaction itself on some errors (a full disk): rolling back
+                # again would fail and hide the error that matters.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def _expire_old_runs(self) -> None:
         """Delete runs finished (or abandoned) more than ``run_ttl`` ago."""
@@ -250,10 +283,8 @@ class LocalStore(StateStore):
     # --- reading ----------------------------------------------------------------------------
 
     def _row(self, run_id: str) -> tuple[Any, ...]:
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_INFO_COLUMNS}, plan FROM runs WHERE run_id = ?", (run_id,)
-            ).fetchone()
+        with self._reading() as db:
+            row = db.execute(f"SELECT {_INFO_COLUMNS}, plan FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFoundError(run_id, self.where)
         return tuple(row)
@@ -277,14 +308,14 @@ class LocalStore(StateStore):
         query += " ORDER BY started_at DESC"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
-        with self._lock:
-            rows = self._db.execute(query, params).fetchall()
+        with self._reading() as db:
+            rows = db.execute(query, params).fetchall()
         return [_info(row) for row in rows]
 
     def completions(self, run_id: str) -> list[Completion]:
         self._row(run_id)
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT key, task_id, requests, channel_ops, worker, duration, attempts, finished_at "
                 "FROM completions WHERE run_id = ? ORDER BY seq",
                 (run_id,),
@@ -307,10 +338,8 @@ class LocalStore(StateStore):
         row = self._row(run_id)
         plan: RunPlan = _load(row[-1], run_id, "the run's plan")
         completions = self.completions(run_id)
-        with self._lock:
-            stored = self._db.execute(
-                "SELECT task_id, value FROM results WHERE run_id = ?", (run_id,)
-            ).fetchall()
+        with self._reading() as db:
+            stored = db.execute("SELECT task_id, value FROM results WHERE run_id = ?", (run_id,)).fetchall()
         results = {task_id: _load(value, run_id, f"the result of {task_id!r}") for task_id, value in stored}
         channel = MemoryChannel(run_id)
         for key, value in plan.initial_channel.items():
@@ -412,6 +441,16 @@ def _alive(holder: str) -> bool:
     return True
 
 
+def _damaged(exc: BaseException) -> bool:
+    """Whether SQLite says the file is not a database, or a damaged one."""
+    name = getattr(exc, "sqlite_errorname", None)  # Python >= 3.11
+    if name is not None:
+        return name in ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+    return isinstance(exc, sqlite3.DatabaseError) and (
+        "not a database" in str(exc) or "malformed" in str(exc)
+    )
+
+
 def _positive(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
         raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -451,7 +490,7 @@ class _LocalJournal(RunJournal):
             if requests is not None:
                 self._known.update(_added_tasks(requests))
             self._store.record_step(
-                self.run_id, self._seq, step, done=len(self._done), total=len(self._known)
+                self.run_id, self._seq, step, done=len(self._done & self._known), total=len(self._known)
             )
 
     def finish(self, status: RunStatus, error: str | None = None) -> None:
