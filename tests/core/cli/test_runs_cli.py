@@ -216,3 +216,23 @@ def test_runs_show_of_an_unknown_run_exits_2(cli: Run, state: Path) -> None:
     assert code == 2
     assert out == ""
     assert err.startswith(f"graflow: error: no run 'nope' in the state directory {state}")
+
+
+def test_a_failure_without_a_message_is_recorded_by_its_type_alone(write, cli: Run, state: Path) -> None:
+    path = write(
+        "lookup.py",
+        """
+        from graflow import task, workflow
+
+        with workflow("lookup") as lookup:
+
+            @task
+            def find():
+                raise LookupError()
+        """,
+    )
+    _run(cli, path, state)
+
+    [shown] = _runs_json(cli, "--state-dir", state)
+
+    assert shown["error"] == "task 'find': LookupError"
