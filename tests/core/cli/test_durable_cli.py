@@ -25,7 +25,7 @@ import pytest
 from graflow.cli import EXIT_SUSPENDED
 from graflow.cli.run import backend_options
 from graflow.plugins import get_plugin_manager, hookimpl
-from graflow.state.local import LocalStore
+from graflow.state.local import SCHEMA_VERSION, LocalStore
 from tests.core.cli.output import Run, summary_rows, table_rows
 from tests.support.waiting import wait_until
 
@@ -453,7 +453,7 @@ def _foreign(state: Path) -> None:
 
 def _future(state: Path) -> None:
     LocalStore(state).close()
-    _sql(state / "runs.db", "UPDATE meta SET value = '2' WHERE key = 'schema'")
+    _sql(state / "runs.db", "UPDATE meta SET value = '99' WHERE key = 'schema'")
 
 
 @pytest.mark.parametrize(
@@ -461,7 +461,7 @@ def _future(state: Path) -> None:
     [
         (_corrupt, "is damaged or is not an SQLite database"),
         (_foreign, "is an SQLite file, but not a Graflow state store (tables: invoices)"),
-        (_future, "was written by a Graflow with state schema 2, this one reads schema 1"),
+        (_future, f"was written by a Graflow with state schema 99, this one reads schema {SCHEMA_VERSION}"),
     ],
     ids=["corrupt", "foreign", "future-schema"],
 )

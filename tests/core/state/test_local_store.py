@@ -22,7 +22,7 @@ from graflow.core.graph import TaskGraph
 from graflow.core.task import TaskWrapper
 from graflow.core.workflow import workflow
 from graflow.exceptions import ConfigError, RunInUseError, RunNotFoundError, StateStoreError
-from graflow.state.local import LocalStore, state_dir
+from graflow.state.local import SCHEMA_VERSION, LocalStore, state_dir
 from graflow.state.records import Completion, RunStatus, step_key
 from graflow.state.store import RunJournal, RunPlan
 
@@ -120,6 +120,23 @@ def test_a_group_step_does_not_count_as_a_task_done(tmp_path: Path) -> None:
     info = LocalStore(tmp_path).runs()[0]
 
     assert (info.status, info.tasks_done, info.tasks_total) == (RunStatus.SUCCEEDED, 4, 4)
+
+
+def test_a_step_writes_a_few_pages_whatever_the_size_of_the_plan(store, journals) -> None:
+    big = _plan("r1", "big", *(f"t{i}" for i in range(3000)))
+    journal = store.start_run(big)
+    journals.append(journal)
+    with store._reading() as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        plan_pages = db.execute("SELECT length(plan) FROM plans").fetchone()[0] // 4096
+
+    for n in range(5):
+        journal.record(_step(f"t{n}"), {"n": n})
+
+    with store._reading() as db:
+        _busy, frames, _done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert plan_pages > 50
+    assert frames < 5 * 8  # a completion, a result, the run's counts: never the plan again
 
 
 def test_an_unknown_run_id_is_a_run_not_found_error_naming_the_directory(store) -> None:
@@ -309,7 +326,8 @@ def test_a_store_written_by_a_future_schema_is_refused_and_left_unchanged(store)
     before = _digest(store.path)
 
     with pytest.raises(
-        StateStoreError, match=r"written by a Graflow with state schema 99, this one reads schema 1"
+        StateStoreError,
+        match=rf"written by a Graflow with state schema 99, this one reads schema {SCHEMA_VERSION}",
     ):
         LocalStore(store.directory)
 

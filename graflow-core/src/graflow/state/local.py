@@ -44,7 +44,8 @@ __all__ = ["DEFAULT_STATE_DIR", "LocalStore", "state_dir"]
 DEFAULT_STATE_DIR: Final = ".graflow"
 ENV_VAR: Final = "GRAFLOW_STATE_DIR"
 #: The file's layout; a store written with another one is refused, never rewritten.
-SCHEMA_VERSION: Final = "1"
+#: 2: the plan has a table of its own (1 kept it in the runs row, which every step rewrote).
+SCHEMA_VERSION: Final = "2"
 #: Seconds a lease lasts without renewal; renewed every third of it.
 LEASE_SECONDS: Final = 15.0
 #: Seconds a finished (or abandoned) run is kept before it is deleted.
@@ -56,8 +57,9 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, status TEXT NOT NULL,
     started_at REAL NOT NULL, finished_at REAL, tasks_done INTEGER NOT NULL DEFAULT 0,
     tasks_total INTEGER NOT NULL DEFAULT 0, error TEXT, holder TEXT, lease_until REAL,
-    queue_backend TEXT NOT NULL, channel_backend TEXT NOT NULL, plan BLOB NOT NULL);
+    queue_backend TEXT NOT NULL, channel_backend TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
+CREATE TABLE IF NOT EXISTS plans (run_id TEXT PRIMARY KEY, plan BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS completions (
     run_id TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT NOT NULL, task_id TEXT NOT NULL,
     requests BLOB, channel_ops BLOB, worker TEXT NOT NULL, duration REAL NOT NULL,
@@ -191,7 +193,7 @@ class LocalStore(StateStore):
                     (cutoff, cutoff),
                 )
             ]
-            for table in ("completions", "results", "runs"):
+            for table in ("completions", "results", "plans", "runs"):
                 db.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(r,) for r in old])
 
     def close(self) -> None:
@@ -207,7 +209,7 @@ class LocalStore(StateStore):
         with self._write(plan.run_id) as db:
             db.execute(
                 "INSERT INTO runs (run_id, workflow, status, started_at, tasks_total, holder, lease_until, "
-                "queue_backend, channel_backend, plan) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "queue_backend, channel_backend) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     plan.run_id,
                     plan.workflow,
@@ -218,9 +220,10 @@ class LocalStore(StateStore):
                     now + LEASE_SECONDS,
                     plan.queue_backend,
                     plan.channel_backend,
-                    blob,
                 ),
             )
+            # Apart from the runs row, which each step updates: rewriting a row rewrites its blobs.
+            db.execute("INSERT INTO plans VALUES (?, ?)", (plan.run_id, blob))
         return _LocalJournal(self, plan.run_id, known=_task_ids(plan.graph.tasks.values()), done=set(), seq=0)
 
     @contextmanager
@@ -282,15 +285,12 @@ class LocalStore(StateStore):
 
     # --- reading ----------------------------------------------------------------------------
 
-    def _row(self, run_id: str) -> tuple[Any, ...]:
+    def run(self, run_id: str) -> RunInfo:
         with self._reading() as db:
-            row = db.execute(f"SELECT {_INFO_COLUMNS}, plan FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            row = db.execute(f"SELECT {_INFO_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFoundError(run_id, self.where)
-        return tuple(row)
-
-    def run(self, run_id: str) -> RunInfo:
-        return _info(self._row(run_id)[:-1])
+        return _info(tuple(row))
 
     def runs(
         self, status: RunStatus | None = None, workflow: str | None = None, limit: int | None = None
@@ -313,7 +313,7 @@ class LocalStore(StateStore):
         return [_info(row) for row in rows]
 
     def completions(self, run_id: str) -> list[Completion]:
-        self._row(run_id)
+        self.run(run_id)
         with self._reading() as db:
             rows = db.execute(
                 "SELECT key, task_id, requests, channel_ops, worker, duration, attempts, finished_at "
@@ -335,8 +335,10 @@ class LocalStore(StateStore):
         ]
 
     def load(self, run_id: str) -> SavedRun:
-        row = self._row(run_id)
-        plan: RunPlan = _load(row[-1], run_id, "the run's plan")
+        info = self.run(run_id)
+        with self._reading() as db:
+            (blob,) = db.execute("SELECT plan FROM plans WHERE run_id = ?", (run_id,)).fetchone()
+        plan: RunPlan = _load(blob, run_id, "the run's plan")
         completions = self.completions(run_id)
         with self._reading() as db:
             stored = db.execute("SELECT task_id, value FROM results WHERE run_id = ?", (run_id,)).fetchall()
@@ -346,7 +348,7 @@ class LocalStore(StateStore):
             channel.set(key, value)
         for completion in completions:
             replay(channel, completion.channel_ops)
-        return SavedRun(plan, _info(row[:-1]), completions, results, channel.snapshot())
+        return SavedRun(plan, info, completions, results, channel.snapshot())
 
     def resume_run(self, run_id: str) -> tuple[SavedRun, RunJournal]:
         saved = self.load(run_id)
@@ -463,8 +465,9 @@ class _LocalJournal(RunJournal):
     def __init__(self, store: LocalStore, run_id: str, *, known: set[str], done: set[str], seq: int) -> None:
         self.run_id = run_id
         self._store = store
+        #: Task ids of the run (groups are not tasks), and those of them with a recorded step.
         self._known = known
-        self._done = done
+        self._done = done & known
         self._seq = seq
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -486,11 +489,12 @@ class _LocalJournal(RunJournal):
         )
         with self._lock:
             self._seq += 1
-            self._done.add(tid)
+            if tid in self._known:  # a task: known from the plan or from the step that added it
+                self._done.add(tid)
             if requests is not None:
                 self._known.update(_added_tasks(requests))
             self._store.record_step(
-                self.run_id, self._seq, step, done=len(self._done & self._known), total=len(self._known)
+                self.run_id, self._seq, step, done=len(self._done), total=len(self._known)
             )
 
     def finish(self, status: RunStatus, error: str | None = None) -> None:
