@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.core.cli.output import summary_rows
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -92,3 +97,56 @@ def test_channels_example_sums_counters_and_rejects_a_malformed_profile() -> Non
 
 def test_parallel_groups_example_tolerates_one_failed_source() -> None:
     assert load_example("parallel_groups").aggregate_sources.execute() == 238
+
+
+def test_checkpointed_training_finishes_the_same_training_from_every_checkpoint(tmp_path: Path) -> None:
+    module = load_example("checkpointed_training")
+
+    full, restored = module.train_then_restore(str(tmp_path))
+
+    assert full == {"w": 1.966, "b": -0.875, "epochs": 8}
+    assert restored == {3: full, 6: full}
+    for name in ("epoch_3", "epoch_6"):
+        for suffix in (".pkl", ".meta.json", ".state.json"):
+            assert (tmp_path / f"{name}{suffix}").exists()
+
+
+def test_the_durable_run_walkthrough_kill_then_resume_without_the_file(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "graflow", "run", str(EXAMPLES / "durable_run.py"), "--durable"]
+        + ["--state-dir", str(state), "--set", "pause=0.3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert driver.stdout is not None
+        run_id = driver.stdout.readline().split()[1]
+        for line in driver.stdout:
+            if line.startswith("  started   crunch [iteration 3]"):
+                break
+        driver.send_signal(signal.SIGKILL)
+    finally:
+        driver.kill()
+        driver.communicate(timeout=30)
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "graflow", "resume", run_id, "--state-dir", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,  # nowhere near the example's file
+    )
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Result: {'partitions': 6, 'total': 443}" in resumed.stdout  # as an uninterrupted run
+    rows = summary_rows(resumed.stdout)
+    assert rows["plan"][0] == "reused"
+    counts = re.fullmatch(r"(\d+) \(\+(\d+) reused\)", rows["crunch"][1])
+    assert counts is not None, rows["crunch"]
+    ran, reused = map(int, counts.groups())
+    assert ran + reused == 6 and reused >= 2
+    assert f"started   crunch [iteration {reused + 1}]" in resumed.stdout

@@ -7,17 +7,14 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from graflow.cli.main import main
 from graflow.cli.progress import PLUGIN_NAME
 from graflow.plugins import get_plugin_manager, hookimpl
-
-Run = Callable[..., tuple[int, str, str]]
+from tests.core.cli.output import Run, summary_rows
 
 PIPELINE = """
 from pathlib import Path
@@ -114,45 +111,6 @@ with workflow("echo") as echo:
     def show(limit, name, flags, quoted, note="none"):
         return {"limit": limit, "name": name, "flags": flags, "quoted": quoted, "note": note}
 """
-
-
-@pytest.fixture(autouse=True)
-def plain_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Output is not a terminal here; make sure the environment does not claim otherwise."""
-    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def write(tmp_path: Path) -> Callable[[str, str], Path]:
-    def write_file(name: str, source: str) -> Path:
-        path = tmp_path / name
-        path.write_text(textwrap.dedent(source))
-        return path
-
-    return write_file
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run ``graflow`` in process: ``(exit status, stdout, stderr)``."""
-
-    def run(*argv: str | Path) -> tuple[int, str, str]:
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-def summary_rows(stdout: str) -> dict[str, list[str]]:
-    """Task id -> ``[status, runs, duration, handler, worker]`` from the summary table."""
-    rows: dict[str, list[str]] = {}
-    for line in stdout.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("|") and len(cells) == 6 and cells[0] != "task":
-            rows[cells[0].removesuffix(" (group)")] = cells[1:]
-    return rows
 
 
 # --- run: success ---------------------------------------------------------------------

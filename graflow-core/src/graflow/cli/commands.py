@@ -1,4 +1,5 @@
-"""The core subcommands ``run``, ``graph`` and ``plugins``, added through the ``graflow_cli_commands`` hook.
+"""The core subcommands, added through the ``graflow_cli_commands`` hook: ``run``, ``graph``,
+``plugins``, and for durable runs ``resume``, ``rerun`` and ``runs``.
 
 Each parser sets ``func=callable(args) -> int``; the work (and rich, the console
 library) is imported only when the subcommand runs, so ``graflow --help`` stays fast.
@@ -8,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from typing import Final
 
-from graflow.cli import EXIT_OK
+from graflow.cli import EXIT_OK, RUNS_SHOWN
+from graflow.cli.stores import DEFAULT_KEY_PREFIX, ENV_KEY_PREFIX, ENV_REDIS_URL, add_store_options
 from graflow.core.render import to_ascii, to_dot, to_mermaid
 from graflow.plugins import get_plugin_manager, hookimpl
+from graflow.state.records import RunStatus
 
 __all__ = ["add_core_commands"]
 
@@ -21,16 +25,65 @@ examples:
   graflow run flows/etl.py                     the only workflow defined in the file
   graflow run flows/etl.py:nightly             the workflow named (or bound to the variable) "nightly"
   graflow run flows/etl.py --set day=2024-05-01 --set limit=100
-  graflow run flows/etl.py --queue redis --redis-url redis://localhost:6379/0
+  graflow run flows/etl.py --durable           keep the run in ./.graflow: `graflow resume` carries it on
+  graflow run flows/etl.py --state-dir /srv/flows/state
+  graflow run flows/etl.py --queue redis --redis-url redis://localhost:6379/0 --key-prefix etl
+
+The first line is `run <run id>`, printed before any task starts.
 
 exit status: 0 the run succeeded, 1 it failed, 2 bad usage (unknown option, missing file,
-unknown workflow, malformed --set)."""
+unknown workflow, malformed --set), 3 the run suspended (reserved: waiting for an answer)."""
+
+_STORE_EXIT: Final = """\
+exit status: 0 the run succeeded, 1 it failed (or its store cannot be used, or another live
+driver holds it), 2 bad usage (unknown option, unknown run id or task), 3 the run suspended
+(reserved: waiting for an answer)."""
+
+_RESUME_EXAMPLES: Final = f"""\
+examples:
+  graflow resume 3f2a9c0e...                       a run kept in ./.graflow (or $GRAFLOW_STATE_DIR)
+  graflow resume 3f2a9c0e... --state-dir /srv/flows/state
+  graflow resume 3f2a9c0e... --redis-url redis://localhost:6379/0 --key-prefix etl
+
+Steps the run recorded are not run again (the summary lists them as reused); a run
+that already succeeded shows its result and runs nothing. No workflow file is needed:
+the graph is in the store. `graflow runs` lists the ids.
+
+{_STORE_EXIT}"""
+
+_RERUN_EXAMPLES: Final = f"""\
+examples:
+  graflow rerun 3f2a9c0e... --from transform      transform and everything after it run again
+  graflow rerun 3f2a9c0e... --from load --state-dir /srv/flows/state
+
+The rerun is a new run (its id is the first line); the old run is left as it was.
+
+{_STORE_EXIT}"""
+
+_RUNS_EXAMPLES: Final = f"""\
+examples:
+  graflow runs                                     the {RUNS_SHOWN} newest runs in ./.graflow
+  graflow runs --status failed --workflow etl
+  graflow runs --json | jq -r '.[] | select(.status == "running") | .run_id'
+  graflow runs show 3f2a9c0e...                    one run, task by task
+  graflow runs --state-dir /srv/flows/state show 3f2a9c0e... --json
+
+Times are UTC (ISO 8601). --json lists every run unless --limit is given, each with
+run_id, workflow, status, started_at, finished_at, tasks_done, tasks_total and error."""
+
+_SHOW_EXAMPLES: Final = """\
+examples:
+  graflow runs show 3f2a9c0e...
+  graflow runs show 3f2a9c0e... --state-dir /srv/flows/state --json"""
 
 _GRAPH_EXAMPLES: Final = """\
 examples:
   graflow graph flows/etl.py                   Mermaid (paste into a Markdown ```mermaid block)
   graflow graph flows/etl.py --format dot | dot -Tpng -o etl.png
   graflow graph flows/etl.py:nightly --format ascii"""
+
+#: Where descriptions wrap: the width of the examples below them.
+_WIDTH: Final = 90
 
 _TARGET_HELP: Final = (
     'a Python file defining a workflow at module level (`with workflow("name") as wf:`); '
@@ -48,15 +101,37 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _command(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    *,
+    help: str,
+    description: str,
+    epilog: str,
+) -> argparse.ArgumentParser:
+    """A subcommand whose epilog (examples, exit statuses) keeps its line breaks.
+
+    The raw formatter would print the description as one line too, so it is wrapped here.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help=help,
+        description=textwrap.fill(description, _WIDTH),
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
 def add_core_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register ``run``, ``graph`` and ``plugins`` on the ``graflow`` parser."""
-    run = subparsers.add_parser(
+    """Register ``run``, ``graph``, ``plugins`` and the durable-run commands on the ``graflow`` parser."""
+    run = _command(
+        subparsers,
         "run",
         help="run a workflow, showing progress and a per-task summary",
         description="Run a workflow defined in a Python file; print progress while it runs and a "
         "per-task summary (status, duration, handler, worker) at the end.",
         epilog=_RUN_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("target", metavar="FILE[:WORKFLOW]", help=_TARGET_HELP)
     run.add_argument(
@@ -66,7 +141,26 @@ def add_core_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
         help="where tasks are queued: in this process (memory, the default) or on a worker fleet "
         "(redis, needs graflow-redis)",
     )
-    run.add_argument("--redis-url", metavar="URL", help="the Redis server of --queue redis")
+    run.add_argument(
+        "--redis-url", metavar="URL", help=f"the Redis server of --queue redis (env {ENV_REDIS_URL})"
+    )
+    run.add_argument(
+        "--key-prefix",
+        metavar="P",
+        help=f"the Redis key prefix of --queue redis; workers must use the same (env {ENV_KEY_PREFIX}; "
+        f"default {DEFAULT_KEY_PREFIX})",
+    )
+    run.add_argument(
+        "--durable",
+        action="store_true",
+        help="keep the run's state in a local state directory, so `graflow resume RUN_ID` can carry "
+        "it on after a crash, a kill or a failure",
+    )
+    run.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where --durable keeps the run (implies --durable; env GRAFLOW_STATE_DIR; default ./.graflow)",
+    )
     run.add_argument(
         "--max-steps", type=_positive_int, metavar="N", help="stop the run after N task executions"
     )
@@ -80,12 +174,12 @@ def add_core_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
     )
     run.set_defaults(func=_run)
 
-    graph = subparsers.add_parser(
+    graph = _command(
+        subparsers,
         "graph",
         help="print a workflow's graph without running it",
         description="Print the graph of a workflow defined in a Python file, without running it.",
         epilog=_GRAPH_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     graph.add_argument("target", metavar="FILE[:WORKFLOW]", help=_TARGET_HELP)
     graph.add_argument(
@@ -104,6 +198,74 @@ def add_core_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
         "and the error of any that failed to load.",
     )
     plugins.set_defaults(func=_plugins)
+    add_durable_commands(subparsers)
+
+
+def add_durable_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``resume``, ``rerun`` and ``runs`` (with ``runs show``): runs kept in a state store."""
+    resume = _command(
+        subparsers,
+        "resume",
+        help="carry on a durable run from where it stopped",
+        description="Carry on a run kept in a state store (a durable run whose driver stopped, died or "
+        "failed), with the same progress and summary as `graflow run`.",
+        epilog=_RESUME_EXAMPLES,
+    )
+    resume.add_argument("run_id", metavar="RUN_ID", help="the run's id (`graflow runs` lists them)")
+    add_store_options(resume)
+    resume.set_defaults(func=_resume)
+
+    rerun = _command(
+        subparsers,
+        "rerun",
+        help="run a kept run again from one task, as a new run",
+        description="Run TASK and everything downstream of it again as a new run, reusing every other "
+        "result of RUN_ID.",
+        epilog=_RERUN_EXAMPLES,
+    )
+    rerun.add_argument("run_id", metavar="RUN_ID", help="the run to replay")
+    rerun.add_argument(
+        "--from", dest="from_task", metavar="TASK", required=True, help="the first task to run again"
+    )
+    add_store_options(rerun)
+    rerun.set_defaults(func=_rerun)
+
+    runs = _command(
+        subparsers,
+        "runs",
+        help="list the runs a state store keeps",
+        description="List the runs kept in a state store, newest first; `graflow runs show RUN_ID` shows "
+        "one run task by task.",
+        epilog=_RUNS_EXAMPLES,
+    )
+    runs.add_argument(
+        "--status", choices=[str(status) for status in RunStatus], help="only runs in this state"
+    )
+    runs.add_argument("--workflow", metavar="NAME", help="only runs of this workflow")
+    runs.add_argument(
+        "--limit",
+        type=_positive_int,
+        metavar="N",
+        help=f"at most N runs, newest first (default {RUNS_SHOWN}; with --json, every run)",
+    )
+    runs.add_argument("--json", action="store_true", help="print a JSON list, for scripts")
+    add_store_options(runs)
+    runs.set_defaults(func=_runs)
+    shows = runs.add_subparsers(title="commands", metavar="COMMAND")
+    show = _command(
+        shows,
+        "show",
+        help="one run, task by task",
+        description="Show one run task by task (status, occurrences, worker, duration, finished at) "
+        "and the run's error, from what its store recorded.",
+        epilog=_SHOW_EXAMPLES,
+    )
+    show.add_argument("run_id", metavar="RUN_ID", help="the run's id")
+    show.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON, for scripts"
+    )
+    add_store_options(show, nested=True)
+    show.set_defaults(func=_show)
 
 
 @hookimpl
@@ -125,6 +287,30 @@ def _graph(args: argparse.Namespace) -> int:
         text = renderers[args.format](wf.graph)
     sys.stdout.write(text + "\n")
     return EXIT_OK
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from graflow.cli.resume import resume_command  # lazy: loads the engine and rich
+
+    return resume_command(args)
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    from graflow.cli.resume import rerun_command  # lazy: loads the engine and rich
+
+    return rerun_command(args)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from graflow.cli.runs import runs_command  # lazy: loads the state store and rich
+
+    return runs_command(args)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from graflow.cli.runs import show_command  # lazy: loads the state store and rich
+
+    return show_command(args)
 
 
 def _plugins(args: argparse.Namespace) -> int:

@@ -15,7 +15,14 @@ from graflow import __version__
 from graflow.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, WorkflowLoadError
 from graflow.cli.commands import add_core_commands
 from graflow.cli.tracebacks import user_traceback
-from graflow.exceptions import ConfigError, PluginNotInstalledError
+from graflow.exceptions import (
+    CheckpointError,
+    ConfigError,
+    PluginNotInstalledError,
+    RunInUseError,
+    RunNotFoundError,
+    StateStoreError,
+)
 from graflow.plugins import get_plugin_manager
 
 __all__ = ["build_parser", "main"]
@@ -24,10 +31,16 @@ _EXAMPLES: Final = """\
 examples:
   graflow run flows/etl.py                     run the workflow defined in flows/etl.py
   graflow run flows/etl.py:nightly --set limit=100
+  graflow run flows/etl.py --durable           keep the run's state, so it can be resumed
+  graflow resume RUN_ID                        carry a stopped durable run on
+  graflow runs                                 the runs kept in ./.graflow
   graflow graph flows/etl.py --format dot      the graph, without running it
   graflow plugins                              what is installed, and what each plugin adds
 
-`graflow COMMAND --help` describes a command."""
+`graflow COMMAND --help` describes a command.
+
+exit status: 0 success, 1 a failed run (or an unusable state store), 2 bad usage,
+3 a suspended run, 130 interrupted."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +78,9 @@ def _exit_code(code: object) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the subcommand, return the exit status.
 
-    0: success; 1: the run failed (or the workflow file raised while loading); 2: bad usage.
+    0: success; 1: the run failed (or the workflow file raised while loading, or its state
+    store cannot be used, or another driver holds it); 2: bad usage (an unknown run id too);
+    3 (:data:`~graflow.cli.EXIT_SUSPENDED`): the run suspended, waiting for an answer.
     """
     parser = build_parser()
     try:
@@ -81,9 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args))
     except SystemExit as exc:
         return _exit_code(exc.code)
-    except (ConfigError, PluginNotInstalledError) as exc:
+    except (ConfigError, PluginNotInstalledError, RunNotFoundError) as exc:
         _error(f"error: {exc}")
         return EXIT_USAGE
+    except (RunInUseError, StateStoreError, CheckpointError) as exc:  # their message says what to do
+        _error(f"error: {exc}")
+        return EXIT_FAILED
     except WorkflowLoadError as exc:
         if exc.__cause__ is not None:
             sys.stderr.write(user_traceback(exc.__cause__))

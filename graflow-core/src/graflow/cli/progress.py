@@ -5,13 +5,18 @@ with ``wrapper=True`` implementations of ``graflow_run_workflow``, ``graflow_run
 ``graflow_run_group``; the CLI registers it for the duration of one run (see
 :meth:`RunProgress.registered`). It keeps one :class:`TaskRecord` per task id and calls a
 listener on every start and end, so the console can show progress as it happens.
+
+A resumed or rerun run starts with a history (``context.history``): the steps an earlier
+execution recorded, which the engine replays without running them. The plugin reads that
+history when the run starts, so the summary shows those steps as ``reused`` instead of
+as run again, or not run at all.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +29,7 @@ if TYPE_CHECKING:
     from graflow.core.dsl import Executable, ParallelGroup
     from graflow.core.graph import TaskGraph
 
-__all__ = ["PLUGIN_NAME", "RunProgress", "Status", "TaskEvent", "TaskRecord"]
+__all__ = ["PLUGIN_NAME", "RunProgress", "Status", "TaskEvent", "TaskRecord", "graph_rows"]
 
 #: The name the plugin is registered under while a CLI run lasts.
 PLUGIN_NAME: Final = "graflow-cli-progress"
@@ -32,7 +37,8 @@ PLUGIN_NAME: Final = "graflow-cli-progress"
 #: Where a task ran when it ran in this process.
 LOCAL_WORKER: Final = "local"
 
-Status = Literal["running", "succeeded", "failed", "skipped"]
+#: ``reused``: not run by this execution, its recorded outcome replayed from an earlier one.
+Status = Literal["running", "succeeded", "failed", "skipped", "reused"]
 
 #: ``"started"``, ``"succeeded"`` or ``"failed"``: what a listener is told.
 TaskEvent = Literal["started", "succeeded", "failed"]
@@ -53,6 +59,8 @@ class TaskRecord:
     status: Status = "skipped"
     #: Attempts made: retries and ``next_iteration`` runs each count.
     runs: int = 0
+    #: Steps of this task recorded by an earlier execution of the run and replayed, not run.
+    reused: int = 0
     #: Seconds spent running, summed over all runs (retry back-off waits excluded).
     duration: float = 0.0
     #: ``"Type: message"`` of the last failure, if the last run failed.
@@ -84,6 +92,8 @@ class RunProgress:
         self.context: ExecutionContext | None = None
         #: Wall-clock seconds of the whole run, once it ended.
         self.elapsed: float | None = None
+        #: Task id -> steps the run's history holds for it (replayed, not run).
+        self.reused: Counter[str] = Counter()
 
     # --- registration ------------------------------------------------------------------
 
@@ -104,6 +114,8 @@ class RunProgress:
         if self.context is not None:
             return (yield)
         self.context = context
+        if context.history:
+            self.reused = Counter(completion.task_id for completion in context.history.values())
         started = time.perf_counter()
         try:
             return (yield)
@@ -189,37 +201,58 @@ class RunProgress:
     def records(self) -> list[TaskRecord]:
         """One record per node of the run's graph (groups followed by their members), in dependency order.
 
-        Nodes that never ran are ``"skipped"``; a task added at run time follows the task
-        that added it, or, inside a group member, comes last, in the order it started.
+        Nodes that never ran are ``"skipped"``, or ``"reused"`` when the run's history holds
+        their steps; a task added at run time follows the task that added it, or, inside a
+        group member, comes last, in the order it started.
         """
         with self._lock:
             seen = dict(self._records)
         rows: list[TaskRecord] = []
-        if self.context is not None:
-            graph = self.context.graph
-            for node_id in _dependency_order(graph, self.context.start_nodes):
-                self._collect(graph.get_node(node_id), 0, seen, rows)
+        context = self.context
+        if context is not None:
+            for node, depth in graph_rows(context.graph, context.start_nodes):
+                record = seen.get(node.task_id) or _unseen(node.task_id, node)
+                record.depth = depth
+                rows.append(record)
         listed = {row.task_id for row in rows}
         rows.extend(record for tid, record in seen.items() if tid not in listed)
+        listed.update(seen)
+        # Replayed steps of tasks the graph does not list (added at run time inside a group member).
+        for tid in self.reused:
+            if tid not in listed:
+                rows.append(_unseen(tid, context.graph.find(tid) if context is not None else None))
+        for row in rows:
+            row.reused = self.reused.get(row.task_id, 0)
+            if row.reused and row.runs == 0:
+                row.status = "reused"
         return rows
 
-    def _collect(
-        self, node: Executable, depth: int, seen: dict[str, TaskRecord], rows: list[TaskRecord]
-    ) -> None:
-        if node.kind == "chain":
-            for element in node.elements:
-                self._collect(element, depth, seen, rows)
-            return
-        is_group = node.kind == "group"
-        record = seen.get(node.task_id)
-        if record is None:
-            handler = node.backend if is_group else (node.handler_type or "direct")  # type: ignore[attr-defined]
-            record = TaskRecord(node.task_id, "group" if is_group else "task", handler)
-        record.depth = depth
-        rows.append(record)
-        if is_group:
-            for member in node.members:
-                self._collect(member, depth + 1, seen, rows)
+
+def _unseen(task_id: str, node: Executable | None) -> TaskRecord:
+    """The record of a node this execution did not start (``None``: a node the graph does not know)."""
+    if node is None:
+        return TaskRecord(task_id, "task", "-")
+    if node.kind == "group":
+        return TaskRecord(task_id, "group", node.backend)  # type: ignore[attr-defined]
+    return TaskRecord(task_id, "task", node.handler_type or "direct")
+
+
+def graph_rows(graph: TaskGraph, start_nodes: list[str]) -> Iterator[tuple[Executable, int]]:
+    """Every task and group of ``graph`` with its nesting depth: top-level nodes in dependency
+    order, each group followed by its members (one deeper), chains flattened."""
+    for node_id in _dependency_order(graph, start_nodes):
+        yield from _walk(graph.get_node(node_id), 0)
+
+
+def _walk(node: Executable, depth: int) -> Iterator[tuple[Executable, int]]:
+    if node.kind == "chain":
+        for element in node.elements:
+            yield from _walk(element, depth)
+        return
+    yield node, depth
+    if node.kind == "group":
+        for member in node.members:
+            yield from _walk(member, depth + 1)
 
 
 def _dependency_order(graph: TaskGraph, start_nodes: list[str]) -> list[str]:

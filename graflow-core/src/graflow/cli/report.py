@@ -1,4 +1,4 @@
-"""How the command line shows things: progress lines, the run summary, the plugin list.
+"""How the command line shows things: progress lines, the run summary, run history, the plugin list.
 
 Everything goes through a :class:`rich.console.Console`. On a terminal it has colour;
 anywhere else (CI logs, pipes, tests) it prints plain lines and ASCII tables, wide
@@ -18,9 +18,20 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from graflow.cli.progress import TaskEvent, TaskRecord
+    from graflow.cli.runs import TaskHistory
     from graflow.plugins import PluginInfo
+    from graflow.state.records import RunInfo
 
-__all__ = ["ProgressPrinter", "format_duration", "make_console", "plugins_table", "summary_table"]
+__all__ = [
+    "ProgressPrinter",
+    "cut",
+    "format_duration",
+    "history_table",
+    "make_console",
+    "plugins_table",
+    "runs_table",
+    "summary_table",
+]
 
 #: Width used when the output is not a terminal: a pipe or a log has no width to fit.
 _PLAIN_WIDTH: Final = 200
@@ -31,8 +42,12 @@ _STATUS_STYLE: Final = {
     "succeeded": "green",
     "failed": "bold red",
     "skipped": "yellow",
+    "reused": "blue",
     "running": "cyan",
     "started": "cyan",
+    "suspended": "yellow",
+    "canceled": "yellow",
+    "done": "green",
 }
 
 
@@ -67,6 +82,11 @@ def short_repr(value: Any, limit: int = RESULT_REPR_LIMIT) -> str:
         text = repr(value)
     except Exception as exc:  # a broken __repr__ must not hide the summary
         text = f"<unrepresentable {type(value).__name__}: {exc}>"
+    return cut(text, limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text``, cut to ``limit`` characters (the cut marked with ``...``)."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -115,13 +135,62 @@ def summary_table(records: Sequence[TaskRecord]) -> Table:
             f"{record.task_id} (group)" if record.kind == "group" else record.task_id
         )
         ran = record.runs > 0
+        runs = str(record.runs) if ran else "-"
+        if ran and record.reused:
+            runs += f" (+{record.reused} reused)"
         table.add_row(
             Text(label),
             Text(record.status, style=_STATUS_STYLE.get(record.status, "")),
-            str(record.runs) if ran else "-",
+            runs,
             format_duration(record.duration) if ran else "-",
             Text(record.handler),
             Text(record.worker if ran else "-"),
+        )
+    return table
+
+
+def runs_table(infos: Sequence[RunInfo]) -> Table:
+    """``graflow runs``: one row per run, newest first, times in UTC as in ``--json``."""
+    table = Table(box=box.ASCII)
+    for column in ("run", "workflow", "status", "started", "finished"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("tasks", justify="right", no_wrap=True)
+    table.add_column("error")
+    for info in infos:
+        shown = info.to_json()
+        table.add_row(
+            Text(info.run_id),
+            Text(info.workflow),
+            Text(str(info.status), style=_STATUS_STYLE.get(str(info.status), "")),
+            shown["started_at"] or "-",
+            shown["finished_at"] or "-",
+            f"{info.tasks_done}/{info.tasks_total}",
+            Text(cut(info.error.splitlines()[0], 80) if info.error else "", style="red"),
+        )
+    return table
+
+
+def history_table(rows: Sequence[TaskHistory]) -> Table:
+    """``graflow runs show``: one row per task of a run, from what its store recorded."""
+    table = Table(box=box.ASCII)
+    table.add_column("task", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("occurrences", justify="right", no_wrap=True)
+    table.add_column("worker", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("finished at", no_wrap=True)
+    for row in rows:
+        label = "  " * row.depth + (f"{row.task_id} (group)" if row.kind == "group" else row.task_id)
+        if row.added:
+            label += " (added at run time)"
+        done = row.occurrences > 0
+        table.add_row(
+            Text(label),
+            Text(row.status, style=_STATUS_STYLE.get(row.status, "")),
+            str(row.occurrences) if done else "-",
+            Text(row.worker if done else "-"),
+            format_duration(row.duration) if done else "-",
+            row.finished_at or "-",
         )
     return table
 

@@ -1,12 +1,19 @@
-"""``graflow run FILE[:WORKFLOW]``: execute a workflow with progress lines and a per-task summary."""
+"""``graflow run FILE[:WORKFLOW]``: execute a workflow with progress lines and a per-task summary.
+
+The run's context is built first and its id printed (``run <id>``, the first line), so a
+script or a person can follow or resume it before any task starts. :func:`execute_and_report`
+is the part ``graflow resume`` and ``graflow rerun`` share.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from graflow.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from graflow.cli.loader import WorkflowTarget, loaded_workflow
@@ -19,14 +26,37 @@ from graflow.cli.report import (
     short_repr,
     summary_table,
 )
+from graflow.cli.stores import ENV_KEY_PREFIX, ENV_REDIS_URL, store_arguments
 from graflow.cli.tracebacks import user_traceback
-from graflow.exceptions import ConfigError, GraflowError
+from graflow.core.engine import WorkflowEngine
+from graflow.exceptions import (
+    CheckpointError,
+    ConfigError,
+    GraflowError,
+    RunInUseError,
+    RunNotFoundError,
+    StateStoreError,
+)
 from graflow.plugins import get_plugin_manager
+from graflow.state.local import LocalStore
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["backend_options", "parse_assignments", "run_command"]
+    from graflow.core.context import ExecutionContext
+
+__all__ = [
+    "announce",
+    "backend_options",
+    "execute_and_report",
+    "parse_assignments",
+    "resume_hint",
+    "run_command",
+    "run_options",
+]
+
+#: Errors about the run's state rather than its tasks: their message says it all, with no traceback.
+ONE_LINE_ERRORS: Final = (StateStoreError, CheckpointError, RunInUseError, RunNotFoundError)
 
 
 def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
@@ -47,51 +77,131 @@ def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def backend_options(queue: str, redis_url: str | None) -> dict[str, Any]:
-    """``execute()`` keyword arguments for ``--queue``/``--redis-url``; fails early if a plugin is missing.
+def backend_options(queue: str, redis_url: str | None, key_prefix: str | None = None) -> dict[str, Any]:
+    """``create_context`` keyword arguments for ``--queue``/``--redis-url``/``--key-prefix``.
 
-    A queue backend's channel backend of the same name is used with it when there is
-    one (``redis`` has both), so tasks on a fleet share the run's channel.
+    Fails early if a plugin is missing. A queue backend's channel backend of the same name
+    is used with it when there is one (``redis`` has both), so tasks on a fleet share the
+    run's channel. With ``--queue redis``, ``REDIS_URL`` and ``GRAFLOW_KEY_PREFIX`` stand in
+    for options left out, as for ``graflow-worker``.
     """
     if queue == "memory":
         if redis_url is not None:
             raise ConfigError("--redis-url needs --queue redis (the memory queue has no server)")
+        if key_prefix is not None:
+            raise ConfigError("--key-prefix needs --queue redis (the memory queue has no Redis keys)")
         return {}
     manager = get_plugin_manager()
     manager.resolve("graflow_queue_backends", queue)  # PluginNotInstalledError / ConfigError
     channel = queue if queue in manager.names("graflow_channel_backends") else "memory"
     config: dict[str, Any] = {}
+    redis_url = redis_url or os.environ.get(ENV_REDIS_URL) or None
+    key_prefix = key_prefix or os.environ.get(ENV_KEY_PREFIX) or None
     if redis_url is not None:
         config["redis_url"] = redis_url
+    if key_prefix is not None:
+        config["key_prefix"] = key_prefix
     return {"queue_backend": queue, "channel_backend": channel, "config": config}
 
 
-def run_command(args: argparse.Namespace) -> int:
-    """The ``run`` subcommand: load, execute with progress, summarize; returns the exit status."""
-    initial_channel = parse_assignments(args.set or [])
-    options = backend_options(args.queue, args.redis_url)
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``create_context`` keyword arguments for every option of ``graflow run``.
+
+    ``--state-dir`` implies ``--durable``. Durable runs of the memory queue are kept in the
+    local store; a run on another queue is kept by that queue's own store, if its plugin has one.
+    """
+    options = backend_options(args.queue, args.redis_url, args.key_prefix)
+    if args.durable or args.state_dir is not None:
+        if args.queue != "memory":
+            if args.state_dir is not None:
+                raise ConfigError(
+                    f"--state-dir keeps runs of the memory queue; a run on --queue {args.queue} is kept "
+                    "by that queue's own state store"
+                )
+            if args.queue not in get_plugin_manager().names("graflow_state_stores"):
+                raise ConfigError(
+                    f"--durable: the installed {args.queue!r} queue backend keeps no runs (its plugin "
+                    "provides no state store yet); drop --durable, or run on the memory queue with "
+                    "--durable to keep the run in a state directory"
+                )
+        options["durable"] = True
+        if args.state_dir is not None:
+            options.setdefault("config", {})["state_dir"] = args.state_dir
     if args.max_steps is not None:
         options["max_steps"] = args.max_steps
+    return options
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """The ``run`` subcommand: load, print the run id, execute with progress, summarize."""
+    initial_channel = parse_assignments(args.set or [])
+    options = run_options(args)
     out = make_console(sys.stdout)
     err = make_console(sys.stderr)
     with loaded_workflow(WorkflowTarget.parse(args.target)) as wf:
-        out.print(f"Running workflow {wf.name!r} from {args.target} (queue: {args.queue})")
-        progress = RunProgress(ProgressPrinter(out))
         try:
-            with progress.registered():
-                result = wf.execute(initial_channel=initial_channel, **options)
-        except KeyboardInterrupt:
-            _print_summary(out, progress, wf.name, "was interrupted")
-            err.print("graflow: interrupted; tasks still running were abandoned")
-            return EXIT_INTERRUPTED
-        except Exception as exc:
-            _print_summary(out, progress, wf.name, "failed")
-            sys.stderr.write(user_traceback(exc))
-            err.print(f"graflow: error: {_failure_line(exc)}")
+            context = wf.create_context(**options)
+        except GraflowError as exc:  # the graph, a backend or the state store refused before any task
+            if not isinstance(exc, ONE_LINE_ERRORS):
+                sys.stderr.write(user_traceback(exc))
+            err.print(f"graflow: error: {exc}")
             return EXIT_FAILED
-        _print_summary(out, progress, wf.name, "succeeded")
-        out.print(f"Result: {short_repr(result)}")
+        for key, value in initial_channel.items():
+            context.channel.set(key, value)
+        announce(out, context)
+        kept = f", kept in {context.store.where}" if context.durable else ""
+        out.print(f"Running workflow {wf.name!r} from {args.target} (queue: {args.queue}{kept})")
+        return execute_and_report(context, out, err)
+
+
+def announce(out: Console, context: ExecutionContext) -> None:
+    """Print ``run <run id>`` and flush it, so whoever reads the output has the id before any task starts."""
+    out.print(f"run {context.session_id}")
+    out.file.flush()
+
+
+def execute_and_report(context: ExecutionContext, out: Console, err: Console) -> int:
+    """Execute ``context`` with progress lines, print the summary; return the exit status."""
+    progress = RunProgress(ProgressPrinter(out))
+    name = context.workflow_name
+    try:
+        with progress.registered():
+            result = WorkflowEngine().execute(context)
+    except KeyboardInterrupt:
+        _print_summary(out, progress, name, "was interrupted")
+        err.print("graflow: interrupted; tasks still running were abandoned")
+        _print_resume_hint(err, context)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        _print_summary(out, progress, name, "failed")
+        if not isinstance(exc, ONE_LINE_ERRORS):
+            sys.stderr.write(user_traceback(exc))
+        err.print(f"graflow: error: {_failure_line(exc)}")
+        if not isinstance(exc, StateStoreError):  # its own message says how to resume
+            _print_resume_hint(err, context)
+        return EXIT_FAILED
+    _print_summary(out, progress, name, "succeeded")
+    out.print(f"Result: {short_repr(result)}")
     return EXIT_OK
+
+
+def resume_hint(context: ExecutionContext) -> str | None:
+    """The command that carries ``context``'s run on, if the run is kept in a durable store."""
+    if context.journal is None:
+        return None
+    store = context.store
+    config = (
+        {"state_dir": str(store.directory.resolve())} if isinstance(store, LocalStore) else context.config
+    )
+    return shlex.join(["graflow", "resume", context.session_id, *store_arguments(config)])
+
+
+def _print_resume_hint(err: Console, context: ExecutionContext) -> None:
+    command = resume_hint(context)
+    if command is not None:
+        err.print(
+            f"graflow: the run is kept in {context.store.where}; once the cause is fixed, `{command}` carries it on"
+        )
 
 
 def _print_summary(out: Console, progress: RunProgress, name: str, outcome: str) -> None:
@@ -109,8 +219,9 @@ def _print_summary(out: Console, progress: RunProgress, name: str, outcome: str)
 
 def _counts(records: Sequence[TaskRecord]) -> str:
     tasks = [r for r in records if r.kind == "task"]
-    counts = {status: sum(r.status == status for r in tasks) for status in ("succeeded", "failed", "skipped")}
-    text = ", ".join(f"{n} {status}" for status, n in counts.items())
+    shown = ("succeeded", "reused", "failed", "skipped")
+    counts = {status: sum(r.status == status for r in tasks) for status in shown}
+    text = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "reused")
     running = sum(r.status == "running" for r in tasks)
     return f"{text}, {running} still running" if running else text
 

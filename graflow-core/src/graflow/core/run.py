@@ -179,7 +179,8 @@ class Run:
         else:
             task_id = getattr(exc, "graflow_task_id", None)
             where = f"task {task_id!r}: " if task_id else ""
-            journal.finish(RunStatus.FAILED, f"{where}{type(exc).__name__}: {exc}"[:2000])
+            what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__  # Ctrl-C has no message
+            journal.finish(RunStatus.FAILED, f"{where}{what}"[:2000])
 
     def close(self) -> None:
         """Release coordinators' pools and the queue backend."""

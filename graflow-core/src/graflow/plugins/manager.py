@@ -116,6 +116,12 @@ class GraflowPluginManager:
         assert registered is not None
         return registered
 
+    def get_plugin(self, name: str) -> object | None:
+        """The plugin registered under ``name`` (an entry point's name, or a registration's), if any."""
+        self._ensure_loaded()
+        plugin: object | None = self._pm.get_plugin(name)
+        return plugin
+
     def unregister(self, name: str) -> None:
         """Remove a plugin registered under ``name``."""
         self._ensure_loaded()

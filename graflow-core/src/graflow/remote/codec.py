@@ -105,9 +105,13 @@ class ByValue:
         return not (path.startswith(self._dirs) or path in self._files)
 
     def modules(self) -> list[ModuleType]:
-        """The loaded user modules; recomputed only when the set of loaded modules grew."""
+        """The loaded user modules; recomputed only when the set of loaded modules changed.
+
+        A count alone misses a module given back (the CLI loader unloads the workflow file's
+        module) while another loads, so a cached module that is no longer loaded also counts.
+        """
         loaded = len(sys.modules)
-        if loaded != self._seen:
+        if loaded != self._seen or any(sys.modules.get(m.__name__) is not m for m in self._modules):
             self._modules = [m for n, m in list(sys.modules.items()) if self.is_user_module(n, m)]
             self._seen = loaded
         return self._modules

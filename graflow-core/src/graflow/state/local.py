@@ -43,7 +43,8 @@ __all__ = ["DEFAULT_STATE_DIR", "LocalStore", "state_dir"]
 DEFAULT_STATE_DIR: Final = ".graflow"
 ENV_VAR: Final = "GRAFLOW_STATE_DIR"
 #: The file's layout; a store written with another one is refused, never rewritten.
-SCHEMA_VERSION: Final = "1"
+#: 2: the plan has a table of its own (1 kept it in the runs row, which every step rewrote).
+SCHEMA_VERSION: Final = "2"
 #: Seconds a finished (or abandoned) run is kept before it is deleted.
 DEFAULT_RUN_TTL: Final = 7 * 24 * 3600.0
 
@@ -53,8 +54,9 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, status TEXT NOT NULL,
     started_at REAL NOT NULL, finished_at REAL, tasks_done INTEGER NOT NULL DEFAULT 0,
     tasks_total INTEGER NOT NULL DEFAULT 0, error TEXT, holder TEXT, lease_until REAL,
-    queue_backend TEXT NOT NULL, channel_backend TEXT NOT NULL, plan BLOB NOT NULL);
+    queue_backend TEXT NOT NULL, channel_backend TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
+CREATE TABLE IF NOT EXISTS plans (run_id TEXT PRIMARY KEY, plan BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS completions (
     run_id TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT NOT NULL, task_id TEXT NOT NULL,
     requests BLOB, channel_ops BLOB, worker TEXT NOT NULL, duration REAL NOT NULL,
@@ -90,15 +92,23 @@ class LocalStore(StateStore):
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._unusable(exc) from exc
+        try:
+            self._check_schema()  # reads only: a file that is not a store of this version stays as it is
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={sync.upper()}")
-            self._check_schema()
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+            )
+            self._expire_old_runs()
         except (OSError, sqlite3.Error) as exc:
-            raise StateStoreError(
-                f"the state directory {self.directory} cannot be used ({type(exc).__name__}: {exc}); "
-                "check that it is writable, or choose another with --state-dir / config['state_dir']"
-            ) from exc
-        self._expire_old_runs()
+            self._db.close()
+            raise self._unusable(exc) from exc
+        except StateStoreError:
+            self._db.close()
+            raise
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> LocalStore:
@@ -129,8 +139,30 @@ class LocalStore(StateStore):
                 f"{self.path} is an SQLite file, but not a Graflow state store (tables: "
                 f"{', '.join(sorted(tables))}); point --state-dir at another directory (nothing was changed)"
             )
-        self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+
+    def _unusable(self, exc: OSError | sqlite3.Error) -> StateStoreError:
+        """The error for a state directory or file that cannot be opened, saying which it is."""
+        if _damaged(exc):
+            return StateStoreError(
+                f"{self.path} is damaged or is not an SQLite database ({exc}); move it aside or restore "
+                "it from a backup, or point --state-dir at another directory (nothing was changed)"
+            )
+        return StateStoreError(
+            f"the state directory {self.directory} cannot be used ({type(exc).__name__}: {exc}); "
+            "check that it is writable, or choose another with --state-dir / config['state_dir']"
+        )
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for reads; a damaged file becomes a :class:`StateStoreError`."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise StateStoreError(
+                    f"{self.path} cannot be read ({type(exc).__name__}: {exc}); if it is damaged, "
+                    "restore it from a backup or move it aside (nothing was changed)"
+                ) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -138,10 +170,13 @@ class LocalStore(StateStore):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite ends the transaction itself on some errors (a full disk): rolling back
+                # again would fail and hide the error that matters.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def _expire_old_runs(self) -> None:
         """Delete runs finished (or abandoned) more than ``run_ttl`` ago."""
@@ -155,7 +190,7 @@ class LocalStore(StateStore):
                     (cutoff, cutoff),
                 )
             ]
-            for table in ("completions", "results", "runs"):
+            for table in ("completions", "results", "plans", "runs"):
                 db.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(r,) for r in old])
 
     def close(self) -> None:
@@ -171,7 +206,7 @@ class LocalStore(StateStore):
         with self._write(plan.run_id) as db:
             db.execute(
                 "INSERT INTO runs (run_id, workflow, status, started_at, tasks_total, holder, lease_until, "
-                "queue_backend, channel_backend, plan) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "queue_backend, channel_backend) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     plan.run_id,
                     plan.workflow,
@@ -182,9 +217,10 @@ class LocalStore(StateStore):
                     now + LEASE_SECONDS,
                     plan.queue_backend,
                     plan.channel_backend,
-                    blob,
                 ),
             )
+            # Apart from the runs row, which each step updates: rewriting a row rewrites its blobs.
+            db.execute("INSERT INTO plans VALUES (?, ?)", (plan.run_id, blob))
         return _LocalJournal(self, plan.run_id, known=_task_ids(plan.graph.tasks.values()), done=set(), seq=0)
 
     @contextmanager
@@ -246,17 +282,12 @@ class LocalStore(StateStore):
 
     # --- reading ----------------------------------------------------------------------------
 
-    def _row(self, run_id: str) -> tuple[Any, ...]:
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_INFO_COLUMNS}, plan FROM runs WHERE run_id = ?", (run_id,)
-            ).fetchone()
+    def run(self, run_id: str) -> RunInfo:
+        with self._reading() as db:
+            row = db.execute(f"SELECT {_INFO_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFoundError(run_id, self.where)
-        return tuple(row)
-
-    def run(self, run_id: str) -> RunInfo:
-        return _info(self._row(run_id)[:-1])
+        return _info(tuple(row))
 
     def runs(
         self, status: RunStatus | None = None, workflow: str | None = None, limit: int | None = None
@@ -274,14 +305,14 @@ class LocalStore(StateStore):
         query += " ORDER BY started_at DESC"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
-        with self._lock:
-            rows = self._db.execute(query, params).fetchall()
+        with self._reading() as db:
+            rows = db.execute(query, params).fetchall()
         return [_info(row) for row in rows]
 
     def completions(self, run_id: str) -> list[Completion]:
-        self._row(run_id)
-        with self._lock:
-            rows = self._db.execute(
+        self.run(run_id)
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT key, task_id, requests, channel_ops, worker, duration, attempts, finished_at "
                 "FROM completions WHERE run_id = ? ORDER BY seq",
                 (run_id,),
@@ -301,20 +332,20 @@ class LocalStore(StateStore):
         ]
 
     def load(self, run_id: str) -> SavedRun:
-        row = self._row(run_id)
-        plan: RunPlan = _load(row[-1], run_id, "the run's plan")
+        info = self.run(run_id)
+        with self._reading() as db:
+            (blob,) = db.execute("SELECT plan FROM plans WHERE run_id = ?", (run_id,)).fetchone()
+        plan: RunPlan = _load(blob, run_id, "the run's plan")
         completions = self.completions(run_id)
-        with self._lock:
-            stored = self._db.execute(
-                "SELECT task_id, value FROM results WHERE run_id = ?", (run_id,)
-            ).fetchall()
+        with self._reading() as db:
+            stored = db.execute("SELECT task_id, value FROM results WHERE run_id = ?", (run_id,)).fetchall()
         results = {task_id: _load(value, run_id, f"the result of {task_id!r}") for task_id, value in stored}
         channel = MemoryChannel(run_id)
         for key, value in plan.initial_channel.items():
             channel.set(key, value)
         for completion in completions:
             replay(channel, completion.channel_ops)
-        return SavedRun(plan, _info(row[:-1]), completions, results, channel.snapshot())
+        return SavedRun(plan, info, completions, results, channel.snapshot())
 
     def resume_run(self, run_id: str) -> tuple[SavedRun, RunJournal]:
         saved = self.load(run_id)
@@ -395,6 +426,16 @@ def _load(blob: bytes, run_id: str, what: str) -> Any:
         ) from exc
 
 
+def _damaged(exc: BaseException) -> bool:
+    """Whether SQLite says the file is not a database, or a damaged one."""
+    name = getattr(exc, "sqlite_errorname", None)  # Python >= 3.11
+    if name is not None:
+        return name in ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+    return isinstance(exc, sqlite3.DatabaseError) and (
+        "not a database" in str(exc) or "malformed" in str(exc)
+    )
+
+
 def _positive(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
         raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -407,8 +448,9 @@ class _LocalJournal(RunJournal):
     def __init__(self, store: LocalStore, run_id: str, *, known: set[str], done: set[str], seq: int) -> None:
         self.run_id = run_id
         self._store = store
+        #: Task ids of the run (groups are not tasks), and those of them with a recorded step.
         self._known = known
-        self._done = done
+        self._done = done & known
         self._seq = seq
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -430,7 +472,8 @@ class _LocalJournal(RunJournal):
         )
         with self._lock:
             self._seq += 1
-            self._done.add(tid)
+            if tid in self._known:  # a task: known from the plan or from the step that added it
+                self._done.add(tid)
             if requests is not None:
                 self._known.update(_added_tasks(requests))
             self._store.record_step(
