@@ -132,7 +132,7 @@ class RedisStore(StateStore):
             pipe.zadd(self.keys.runs, {plan.run_id: now})
             for key in (run.info, run.plan):
                 pipe.expire(key, RUN_KEYS_TTL)
-        return _RedisJournal(self, plan.run_id)
+        return _RedisJournal(self, plan.run_id, _group_ids(plan))
 
     def _writing(self, run_id: str, *, starting: bool = False) -> _Writing:
         return _Writing(self, run_id, starting=starting)
@@ -222,7 +222,7 @@ class RedisStore(StateStore):
             pipe.hdel(run.info, "finished_at")
             for key in run.all():
                 pipe.expire(key, RUN_KEYS_TTL)
-        return saved, _RedisJournal(self, run_id)
+        return saved, _RedisJournal(self, run_id, _group_ids(saved.plan))
 
     def _read(self, call: Callable[[], Any]) -> Any:
         try:
@@ -279,9 +279,11 @@ class _Writing:
 class _RedisJournal(RunJournal):
     """The driver's writes of one run, and its lease, renewed in the background."""
 
-    def __init__(self, store: RedisStore, run_id: str) -> None:
+    def __init__(self, store: RedisStore, run_id: str, groups: set[str]) -> None:
         self.run_id = run_id
         self._store = store
+        #: Group ids: their steps are recorded, but a group is not a task to count as done.
+        self._groups = groups
         self._run: RunKeys = store.keys.run(run_id)
         self._stop = threading.Event()
         self._renewer = threading.Thread(target=self._renew, name=f"graflow-lease-{run_id[:8]}", daemon=True)
@@ -295,7 +297,8 @@ class _RedisJournal(RunJournal):
         with self._store._writing(self.run_id) as pipe:  # noqa: SLF001 - the journal is the store's own
             pipe.hset(run.steps, completion.key, blob)
             pipe.rpush(run.order, completion.key)
-            pipe.sadd(run.done, tid)
+            if tid not in self._groups:
+                pipe.sadd(run.done, tid)
             if value is not None:
                 pipe.hset(run.results, tid, value)
             for key in (run.steps, run.order, run.done, run.results):
@@ -371,6 +374,10 @@ class RedisResults(MutableMapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"<RedisResults {self._key!r} cached={len(self._cache)}>"
+
+
+def _group_ids(plan: RunPlan) -> set[str]:
+    return {group.task_id for group in plan.graph.groups()}
 
 
 def _run_info(run_id: str, raw: Mapping[bytes, bytes], done: int, holder: bytes | None) -> RunInfo:
