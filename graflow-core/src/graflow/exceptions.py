@@ -30,12 +30,18 @@ __all__ = [
     "RunStateLostError",
     "StateStoreError",
     "TaskSerializationError",
+    "TaskTimeoutError",
     "attach_task_id",
 ]
 
 
 class GraflowError(Exception):
     """Base class of every error raised by Graflow itself."""
+
+    #: Whether a task's retry policy retries an attempt that failed with this error. Graflow's
+    #: own errors say something about the workflow (bad arguments, limits), not about bad
+    #: luck, so most are not; a timeout is.
+    retriable: bool = False
 
 
 class GraflowRuntimeError(GraflowError, RuntimeError):
@@ -173,6 +179,24 @@ class StateStoreError(GraflowRuntimeError):
 
 class RunStateLostError(StateStoreError):
     """What the store held for a run vanished (a flush, an eviction, a restart without persistence)."""
+
+
+class TaskTimeoutError(GraflowError, TimeoutError):
+    """An attempt of a task ran longer than its ``@task(timeout=...)``; retried like any failure."""
+
+    retriable = True
+
+    def __init__(self, task_id: str, timeout: float, what_happened: str = "") -> None:
+        self.task_id = task_id
+        self.timeout = timeout
+        detail = f" ({what_happened})" if what_happened else ""
+        super().__init__(
+            f"task {task_id!r} ran longer than its timeout of {timeout:g}s{detail}; raise "
+            "@task(timeout=...), or make the task faster"
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str, float, str]]:
+        return (type(self), (self.task_id, self.timeout, ""))
 
 
 class CheckpointError(GraflowError):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from graflow.core.dsl import ParallelGroup
     from graflow.remote.executor import RemoteExecutor
 
-__all__ = ["DEFAULT_MAX_WORKERS", "ThreadingCoordinator", "run_in_threads"]
+__all__ = ["DEFAULT_MAX_WORKERS", "ThreadingCoordinator", "default_workers", "run_in_threads"]
 
 #: Threads are cheap to park but not to schedule on a small machine; members beyond this
 #: wait for a free thread unless the group sets ``max_workers``.
@@ -105,13 +105,27 @@ def run_in_threads(
 
 
 class ThreadingCoordinator(Coordinator):
-    """Members run concurrently on up to ``max_workers`` threads (default: one per member, at most 32)."""
+    """Members run concurrently on up to ``max_workers`` threads (default: one per member, at most 32;
+    every member at once when they are all async tasks)."""
 
     def run_members(
         self, group: ParallelGroup, run_member: MemberRunner, context: ExecutionContext
     ) -> list[TaskResult]:
-        outcomes, _ = run_in_threads(group, run_member, group.max_workers or DEFAULT_MAX_WORKERS)
+        outcomes, _ = run_in_threads(group, run_member, group.max_workers or default_workers(group))
         return outcomes
+
+
+def default_workers(group: ParallelGroup) -> int:
+    """Threads for a group that does not set ``max_workers``.
+
+    Members of async tasks spend their time awaiting on the run's event loop, and a
+    thread only waits for them there: all of them run at once. Others get at most
+    :data:`DEFAULT_MAX_WORKERS`.
+    """
+    tasks = [t for member in group.members for t in member.elements]
+    if tasks and all(getattr(t, "is_async", False) for t in tasks):
+        return len(group.members)
+    return DEFAULT_MAX_WORKERS
 
 
 def _threading_coordinator() -> Coordinator:

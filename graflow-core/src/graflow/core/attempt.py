@@ -8,11 +8,17 @@ wherever it runs. Retries are decided where the run is driven: :func:`run_with_r
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextvars
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from graflow.exceptions import GraflowError, attach_task_id
+from graflow.core.context import task_context
+from graflow.exceptions import GraflowError, TaskTimeoutError, attach_task_id
 from graflow.log import get_logger
 from graflow.plugins import hookimpl
 
@@ -21,7 +27,7 @@ if TYPE_CHECKING:
     from graflow.core.task import TaskWrapper
     from graflow.plugins.manager import GraflowPluginManager
 
-__all__ = ["run_attempt", "run_with_retries"]
+__all__ = ["call_with_timeout", "run_attempt", "run_with_retries"]
 
 
 def run_attempt(
@@ -64,7 +70,11 @@ def run_with_retries(
         try:
             return run_attempt(task, context, attempt, call, manager)
         except Exception as exc:
-            if policy is None or attempt > policy.max_retries or isinstance(exc, GraflowError):
+            if (
+                policy is None
+                or attempt > policy.max_retries
+                or (isinstance(exc, GraflowError) and not exc.retriable)
+            ):
                 note = (
                     f"graflow task {task.task_id!r} failed after {attempt} attempts" if attempt > 1 else None
                 )
@@ -84,6 +94,72 @@ def run_with_retries(
         except BaseException as exc:
             attach_task_id(exc, task.task_id)
             raise
+
+
+def call_with_timeout(call: Callable[[], Any], tctx: TaskExecutionContext, timeout: float) -> Any:
+    """``call()`` for at most ``timeout`` seconds, or :class:`TaskTimeoutError`.
+
+    Python cannot stop a thread, so a synchronous attempt runs in a helper thread that is
+    *abandoned* when the time is up: it may finish in the background (a daemon thread,
+    which never holds up the interpreter's exit), but what it returns or asks for then
+    reaches nobody. Its channel writes, if it makes any after the timeout, do happen.
+    Where an attempt can be stopped (its own process: see :func:`alarm`), that is used instead.
+    """
+    attempt = tctx.for_attempt()
+    context = contextvars.copy_context()
+    outcome: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def work() -> None:
+        token = task_context.set(attempt)
+        try:
+            outcome.set_result(call())
+        except BaseException as exc:  # handed to the waiting thread
+            outcome.set_exception(exc)
+        finally:
+            task_context.reset(token)
+
+    threading.Thread(
+        target=context.run, args=(work,), name=f"graflow-timed-{tctx.task_id}", daemon=True
+    ).start()
+    try:
+        result = outcome.result(timeout)
+    except concurrent.futures.TimeoutError:
+        raise TaskTimeoutError(
+            tctx.task_id, timeout, "the attempt was abandoned to finish on its own"
+        ) from None
+    tctx.adopt_attempt(attempt)
+    return result
+
+
+@contextmanager
+def alarm(task_id: str, timeout: float | None) -> Iterator[None]:
+    """Stop the code in this block with :class:`TaskTimeoutError` after ``timeout`` seconds.
+
+    For a process that runs one attempt in its main thread (a MULTIPROCESSING pool process,
+    a container): ``SIGALRM`` interrupts Python code, and sleeps and most blocking calls,
+    unlike a thread. Elsewhere (not the main thread, no ``SIGALRM``) it does nothing.
+    """
+    usable = (
+        timeout is not None
+        and hasattr(signal, "SIGALRM")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    seconds = float(timeout or 0.0)
+
+    def expire(signum: int, frame: object) -> None:
+        raise TaskTimeoutError(task_id, seconds, "it was stopped")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @hookimpl(trylast=True)

@@ -149,7 +149,6 @@ class ExecutionContext:
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
             raise ConfigError(f"max_steps must be a positive int, got {max_steps!r}")
         config = dict(config or {})
-        graph.validate()
         start_nodes = _start_nodes(graph, start_node)
         session_id = session_id or uuid.uuid4().hex
         manager = get_plugin_manager()
@@ -258,8 +257,10 @@ def _state_store(queue: str, durable: bool, config: Mapping[str, Any]) -> StateS
 
 
 def _start_nodes(graph: TaskGraph, start_node: str | None) -> list[str]:
+    """Where the run starts, checked: a graph whose every node waits on a cycle names the cycle."""
     if start_node is None:
         start_nodes = graph.get_start_nodes()
+        graph.validate(start_nodes)
         if not start_nodes:
             raise GraphCompilationError(
                 "nothing to run: the graph has no tasks. Define tasks inside `with workflow(...)` "
@@ -274,6 +275,7 @@ def _start_nodes(graph: TaskGraph, start_node: str | None) -> list[str]:
             f"unknown start node {start_node!r}{hint}; known nodes: {known}. Pass one of them, "
             "or start_node=None to start at every node without predecessors"
         )
+    graph.validate([start_node])
     return [start_node]
 
 
@@ -348,7 +350,12 @@ class TaskExecutionContext:
         return self.execution_context.get_typed_channel(message_type)
 
     def get_result(self, task_id: str, default: Any = None) -> Any:
-        return self.execution_context.results.get(task_id, default)
+        """A task's result; inside a nested workflow, a sibling's (by its own id) comes first."""
+        results = self.execution_context.results
+        namespace = getattr(self.task, "namespace", "")
+        if namespace and namespace + task_id in results:
+            return results[namespace + task_id]
+        return results.get(task_id, default)
 
     def elapsed_time(self) -> float:
         """Seconds since this task started."""
@@ -378,6 +385,23 @@ class TaskExecutionContext:
         """Forget requests of a failed attempt, so a retry starts clean."""
         self._requests = None
 
+    def for_attempt(self) -> TaskExecutionContext:
+        """A context for one attempt that may be abandoned (a timed-out thread), so what it asks
+        for after it was abandoned reaches nobody; :meth:`adopt_attempt` takes a finished one's."""
+        attempt = TaskExecutionContext(
+            self.task, self.execution_context, self.cycle_count, self._iteration_data
+        )
+        attempt.retry_count = self.retry_count
+        attempt.journal_ops = [] if self.journal_ops is not None else None
+        return attempt
+
+    def adopt_attempt(self, attempt: TaskExecutionContext) -> None:
+        """Take over what a finished :meth:`for_attempt` context asked for and wrote."""
+        if attempt.requests is not None:
+            self.adopt_requests(attempt.requests)
+        if attempt.journal_ops and self.journal_ops is not None:
+            self.journal_ops.extend(attempt.journal_ops)
+
     def adopt_requests(self, requests: TaskRequests) -> None:
         """Take over what the same attempt asked for elsewhere (a remote outcome's requests)."""
         self._asking().merge(requests)
@@ -405,13 +429,16 @@ class TaskExecutionContext:
     # --- steering ----------------------------------------------------------------------
 
     def next_task(self, executable: Executable, goto: bool = False) -> str:
-        """Run ``executable`` after this task (a new or an existing task); returns its id.
+        """Run ``executable`` after this task; returns its id.
 
-        ``goto=True`` also skips this task's normal successors: control jumps there.
+        A new or an existing task, a chain (``a >> b``: its tasks in order) or a group
+        (``a | b``: under its own backend and policy). ``goto=True`` also skips this task's
+        normal successors: control jumps there.
         """
         if not isinstance(executable, Executable):
             raise TypeError(
-                f"next_task() takes a task (a @task function or TaskWrapper), got {type(executable).__name__}"
+                "next_task() takes a task (a @task function or TaskWrapper), a chain (a >> b) or a "
+                f"group (a | b), got {type(executable).__name__}"
             )
         self._asking().add_next(executable, goto)
         return executable.task_id

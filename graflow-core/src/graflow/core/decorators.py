@@ -28,6 +28,7 @@ def task(
     max_retries: int | None = None,
     retry_policy: RetryPolicy | None = None,
     resolve_keyword_args: bool = True,
+    timeout: float | None = None,
 ) -> Callable[[Callable[..., Any]], TaskWrapper]: ...
 
 
@@ -42,6 +43,7 @@ def task(
     max_retries: int | None = None,
     retry_policy: RetryPolicy | None = None,
     resolve_keyword_args: bool = True,
+    timeout: float | None = None,
 ) -> TaskWrapper | Callable[[Callable[..., Any]], TaskWrapper]:
     """Make a function a task; its id is the function's name unless given.
 
@@ -50,7 +52,8 @@ def task(
     as the first argument; ``handler`` names the handler that runs it; ``max_cycles``
     bounds ``next_iteration``; ``max_retries`` / ``retry_policy`` retry failed attempts;
     ``resolve_keyword_args`` fills parameters the caller did not pass from channel keys
-    of the same name.
+    of the same name; ``timeout`` fails an attempt that runs longer (seconds). An
+    ``async def`` function works as well: its result is the awaited value.
     """
     if isinstance(func_or_id, str):
         if id is not None and id != func_or_id:
@@ -71,6 +74,7 @@ def task(
             max_retries=max_retries,
             retry_policy=retry_policy,
             resolve_keyword_args=resolve_keyword_args,
+            timeout=timeout,
         )
 
     if callable(func_or_id):

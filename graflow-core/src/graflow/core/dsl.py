@@ -14,6 +14,7 @@ the whole program.
 
 from __future__ import annotations
 
+import copy as _copy
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -32,6 +33,7 @@ __all__ = ["Chain", "Executable", "ParallelGroup", "chain", "combine", "parallel
 TASK: Final = "task"
 GROUP: Final = "group"
 CHAIN: Final = "chain"
+WORKFLOW: Final = "workflow"
 
 _UNSET: Final = object()
 
@@ -70,6 +72,16 @@ class Executable:
     def iter_tasks(self) -> list[Executable]:
         """This node and every node it contains (members of groups, elements of chains)."""
         return [self]
+
+    def namespaced(self, prefix: str) -> Executable:
+        """A copy of this node whose id (and those of what it contains) starts with ``prefix``.
+
+        How a nested workflow's tasks run inside the outer run without taking its ids:
+        ``inner.load`` beside the outer ``load``.
+        """
+        copy = _copy.copy(self)
+        copy.task_id = prefix + self.task_id
+        return copy
 
     def __rshift__(self, other: Executable) -> Chain:
         return sequence(self, other)
@@ -149,6 +161,13 @@ class Chain(Executable):
         for element in self.elements:
             found.extend(element.iter_tasks())
         return found
+
+    def namespaced(self, prefix: str) -> Executable:
+        elements = [e.namespaced(prefix) for e in self.elements]
+        result = elements[0]
+        for element in elements[1:]:
+            result = Chain(result, element)
+        return result
 
 
 class ParallelGroup(Executable):
@@ -233,6 +252,12 @@ class ParallelGroup(Executable):
         for member in self.members:
             found.extend(member.iter_tasks())
         return found
+
+    def namespaced(self, prefix: str) -> Executable:
+        copy = _copy.copy(self)
+        copy.task_id = prefix + self.task_id
+        copy.members = [m.namespaced(prefix) for m in self.members]
+        return copy
 
     @property
     def member_ids(self) -> list[str]:

@@ -7,6 +7,7 @@ which schedules ready nodes, runs them through their handlers and releases succe
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,13 @@ class WorkflowEngine:
                 return run.execute()
         finally:
             run.close()
+
+    async def execute_async(self, context: ExecutionContext, start_task_id: str | None = None) -> Any:
+        """:meth:`execute` from a coroutine: the run goes on in a thread, so the caller's loop stays free.
+
+        Async tasks run on the run's own loop either way, never on the caller's.
+        """
+        return await asyncio.to_thread(self.execute, context, start_task_id)
 
     def resume(self, run_id: str, config: Mapping[str, Any] | None = None) -> Any:
         """Carry on run ``run_id`` from its state store; return its result.

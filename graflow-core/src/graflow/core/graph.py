@@ -92,7 +92,7 @@ class TaskGraph:
         self.dynamic_edges: list[tuple[str, str]] = []
         #: Bumped on every change, so validation results can be cached per shape.
         self.version = 0
-        self._validated = -1
+        self._validated: tuple[int, tuple[str, ...]] | None = None
         self._numbers = itertools.count(1)
 
     # --- reading ---------------------------------------------------------------------
@@ -182,7 +182,7 @@ class TaskGraph:
         if task_id is not None and task_id != task.task_id:
             task.task_id = task_id
         if not task.task_id:
-            task.task_id = self._automatic_id(task.kind)
+            task.task_id = self.automatic_id(task.kind)
         tid = task.task_id
         owner = self._owner.get(tid)
         if owner is not None and self._tasks.get(tid) is task:
@@ -199,12 +199,21 @@ class TaskGraph:
         self.version += 1
         return tid
 
-    def _automatic_id(self, kind: str) -> str:
-        """``group_1``, ``group_2``, ...: the first free one in this graph."""
+    def automatic_id(self, kind: str) -> str:
+        """``group_1``, ``group_2``, ...: the first free id for a node of ``kind`` in this graph."""
         while True:
             candidate = f"{kind}_{next(self._numbers)}"
             if candidate not in self._tasks:
                 return candidate
+
+    def remove_isolated(self, task: Executable) -> bool:
+        """Take ``task`` out of the graph if it is a top-level node with no edge; True if it was."""
+        tid = task.task_id
+        if self._nodes.get(tid) is not task or self._succ[tid] or self._pred[tid]:
+            return False
+        del self._nodes[tid], self._succ[tid], self._pred[tid], self._tasks[tid]
+        self.version += 1
+        return True
 
     def add_edge(self, from_task: str | Executable, to_task: str | Executable) -> None:
         """``to_task`` runs after ``from_task``; both must be top-level nodes (tasks are added)."""
@@ -350,24 +359,123 @@ class TaskGraph:
                     iters.append(iter(self._succ[nxt]))
         return cycles
 
-    def validate(self) -> None:
-        """Fail before a run starts if the graph cannot run: a cycle among its edges.
+    def validate(self, start_nodes: Sequence[str] | None = None) -> None:
+        """Fail before a run starts if the graph cannot run: a cycle with no way in.
 
-        Under DAG semantics every node on a cycle waits for another node on it, so the
-        cycle can never start; loops are written with ``next_iteration()`` or
-        ``next_task(..., goto=True)`` instead. The answer is cached until the graph changes.
+        A cycle is fine when the run can enter it: a start node on it, or an edge into it
+        from outside (the existing releases' agent loop ``agent >> tool >> agent``). Every
+        node of a cycle with no way in waits for another node of it, so it could never
+        start. ``start_nodes`` defaults to the nodes without predecessors. The answer is
+        cached until the graph changes.
         """
-        if self._validated == self.version:
+        starts = tuple(self.get_start_nodes() if start_nodes is None else start_nodes)
+        if self._validated == (self.version, starts):
             return
-        cycles = self.detect_cycles()
-        if cycles:
-            shown = "; ".join(" >> ".join(c) for c in cycles[:3])
+        closed = [c for c in self._cycles() if not self._enterable(c, starts)]
+        if closed:
+            shown = "; ".join(" >> ".join([*c, c[0]]) for c in closed[:3])
             raise GraphCompilationError(
-                f"the graph has a cycle with no way out: {shown}. Every task on it waits for "
-                "another one on it. Remove an edge, and loop with context.next_iteration() "
-                "or context.next_task(task, goto=True) instead."
+                f"the graph has a cycle with no way in: {shown}. Every task on it waits for another "
+                "one on it, and no start node or edge from outside leads into it. Start the run on "
+                "it (execute(start_node=...)), connect a task to it from outside, or loop with "
+                "context.next_iteration() or context.next_task(task, goto=True) instead."
             )
-        self._validated = self.version
+        self._validated = (self.version, starts)
+
+    def _cycles(self) -> list[list[str]]:
+        """The node sets of the graph's cycles (strongly connected components with a loop), in node order."""
+        index: dict[str, int] = {}
+        low: dict[str, int] = {}
+        on_stack: set[str] = set()
+        stack: list[str] = []
+        found: list[list[str]] = []
+        counter = 0
+        for root in self._nodes:
+            if root in index:
+                continue
+            work = [(root, iter(self._succ[root]))]
+            index[root] = low[root] = counter
+            counter += 1
+            stack.append(root)
+            on_stack.add(root)
+            while work:
+                node, children = work[-1]
+                child = next(children, None)
+                if child is not None:
+                    if child not in index:
+                        index[child] = low[child] = counter
+                        counter += 1
+                        stack.append(child)
+                        on_stack.add(child)
+                        work.append((child, iter(self._succ[child])))
+                    elif child in on_stack:
+                        low[node] = min(low[node], index[child])
+                    continue
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1 or node in self._succ[node]:
+                        order = {n: i for i, n in enumerate(self._nodes)}
+                        found.append(sorted(component, key=order.__getitem__))
+        return found
+
+    def _enterable(self, cycle: list[str], starts: Sequence[str]) -> bool:
+        inside = set(cycle)
+        return bool(inside & set(starts)) or any(p not in inside for n in cycle for p in self._pred[n])
+
+    def loop_edges(self, start_nodes: Sequence[str]) -> frozenset[tuple[str, str]]:
+        """The edges that close a cycle, seen from ``start_nodes``: each re-runs its target.
+
+        Found by a depth-first walk from the start nodes (then from each cycle's way in):
+        an edge to a node still on the walk's path goes back into a cycle. Empty for a DAG.
+        """
+        if not self._cycles():
+            return frozenset()
+        back: set[tuple[str, str]] = set()
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        roots = [*start_nodes, *self._nodes]
+        for root in roots:
+            if root in state or root not in self._nodes:
+                continue
+            path_iters = [iter(self._succ[root])]
+            path = [root]
+            state[root] = 1
+            while path_iters:
+                nxt = next(path_iters[-1], None)
+                if nxt is None:
+                    state[path.pop()] = 2
+                    path_iters.pop()
+                elif state.get(nxt) == 1:
+                    back.add((path[-1], nxt))
+                elif nxt not in state:
+                    state[nxt] = 1
+                    path.append(nxt)
+                    path_iters.append(iter(self._succ[nxt]))
+        return frozenset(back)
+
+    def namespaced(self, prefix: str) -> TaskGraph:
+        """A copy whose every id starts with ``prefix`` (tasks copied too): a nested workflow's
+        graph as it runs inside another run."""
+        other = TaskGraph(strict=self.strict)
+        for tid, node in self._nodes.items():
+            copy = node.namespaced(prefix)
+            other._nodes[prefix + tid] = copy
+            other._register(copy, owner=None)
+        for tid, succ in self._succ.items():
+            other._succ[prefix + tid] = [prefix + s for s in succ]
+        for tid, pred in self._pred.items():
+            other._pred[prefix + tid] = [prefix + p for p in pred]
+        other.version = 1
+        return other
 
     def copy(self) -> TaskGraph:
         """An independent copy of the structure (tasks are shared, not copied)."""

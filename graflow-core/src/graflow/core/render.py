@@ -25,10 +25,26 @@ def _member_edges(member: Executable) -> list[tuple[str, str]]:
     return [(a.task_id, b.task_id) for a, b in itertools.pairwise(member.elements)]
 
 
+def _loop_edges(graph: TaskGraph) -> frozenset[tuple[str, str]]:
+    return graph.loop_edges(graph.get_start_nodes())
+
+
+def _inner(node: Executable) -> TaskGraph:
+    """A nested workflow's graph, with ids as they run inside the outer one (``inner.load``)."""
+    graph: TaskGraph = node.graph.namespaced(node.task_id + ".")  # type: ignore[attr-defined]
+    return graph
+
+
 def to_mermaid(graph: TaskGraph) -> str:
-    """A Mermaid ``flowchart TD``; each parallel group is a ``subgraph``."""
+    """A Mermaid ``flowchart TD``: groups and nested workflows are subgraphs, edges that close a cycle dashed."""
     lines = ["flowchart TD"]
-    edges = list(graph.edges)
+    edges: list[tuple[str, str, bool]] = []
+
+    def emit_graph(inner: TaskGraph, indent: str) -> None:
+        loops = _loop_edges(inner)
+        edges.extend((a, b, (a, b) in loops) for a, b in inner.edges)
+        for tid in inner.nodes:
+            emit(inner.get_node(tid), indent)
 
     def emit(node: Executable, indent: str) -> None:
         if node.kind == "group":
@@ -36,38 +52,50 @@ def to_mermaid(graph: TaskGraph) -> str:
             for member in node.members:
                 for element in member.elements:
                     emit(element, indent + "    ")
-                edges.extend(_member_edges(member))
+                edges.extend((a, b, False) for a, b in _member_edges(member))
+            lines.append(f"{indent}end")
+        elif node.kind == "workflow":
+            lines.append(f'{indent}subgraph {_mermaid_id(node.task_id)}["{_label(node.task_id)} (workflow)"]')
+            emit_graph(_inner(node), indent + "    ")
             lines.append(f"{indent}end")
         else:
             lines.append(f'{indent}{_mermaid_id(node.task_id)}["{_label(node.task_id)}"]')
 
-    for tid in graph.nodes:
-        emit(graph.get_node(tid), "    ")
-    lines.extend(f"    {_mermaid_id(a)} --> {_mermaid_id(b)}" for a, b in edges)
+    emit_graph(graph, "    ")
+    lines.extend(f"    {_mermaid_id(a)} {'-.->' if back else '-->'} {_mermaid_id(b)}" for a, b, back in edges)
     return "\n".join(lines)
 
 
 def to_dot(graph: TaskGraph) -> str:
-    """Graphviz ``digraph``; each parallel group is a ``cluster``."""
+    """Graphviz ``digraph``: groups and nested workflows are clusters, edges that close a cycle dashed."""
     lines = ["digraph workflow {", "    rankdir=TB;", "    node [shape=box];"]
-    edges = list(graph.edges)
+    edges: list[tuple[str, str, bool]] = []
+
+    def emit_graph(inner: TaskGraph, indent: str) -> None:
+        loops = _loop_edges(inner)
+        edges.extend((a, b, (a, b) in loops) for a, b in inner.edges)
+        for tid in inner.nodes:
+            emit(inner.get_node(tid), indent)
 
     def emit(node: Executable, indent: str) -> None:
-        if node.kind == "group":
+        if node.kind in ("group", "workflow"):
             lines.append(f'{indent}subgraph "cluster_{node.task_id}" {{')
-            lines.append(f'{indent}    label="{node.task_id} (parallel)";')
+            what = "parallel" if node.kind == "group" else "workflow"
+            lines.append(f'{indent}    label="{node.task_id} ({what})";')
             lines.append(f'{indent}    "{node.task_id}" [shape=point];')
-            for member in node.members:
-                for element in member.elements:
-                    emit(element, indent + "    ")
-                edges.extend(_member_edges(member))
+            if node.kind == "group":
+                for member in node.members:
+                    for element in member.elements:
+                        emit(element, indent + "    ")
+                    edges.extend((a, b, False) for a, b in _member_edges(member))
+            else:
+                emit_graph(_inner(node), indent + "    ")
             lines.append(f"{indent}}}")
         else:
             lines.append(f'{indent}"{node.task_id}";')
 
-    for tid in graph.nodes:
-        emit(graph.get_node(tid), "    ")
-    lines.extend(f'    "{a}" -> "{b}";' for a, b in edges)
+    emit_graph(graph, "    ")
+    lines.extend(f'    "{a}" -> "{b}"{" [style=dashed]" if back else ""};' for a, b, back in edges)
     lines.append("}")
     return "\n".join(lines)
 
@@ -76,6 +104,8 @@ def _describe(node: Executable) -> str:
     if node.kind == "group":
         inner = " | ".join(_describe(m) for m in node.members)
         return f"[{node.task_id}: {inner}]"
+    if node.kind == "workflow":
+        return f"[{node.task_id}: workflow]"
     if node.kind == "chain":
         return "(" + " >> ".join(_describe(e) for e in node.elements) + ")"
     return node.task_id

@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from graflow.channels.recording import RecordingChannel
-from graflow.core.attempt import run_with_retries
+from graflow.core.aio import RunLoop, run_loop
+from graflow.core.attempt import call_with_timeout, run_with_retries
 from graflow.core.context import NO_DATA, TaskExecutionContext, task_context
 from graflow.core.handler import TaskHandler, TaskResult
 from graflow.core.handlers.group_policy import ErrorHandlingPolicy
@@ -33,6 +34,7 @@ from graflow.exceptions import (
     DuplicateTaskError,
     ExecutorUnavailableError,
     GraflowError,
+    GraflowRuntimeError,
     GraflowWorkflowCanceledError,
     MaxStepsExceededError,
     ParallelGroupError,
@@ -50,7 +52,9 @@ if TYPE_CHECKING:
     from graflow.coordination.coordinator import Coordinator
     from graflow.core.context import ExecutionContext
     from graflow.core.dsl import Executable, ParallelGroup
+    from graflow.core.graph import TaskGraph
     from graflow.core.task import TaskWrapper
+    from graflow.core.workflow import WorkflowContext as WorkflowNode
     from graflow.remote.executor import RemoteExecutor
 
 __all__ = ["DEFAULT_HANDLER", "Deadline", "Flow", "Run"]
@@ -85,6 +89,10 @@ class Run:
         self.pending_checkpoints: list[tuple[str | None, dict[str, Any]]] = []
         #: Channel writes made outside any task (a handler, a coordinator), kept with the next step.
         self.loose_ops: list[ChannelOp] = []
+        #: Nested workflow node id -> its graph, namespaced for this run (built on first use).
+        self._inner_graphs: dict[str, TaskGraph] = {}
+        #: The run's event loop for async tasks, started the first time one runs.
+        self.loop = RunLoop(f"graflow-loop-{context.session_id[:8]}")
         schedule = context.schedule
         if schedule is None:
             schedule = context.schedule = Schedule.starting_at(context.start_nodes)
@@ -128,15 +136,27 @@ class Run:
         ):
             # Keep the in-process channel's writes with the step that made them (the store rebuilds it).
             context.channel = RecordingChannel(context.channel, self._keep_op)
-        view = context.graph.scheduling_view()
+        graph = context.graph
+        graph.validate(context.start_nodes)
+        view = graph.scheduling_view()
         flow = Flow(
-            self, view.nodes, view.successors, view.predecessors, key=ROOT_FLOW, executor=self.queue_executor
+            self,
+            view.nodes,
+            view.successors,
+            view.predecessors,
+            key=ROOT_FLOW,
+            executor=self.queue_executor,
+            top_level=True,
         )
+        flow.loops = _loops(graph.loop_edges(context.start_nodes))
+        token = run_loop.set(self.loop)
         try:
             flow.drive()
         except BaseException as exc:
             self._finish(exc)
             raise
+        finally:
+            run_loop.reset(token)
         self._finish(None)
         return context.results.get(self.last_task_id) if self.last_task_id else None
 
@@ -183,9 +203,10 @@ class Run:
             journal.finish(RunStatus.FAILED, f"{where}{what}"[:2000])
 
     def close(self) -> None:
-        """Release coordinators' pools and the queue backend."""
+        """Release coordinators' pools, the event loop and the queue backend."""
         for coordinator in self.coordinators.values():
             coordinator.close()
+        self.loop.close()
         self.context.queue.close()
 
     def run_node(self, task: Executable, flow: Flow) -> TaskRequests | None:
@@ -204,8 +225,8 @@ class Run:
         cycle = cycles[tid] = cycles.get(tid, 0) + 1
         if self.recording:
             return self._run_recorded(task, flow, cycle)
-        if task.kind == "group":
-            requests = self.run_group(task, flow, None)  # type: ignore[arg-type]
+        if task.kind != "task":
+            requests = self._run_container(task, flow, None)
             if flow.deadline is not None and flow.deadline.expired():
                 self._drop_late(tid, flow.deadline)
             return requests
@@ -249,8 +270,8 @@ class Run:
             if done is not None:
                 self.last_task_id = tid
                 return self._replayed(done)
-        if task.kind == "group":
-            requests = self.run_group(task, flow, key)  # type: ignore[arg-type]
+        if task.kind != "task":
+            requests = self._run_container(task, flow, key)
             if flow.deadline is not None and flow.deadline.expired():
                 self._drop_late(tid, flow.deadline)
             return requests
@@ -300,6 +321,12 @@ class Run:
                 outcome = executor.execute(build_envelope(task, context, tctx, step=step))
                 recorded_remotely[0] = outcome.step_recorded
                 return apply_outcome(outcome, context, tctx)
+
+        elif task.timeout is not None and not task.is_async:  # an async task's coroutine is cancelled instead
+            timeout = task.timeout
+
+            def call() -> Any:
+                return call_with_timeout(lambda: handler.execute_task(task, context), tctx, timeout)
 
         else:
 
@@ -360,6 +387,51 @@ class Run:
                 ops, self.loose_ops = [*self.loose_ops, *(ops or ())], []
         worker = self.context.task_workers.get(tid, "")
         journal.record(Completion(key, tid, requests, ops or [], worker, duration, attempts), result)
+
+    # --- nodes that hold other nodes: groups, nested workflows --------------------------------
+
+    def _run_container(self, node: Executable, flow: Flow, key: str | None) -> TaskRequests | None:
+        if node.kind == "group":
+            return self.run_group(node, flow, key)  # type: ignore[arg-type]
+        if node.kind == "workflow":
+            return self.run_workflow(node, flow, key)  # type: ignore[arg-type]
+        raise GraflowRuntimeError(f"node {node.task_id!r} is a {node.kind!r}, which the engine cannot run")
+
+    def run_workflow(self, node: WorkflowNode, flow: Flow, key: str | None) -> TaskRequests | None:
+        """Run a nested workflow as one node: its tasks, namespaced ``"<node id>."``, in a flow of their own.
+
+        Its result is the result of the last of its tasks that ran.
+        """
+        context = self.context
+        nid = node.task_id
+        prefix = nid + "."
+        started = time.perf_counter()
+        with self.lock:
+            inner = self._inner_graphs.get(nid)
+            if inner is None:
+                inner = self._inner_graphs[nid] = node.graph.namespaced(prefix)
+                self.resolve_handlers(inner.tasks.values())
+        starts = [prefix + tid for tid in node.graph.get_start_nodes()]
+        inner.validate(starts)
+        view = inner.scheduling_view()
+        sub = Flow(
+            self,
+            view.nodes,
+            view.successors,
+            view.predecessors,
+            key=f"{key if key is not None else flow.key}/{nid}",
+            executor=flow.executor,
+        )
+        sub.loops = _loops(inner.loop_edges(starts))
+        sub.deadline = flow.deadline
+        sub.ready.extend(starts)
+        sub.drive()
+        result = context.results.get(self.last_task_id) if self.last_task_id else None
+        context.results[nid] = result
+        self.last_task_id = nid
+        if key is not None and context.journal is not None:
+            self._record(key, nid, None, None, result, time.perf_counter() - started)
+        return None
 
     # --- groups -------------------------------------------------------------------------
 
@@ -521,6 +593,7 @@ class Flow:
         "deadline",
         "executor",
         "key",
+        "loops",
         "occurrences",
         "pred",
         "ready",
@@ -540,6 +613,7 @@ class Flow:
         *,
         key: str,
         executor: RemoteExecutor | None = None,
+        top_level: bool = False,
     ) -> None:
         self.run = run
         self.tasks = tasks
@@ -547,7 +621,8 @@ class Flow:
         self.pred = pred
         #: This flow's part of step keys (``""`` at the top level).
         self.key = key
-        self.top_level = key == ROOT_FLOW
+        #: The run's own graph (not a group member's branch, not a nested workflow).
+        self.top_level = top_level
         self.executor = executor
         if self.top_level:
             schedule = run.schedule
@@ -560,6 +635,8 @@ class Flow:
             self.occurrences = {}
         #: The group's deadline, for a member branch of a group with a timeout.
         self.deadline: Deadline | None = None
+        #: Of a graph with cycles: node -> the targets of its edges that close a cycle.
+        self.loops: Mapping[str, frozenset[str]] = {}
 
     def drive(self) -> None:
         ready = self.ready
@@ -586,6 +663,9 @@ class Flow:
                 return
 
     def release(self, tid: str) -> None:
+        if self.loops:
+            self._release_in_loops(tid)
+            return
         remaining = self.remaining
         pred = self.pred
         for nxt in self.succ[tid]:
@@ -594,6 +674,24 @@ class Flow:
             left = remaining.pop(nxt, None)
             if left is None:
                 left = len(pred.get(nxt, ()))
+            if left > 1:
+                remaining[nxt] = left - 1
+            else:
+                self.ready.append(nxt)
+
+    def _release_in_loops(self, tid: str) -> None:
+        """:meth:`release` in a graph with cycles: an edge that closes one re-runs its target now,
+        and a node waits only for its predecessors outside the cycles that lead back to it."""
+        loops = self.loops
+        back = loops.get(tid, frozenset())
+        remaining = self.remaining
+        for nxt in self.succ[tid]:
+            if nxt in back:
+                self.ready.append(nxt)
+                continue
+            left = remaining.pop(nxt, None)
+            if left is None:
+                left = sum(1 for p in self.pred.get(nxt, ()) if nxt not in loops.get(p, ()))
             if left > 1:
                 remaining[nxt] = left - 1
             else:
@@ -622,30 +720,63 @@ class Flow:
             run.write_checkpoints()
 
     def _add_dynamic(self, from_id: str, executable: Executable) -> str:
-        """Register a task added at run time; an existing node is simply run again."""
+        """Register what a task added at run time; return the node to queue now.
+
+        A task or a group becomes a node (an existing one simply runs again); a chain's
+        elements become nodes joined by edges, and its head runs first.
+        """
         run = self.run
-        nid = executable.task_id
+        elements = executable.elements
         with run.lock:
             graph = run.context.graph
-            known = graph.find(nid)
-            if known is not None and known is not executable and graph.strict:
-                raise DuplicateTaskError(
-                    nid,
-                    f"next_task(): a different task is already registered as {nid!r}; give each "
-                    f"dynamic task its own id (e.g. TaskWrapper(f'{nid}_{{n}}', fn)) or pass the existing task",
-                )
+            for element in elements:
+                self._check_new(graph, element)
             run.resolve_handlers(executable.iter_tasks())
             graph = run.context.graph_for_update()
+            for element in elements:
+                if self.top_level:
+                    graph.add_dynamic_edge(from_id, element)
+                else:
+                    graph.add_dynamic_task(from_id, element)
+                    self.tasks.setdefault(element.task_id, element)  # type: ignore[attr-defined]
+                    self.succ.setdefault(element.task_id, [])  # type: ignore[attr-defined]
+            for before, after in itertools.pairwise(elements):
+                if self.top_level:
+                    graph.add_edge(before.task_id, after.task_id)
+                else:
+                    self.succ[before.task_id] = [after.task_id]  # type: ignore[index]
+                    self.pred[after.task_id] = [before.task_id]  # type: ignore[index]
             if self.top_level:
-                graph.add_dynamic_edge(from_id, executable)
                 view = graph.scheduling_view()  # the copy's tables, if the graph was just copied
                 self.tasks, self.succ, self.pred = view.nodes, view.successors, view.predecessors
-            else:
-                graph.add_dynamic_task(from_id, executable)
-                if nid not in self.tasks:
-                    self.tasks[nid] = executable  # type: ignore[index]
-                    self.succ[nid] = []  # type: ignore[index]
-        return nid
+        return elements[0].task_id
+
+    @staticmethod
+    def _check_new(graph: TaskGraph, node: Executable) -> None:
+        """A node added at run time may rerun a node; it may not take a different node's id.
+
+        An unnamed group made at run time (``ctx.next_task(a | b)``) gets a free id instead.
+        """
+        nid = node.task_id
+        known = graph.find(nid)
+        if known is None or known is node:
+            return
+        if node.kind == "group" and not getattr(node, "named", True):
+            node.task_id = graph.automatic_id("group")
+            return
+        if graph.strict:
+            raise DuplicateTaskError(
+                nid,
+                f"next_task(): a different task is already registered as {nid!r}; give each "
+                f"dynamic task its own id (e.g. TaskWrapper(f'{nid}_{{n}}', fn)) or pass the existing task",
+            )
+
+
+def _loops(edges: frozenset[tuple[str, str]]) -> dict[str, frozenset[str]]:
+    by_source: dict[str, set[str]] = {}
+    for source, target in edges:
+        by_source.setdefault(source, set()).add(target)
+    return {source: frozenset(targets) for source, targets in by_source.items()}
 
 
 def _with_task(exc: Exception, task_id: str) -> Exception:

@@ -8,15 +8,18 @@ so that running a plain task is one function call.
 
 from __future__ import annotations
 
+import copy as _copy
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
 from graflow.core import scope
+from graflow.core.aio import run_coroutine
 from graflow.core.context import TaskExecutionContext, current_task_context, task_context
 from graflow.core.dsl import Chain, Executable, ParallelGroup, chain, parallel
 from graflow.core.retry import RetryPolicy
-from graflow.exceptions import MissingTaskArgumentError
+from graflow.exceptions import ConfigError, MissingTaskArgumentError
 
 __all__ = [
     "Chain",
@@ -45,6 +48,9 @@ class TaskWrapper(Executable):
 
     func: Callable[..., Any]
     inject_context: bool
+    #: Of a task of a nested workflow, as it runs inside another run: the prefix of its
+    #: workflow's ids (``"inner."``), by which it reads its siblings' results.
+    namespace: str = ""
 
     def __init__(
         self,
@@ -59,6 +65,8 @@ class TaskWrapper(Executable):
         resolve_keyword_args: bool = True,
         register: bool = True,
         register_to_context: bool | None = None,
+        timeout: float | None = None,
+        bound: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(task_id, str) or not task_id:
             raise TypeError(f"a task id must be a non-empty string, got {task_id!r}")
@@ -69,6 +77,13 @@ class TaskWrapper(Executable):
             func = func.func
         if max_cycles is not None and max_cycles < 1:
             raise ValueError(f"task {task_id!r}: max_cycles must be >= 1, got {max_cycles}")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf
+        ):
+            raise ConfigError(
+                f"task {task_id!r}: timeout must be a positive number of seconds (e.g. timeout=30) "
+                f"or None for no limit, got {timeout!r}"
+            )
         self.task_id = task_id
         self.func = func
         self.inject_context = inject_context
@@ -76,10 +91,23 @@ class TaskWrapper(Executable):
         self.max_cycles = max_cycles
         self.resolve_keyword_args = resolve_keyword_args
         self.retry_policy = _retry_policy(task_id, max_retries, retry_policy)
+        #: Seconds an attempt may run before it fails with :class:`TaskTimeoutError`.
+        self.timeout: float | None = None if timeout is None else float(timeout)
+        #: Keyword arguments fixed when the task was bound (``t(task_id="x", city="Tokyo")``).
+        self.bound: dict[str, Any] = dict(bound or {})
+        #: Whether the function is ``async def``: its coroutine is awaited on the run's loop.
+        self.is_async = inspect.iscoroutinefunction(func)
         self.__doc__ = getattr(func, "__doc__", None)
-        self._params, self._has_var_kwargs = _parameters(func, skip_first=inject_context)
+        params, self._has_var_kwargs = _parameters(func, skip_first=inject_context)
+        self._params = [p for p in params if p.name not in self.bound]
         #: Whether the engine must set the task context before running it.
-        self.needs_context = inject_context or bool(self._params and resolve_keyword_args)
+        self.needs_context = (
+            inject_context
+            or bool(self._params and resolve_keyword_args)
+            or bool(self.bound)
+            or self.is_async
+            or self.timeout is not None
+        )
         if register_to_context is not None:  # the existing releases' spelling of ``register``
             register = register_to_context
         if register and (graph := scope.defining_graph()) is not None:
@@ -91,7 +119,38 @@ class TaskWrapper(Executable):
         return self.retry_policy.max_retries if self.retry_policy is not None else 0
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function; with ``task_id=...``, bind a new task instead (see :meth:`bind`)."""
+        if "task_id" in kwargs and not args:
+            return self.bind(**kwargs)
         return self.func(*args, **kwargs)
+
+    def namespaced(self, prefix: str) -> TaskWrapper:
+        copy = _copy.copy(self)
+        copy.task_id = prefix + self.task_id
+        copy.namespace = prefix
+        return copy
+
+    def bind(self, task_id: str, **params: Any) -> TaskWrapper:
+        """A new task ``task_id`` that runs this function with ``params`` fixed.
+
+        ``fetch(task_id="fetch_tokyo", city="Tokyo")`` is the existing releases' form. This
+        task becomes a template: it leaves the workflow being defined, unless it is (or
+        later gets) composed itself.
+        """
+        graph = scope.defining_graph()
+        if graph is not None:
+            graph.remove_isolated(self)
+        return TaskWrapper(
+            task_id,
+            self.func,
+            self.inject_context,
+            self.handler_type,
+            max_cycles=self.max_cycles,
+            retry_policy=self.retry_policy,
+            resolve_keyword_args=self.resolve_keyword_args,
+            timeout=self.timeout,
+            bound={**self.bound, **params},
+        )
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run the task: inject its context and fill parameters from the channel.
@@ -107,11 +166,14 @@ class TaskWrapper(Executable):
         return self._call_in(ctx, args, kwargs)
 
     def _call_in(self, ctx: TaskExecutionContext, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.bound:
+            kwargs = {**self.bound, **kwargs}
         if self._params:
             kwargs = self._fill_parameters(ctx, len(args), kwargs)
-        if self.inject_context:
-            return self.func(ctx, *args, **kwargs)
-        return self.func(*args, **kwargs)
+        result = self.func(ctx, *args, **kwargs) if self.inject_context else self.func(*args, **kwargs)
+        if self.is_async:
+            return run_coroutine(result, self.timeout, task_id=self.task_id)
+        return result
 
     def _fill_parameters(
         self, ctx: TaskExecutionContext, n_positional: int, kwargs: dict[str, Any]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, Final
 
 from graflow.core import scope
 from graflow.core.context import ExecutionContext
+from graflow.core.dsl import WORKFLOW, Executable
 from graflow.core.engine import WorkflowEngine
 from graflow.core.graph import TaskGraph
 
@@ -19,17 +21,37 @@ __all__ = ["WorkflowContext", "current_workflow_context", "workflow"]
 _current: Final[ContextVar[WorkflowContext | None]] = ContextVar("graflow_workflow", default=None)
 
 
-class WorkflowContext:
+class WorkflowContext(Executable):
     """A named workflow: its graph, and a way to run it.
 
     Tasks defined (``@task``) or composed (``>>``, ``|``) inside the ``with`` block
-    register in :attr:`graph`.
+    register in :attr:`graph`. A workflow is also a node of other workflows
+    (``prep >> inner >> report``): it runs as one node, its tasks inside the outer run
+    (same channel and backends); its result is its last task's result, and outside it its
+    tasks' results are read as ``"inner.task_id"``. :meth:`set_name` gives the same
+    workflow a second node id, to use it twice in one graph.
     """
+
+    kind = WORKFLOW
 
     def __init__(self, name: str, *, strict: bool = True, graph: TaskGraph | None = None) -> None:
         self.name = name
+        #: The node id of this workflow inside another one (its name, unless :meth:`set_name`).
+        self.task_id = name
         self.graph = graph if graph is not None else TaskGraph(strict=strict)
         self._tokens: list[tuple[Token[WorkflowContext | None], Token[TaskGraph | None]]] = []
+
+    def set_name(self, node_id: str) -> WorkflowContext:
+        """This workflow as a node called ``node_id`` (a new node: the same workflow may appear twice)."""
+        if not isinstance(node_id, str) or not node_id:
+            raise TypeError(f"a node name must be a non-empty string, got {node_id!r}")
+        node = WorkflowContext(self.name, graph=self.graph)
+        node.task_id = node_id
+        return node
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A workflow travels as a node of another one's graph; an open ``with`` block does not.
+        return {**self.__dict__, "_tokens": []}
 
     def __enter__(self) -> WorkflowContext:
         self._tokens.append((_current.set(self), scope.enter(self.graph)))
@@ -76,6 +98,13 @@ class WorkflowContext:
         result = (engine or WorkflowEngine()).execute(context)
         return (result, context) if ret_context else result
 
+    async def execute_async(self, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`execute` from a coroutine (same arguments): ``result = await wf.execute_async()``.
+
+        The run goes on in a thread, so the caller's event loop stays free meanwhile.
+        """
+        return await asyncio.to_thread(self.execute, *args, **kwargs)
+
     def create_context(self, **kwargs: Any) -> ExecutionContext:
         """An :class:`ExecutionContext` for this workflow's graph (``ExecutionContext.create`` arguments)."""
         kwargs.setdefault("workflow_name", self.name)
@@ -102,7 +131,8 @@ class WorkflowContext:
         return self.graph.to_mermaid()
 
     def __repr__(self) -> str:
-        return f"<WorkflowContext {self.name!r} nodes={len(self.graph.nodes)}>"
+        node = "" if self.task_id == self.name else f" as {self.task_id!r}"
+        return f"<WorkflowContext {self.name!r}{node} nodes={len(self.graph.nodes)}>"
 
 
 def workflow(name: str) -> WorkflowContext:

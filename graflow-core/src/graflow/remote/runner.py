@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextvars
 import sys
+import threading
 import time
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from graflow.channels.recording import ChannelOp, RecordingChannel
-from graflow.core.attempt import run_attempt
+from graflow.core.attempt import alarm, call_with_timeout, run_attempt
 from graflow.core.context import NO_DATA, ExecutionContext, TaskExecutionContext, task_context
 from graflow.exceptions import ConfigError
 from graflow.plugins.manager import get_plugin_manager
@@ -67,7 +68,12 @@ def _run(envelope: TaskEnvelope) -> TaskOutcome:
             manager.hook.graflow_extract_carrier(carrier=envelope.carrier)
 
         def call() -> Any:
-            return task.run()
+            if task.timeout is None or task.is_async:  # an async task's coroutine is cancelled by itself
+                return task.run()
+            if threading.current_thread() is threading.main_thread():
+                with alarm(task.task_id, task.timeout):  # a pool process, a container: stop it
+                    return task.run()
+            return call_with_timeout(task.run, tctx, task.timeout)  # a worker's thread: abandon it
 
         # Set around the lifecycle wrappers as well, so they see the attempt's context
         # (cycle, requests); this whole function runs in a fresh contextvars context.
