@@ -150,3 +150,12 @@ def test_the_durable_run_walkthrough_kill_then_resume_without_the_file(tmp_path:
     ran, reused = map(int, counts.groups())
     assert ran + reused == 6 and reused >= 2
     assert f"started   crunch [iteration {reused + 1}]" in resumed.stdout
+
+
+def test_agent_loop_example_loops_three_turns_then_summarizes_twice() -> None:
+    example = load_example("agent_loop")
+    result, context = example.agent_loop.execute(ret_context=True)
+    assert set(result) == {"short_summary", "detailed_summary"}
+    assert result["short_summary"].startswith("[short] sunny on turn 1")
+    assert context.cycle_counts["agent"] == 3
+    assert context.cycle_counts["tools"] == 2

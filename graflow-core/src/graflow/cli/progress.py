@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -225,6 +225,7 @@ class RunProgress:
             row.reused = self.reused.get(row.task_id, 0)
             if row.reused and row.runs == 0:
                 row.status = "reused"
+        _nested_workflow_status(rows, context.cycle_counts if context is not None else {})
         return rows
 
 
@@ -234,7 +235,28 @@ def _unseen(task_id: str, node: Executable | None) -> TaskRecord:
         return TaskRecord(task_id, "task", "-")
     if node.kind == "group":
         return TaskRecord(task_id, "group", node.backend)  # type: ignore[attr-defined]
+    if node.kind == "workflow":
+        return TaskRecord(task_id, "workflow", "-")
     return TaskRecord(task_id, "task", node.handler_type or "direct")
+
+
+def _nested_workflow_status(rows: list[TaskRecord], cycle_counts: Mapping[str, int]) -> None:
+    """A nested workflow's row says what its tasks (the rows under it) did: it has no hook of its own."""
+    for index, row in enumerate(rows):
+        if row.kind != "workflow":
+            continue
+        inner = []
+        for below in rows[index + 1 :]:
+            if below.depth <= row.depth:
+                break
+            inner.append(below)
+        statuses = {r.status for r in inner}
+        for status in ("failed", "running", "succeeded", "reused"):
+            if status in statuses:
+                row.status = status
+                break
+        row.runs = cycle_counts.get(row.task_id, 0)
+        row.duration = sum(r.duration for r in inner if r.depth == row.depth + 1)
 
 
 def graph_rows(graph: TaskGraph, start_nodes: list[str]) -> Iterator[tuple[Executable, int]]:
@@ -253,6 +275,10 @@ def _walk(node: Executable, depth: int) -> Iterator[tuple[Executable, int]]:
     if node.kind == "group":
         for member in node.members:
             yield from _walk(member, depth + 1)
+    elif node.kind == "workflow":  # its tasks, with the ids they run under: "inner.load"
+        inner = node.graph.namespaced(node.task_id + ".")  # type: ignore[attr-defined]
+        for inner_id in _dependency_order(inner, inner.get_start_nodes()):
+            yield from _walk(inner.get_node(inner_id), depth + 1)
 
 
 def _dependency_order(graph: TaskGraph, start_nodes: list[str]) -> list[str]:
