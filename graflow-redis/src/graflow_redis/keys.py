@@ -60,6 +60,19 @@ class Keys:
         """Sorted set of run ids, scored by start time: what ``graflow runs`` lists."""
         return f"{self.prefix}:runs"
 
+    def feedback(self, feedback_id: str) -> str:
+        """Hash: ``request`` (JSON) and, once answered, ``response`` (JSON) of one feedback request."""
+        return f"{self.prefix}:fb:{feedback_id}"
+
+    @property
+    def feedback_pending(self) -> str:
+        """Sorted set of the ids of unanswered feedback requests, scored by when they were made."""
+        return f"{self.prefix}:fb:pending"
+
+    def feedback_wake(self, feedback_id: str) -> str:
+        """List the answer pushes to, waking the task blocked on it."""
+        return f"{self.prefix}:fb:{feedback_id}:wake"
+
     def run(self, run_id: str) -> RunKeys:
         """The keys of one run's state (the Redis state store)."""
         return RunKeys(f"{self.prefix}:run:{run_id}")

@@ -35,6 +35,7 @@ from graflow.state.records import Completion, RunInfo, RunStatus
 from graflow.state.store import RunJournal, RunPlan, SavedRun, StateStore
 from graflow_redis.connection import CONNECTION_ERRORS, call_with_retry, client_from_config, describe, url_of
 from graflow_redis.errors import RedisUnavailableError, StateUnavailableError
+from graflow_redis.feedback import RedisFeedback
 from graflow_redis.keys import RUN_KEYS_TTL, Keys, RunKeys
 
 __all__ = ["DEFAULT_RUN_TTL", "RedisResults", "RedisStore"]
@@ -109,6 +110,9 @@ class RedisStore(StateStore):
 
     def results_view(self, run_id: str) -> MutableMapping[str, Any]:
         return RedisResults(self.client, self.keys.run(run_id), run_id)
+
+    def feedback(self) -> RedisFeedback:
+        return RedisFeedback(self.client, self.keys, retry_timeout=self.retry_timeout)
 
     # --- writing ----------------------------------------------------------------------------
 

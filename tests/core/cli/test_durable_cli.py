@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from graflow.cli import EXIT_SUSPENDED
 from graflow.plugins import get_plugin_manager, hookimpl
 from graflow.state.local import SCHEMA_VERSION, LocalStore
 from tests.core.cli.output import Run, summary_rows, table_rows
@@ -389,7 +388,7 @@ class _FillingStore(LocalStore):
 
     def record_step(self, run_id: str, seq: int, step: Any, *, done: int, total: int) -> None:
         if seq > 1:
-            with self._reading() as db:
+            with self.reading() as db:
                 db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
         super().record_step(run_id, seq, step, done=done, total=total)
 
@@ -609,10 +608,6 @@ def test_key_prefix_on_the_memory_queue_is_a_usage_error(write, cli: Run) -> Non
 
 
 # --- help and exit statuses ----------------------------------------------------------------------------
-
-
-def test_exit_status_3_is_reserved_for_a_suspended_run() -> None:
-    assert EXIT_SUSPENDED == 3
 
 
 @pytest.mark.parametrize(

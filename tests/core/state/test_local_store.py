@@ -126,14 +126,14 @@ def test_a_step_writes_a_few_pages_whatever_the_size_of_the_plan(store, journals
     big = _plan("r1", "big", *(f"t{i}" for i in range(3000)))
     journal = store.start_run(big)
     journals.append(journal)
-    with store._reading() as db:
+    with store.reading() as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         plan_pages = db.execute("SELECT length(plan) FROM plans").fetchone()[0] // 4096
 
     for n in range(5):
         journal.record(_step(f"t{n}"), {"n": n})
 
-    with store._reading() as db:
+    with store.reading() as db:
         _busy, frames, _done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     assert plan_pages > 50
     assert frames < 5 * 8  # a completion, a result, the run's counts: never the plan again
@@ -371,7 +371,7 @@ class _FillingStore(LocalStore):
 
     def record_step(self, run_id: str, seq: int, step: object, *, done: int, total: int) -> None:
         if seq > self.room:
-            with self._reading() as db:
+            with self.reading() as db:
                 pages = db.execute("PRAGMA page_count").fetchone()[0]
                 db.execute(f"PRAGMA max_page_count = {pages}")
         super().record_step(run_id, seq, step, done=done, total=total)  # type: ignore[arg-type]

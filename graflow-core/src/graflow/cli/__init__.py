@@ -31,7 +31,7 @@ EXIT_FAILED: Final = 1
 #: an unknown run id or task id.
 EXIT_USAGE: Final = 2
 #: The run suspended: it waits for something from outside (a human's answer, SPEC section 17)
-#: and ``graflow resume`` carries it on. Reserved: no run suspends yet.
+#: and ``graflow resume`` carries it on once answered (``graflow feedback respond``).
 EXIT_SUSPENDED: Final = 3
 #: Stopped with Ctrl-C.
 EXIT_INTERRUPTED: Final = 130

@@ -1,5 +1,5 @@
 """The core subcommands, added through the ``graflow_cli_commands`` hook: ``run``, ``graph``,
-``plugins``, and for durable runs ``resume``, ``rerun`` and ``runs``.
+``plugins``, for durable runs ``resume``, ``rerun`` and ``runs``, and ``feedback``.
 
 Each parser sets ``func=callable(args) -> int``; the work (and rich, the console
 library) is imported only when the subcommand runs, so ``graflow --help`` stays fast.
@@ -8,11 +8,13 @@ library) is imported only when the subcommand runs, so ``graflow --help`` stays 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import textwrap
+from collections.abc import Callable
 from typing import Final
 
-from graflow.cli import EXIT_OK, RUNS_SHOWN
+from graflow.cli import EXIT_OK, EXIT_USAGE, RUNS_SHOWN
 from graflow.cli.stores import DEFAULT_KEY_PREFIX, ENV_KEY_PREFIX, ENV_REDIS_URL, add_store_options
 from graflow.core.render import to_ascii, to_dot, to_mermaid
 from graflow.plugins import get_plugin_manager, hookimpl
@@ -32,12 +34,13 @@ examples:
 The first line is `run <run id>`, printed before any task starts.
 
 exit status: 0 the run succeeded, 1 it failed, 2 bad usage (unknown option, missing file,
-unknown workflow, malformed --set), 3 the run suspended (reserved: waiting for an answer)."""
+unknown workflow, malformed --set), 3 the run suspended: a task waits for a person's answer
+(`graflow feedback list`), and `graflow resume` carries it on once answered."""
 
 _STORE_EXIT: Final = """\
 exit status: 0 the run succeeded, 1 it failed (or its store cannot be used, or another live
 driver holds it), 2 bad usage (unknown option, unknown run id or task), 3 the run suspended
-(reserved: waiting for an answer)."""
+again: a task waits for a person's answer (`graflow feedback list`)."""
 
 _RESUME_EXAMPLES: Final = f"""\
 examples:
@@ -75,6 +78,31 @@ _SHOW_EXAMPLES: Final = """\
 examples:
   graflow runs show 3f2a9c0e...
   graflow runs show 3f2a9c0e... --state-dir /srv/flows/state --json"""
+
+_FEEDBACK_EXAMPLES: Final = """\
+examples:
+  graflow feedback list                            questions waiting for an answer, in ./.graflow
+  graflow feedback list --run 3f2a9c0e... --json   one run's, for scripts
+  graflow feedback show 9c1e...                    one question, answered or not
+  graflow feedback respond 9c1e... --approve --reason "looks good" --by alice
+  graflow feedback respond 9c1e... --select staging
+  graflow feedback list --redis-url redis://localhost:6379/0 --key-prefix etl
+
+A task waiting for the answer carries on at once; a run that suspended waiting for it
+is carried on by `graflow resume RUN_ID`."""
+
+_RESPOND_EXAMPLES: Final = """\
+examples:
+  graflow feedback respond 9c1e... --approve
+  graflow feedback respond 9c1e... --reject --reason "not on a Friday"
+  graflow feedback respond 9c1e... --text "use the March figures"
+  graflow feedback respond 9c1e... --select staging
+  graflow feedback respond 9c1e... --select a --select c         (a multi-selection)
+  graflow feedback respond 9c1e... --data '{"threshold": 0.8}'   (a custom request)
+
+The answer must fit the question: its kind, and options it offers. The first answer
+stands. exit status: 0 answered, 1 answered already, 2 bad usage (unknown id, an answer
+that does not fit)."""
 
 _GRAPH_EXAMPLES: Final = """\
 examples:
@@ -172,7 +200,7 @@ def add_core_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
         help="put KEY in the run's channel before it starts (repeatable); VALUE is read as JSON "
         "when it parses (10, true, [1,2], '\"text\"'), else as text",
     )
-    run.set_defaults(func=_run)
+    run.set_defaults(func=_deferred("graflow.cli.run", "run_command"))
 
     graph = _command(
         subparsers,
@@ -213,7 +241,7 @@ def add_durable_commands(subparsers: argparse._SubParsersAction) -> None:  # typ
     )
     resume.add_argument("run_id", metavar="RUN_ID", help="the run's id (`graflow runs` lists them)")
     add_store_options(resume)
-    resume.set_defaults(func=_resume)
+    resume.set_defaults(func=_deferred("graflow.cli.resume", "resume_command"))
 
     rerun = _command(
         subparsers,
@@ -228,7 +256,7 @@ def add_durable_commands(subparsers: argparse._SubParsersAction) -> None:  # typ
         "--from", dest="from_task", metavar="TASK", required=True, help="the first task to run again"
     )
     add_store_options(rerun)
-    rerun.set_defaults(func=_rerun)
+    rerun.set_defaults(func=_deferred("graflow.cli.resume", "rerun_command"))
 
     runs = _command(
         subparsers,
@@ -250,7 +278,7 @@ def add_durable_commands(subparsers: argparse._SubParsersAction) -> None:  # typ
     )
     runs.add_argument("--json", action="store_true", help="print a JSON list, for scripts")
     add_store_options(runs)
-    runs.set_defaults(func=_runs)
+    runs.set_defaults(func=_deferred("graflow.cli.runs", "runs_command"))
     shows = runs.add_subparsers(title="commands", metavar="COMMAND")
     show = _command(
         shows,
@@ -265,18 +293,81 @@ def add_durable_commands(subparsers: argparse._SubParsersAction) -> None:  # typ
         "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON, for scripts"
     )
     add_store_options(show, nested=True)
-    show.set_defaults(func=_show)
+    show.set_defaults(func=_deferred("graflow.cli.runs", "show_command"))
+    add_feedback_commands(subparsers)
+
+
+def add_feedback_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``feedback list|show|respond``: the questions tasks ask people (SPEC section 17)."""
+    feedback = _command(
+        subparsers,
+        "feedback",
+        help="questions tasks asked people: list them, answer them",
+        description="List the questions tasks asked people (ctx.request_feedback) that wait for an answer "
+        "in a state store, and answer them.",
+        epilog=_FEEDBACK_EXAMPLES,
+    )
+    feedback.set_defaults(func=_feedback_usage(feedback))
+    commands = feedback.add_subparsers(title="commands", metavar="COMMAND")
+    listing = _command(
+        commands,
+        "list",
+        help="the questions waiting for an answer, oldest first",
+        description="List the questions waiting for an answer, oldest first.",
+        epilog=_FEEDBACK_EXAMPLES,
+    )
+    listing.add_argument("--run", metavar="RUN_ID", help="only this run's questions")
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list (feedback_id, run_id, task_id, feedback_type, prompt, options, created_at, ...)",
+    )
+    add_store_options(listing)
+    listing.set_defaults(func=_deferred("graflow.cli.feedback", "list_command"))
+    show = _command(
+        commands,
+        "show",
+        help="one question, answered or not",
+        description="Show one question and, once given, its answer.",
+        epilog=_FEEDBACK_EXAMPLES,
+    )
+    show.add_argument("feedback_id", metavar="ID", help="the question's id (`graflow feedback list`)")
+    show.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    add_store_options(show)
+    show.set_defaults(func=_deferred("graflow.cli.feedback", "show_command"))
+    respond = _command(
+        commands,
+        "respond",
+        help="answer a question",
+        description="Answer a question: with exactly one of --approve/--reject, --text, --select or --data, "
+        "as its kind asks.",
+        epilog=_RESPOND_EXAMPLES,
+    )
+    respond.add_argument("feedback_id", metavar="ID", help="the question's id (`graflow feedback list`)")
+    answer = respond.add_argument_group("the answer (exactly one)")
+    answer.add_argument(
+        "--approve", dest="approved", action="store_const", const=True, help="yes, to an approval"
+    )
+    answer.add_argument(
+        "--reject", dest="approved", action="store_const", const=False, help="no, to an approval"
+    )
+    answer.add_argument("--text", metavar="T", help="the text, to a text request")
+    answer.add_argument(
+        "--select",
+        metavar="S",
+        action="append",
+        help="one of the options (repeat it for a multi-selection)",
+    )
+    answer.add_argument("--data", metavar="JSON", help="a JSON object, to a custom request")
+    respond.add_argument("--reason", metavar="R", help="why (recorded with the answer)")
+    respond.add_argument("--by", metavar="NAME", help="who answers (default: user@host)")
+    add_store_options(respond)
+    respond.set_defaults(func=_deferred("graflow.cli.feedback", "respond_command"))
 
 
 @hookimpl
 def graflow_cli_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_core_commands(subparsers)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from graflow.cli.run import run_command  # lazy: loads the engine and rich
-
-    return run_command(args)
 
 
 def _graph(args: argparse.Namespace) -> int:
@@ -289,28 +380,25 @@ def _graph(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _resume(args: argparse.Namespace) -> int:
-    from graflow.cli.resume import resume_command  # lazy: loads the engine and rich
+def _deferred(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """The command ``module.name``, imported only when it runs.
 
-    return resume_command(args)
+    The commands load the engine, the state store and rich; `graflow --help` needs none of them.
+    """
 
+    def command(args: argparse.Namespace) -> int:
+        return int(getattr(importlib.import_module(module), name)(args))
 
-def _rerun(args: argparse.Namespace) -> int:
-    from graflow.cli.resume import rerun_command  # lazy: loads the engine and rich
-
-    return rerun_command(args)
-
-
-def _runs(args: argparse.Namespace) -> int:
-    from graflow.cli.runs import runs_command  # lazy: loads the state store and rich
-
-    return runs_command(args)
+    return command
 
 
-def _show(args: argparse.Namespace) -> int:
-    from graflow.cli.runs import show_command  # lazy: loads the state store and rich
+def _feedback_usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    def usage(args: argparse.Namespace) -> int:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write("graflow feedback: error: choose a command: list, show or respond\n")
+        return EXIT_USAGE
 
-    return show_command(args)
+    return usage
 
 
 def _plugins(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from graflow.exceptions import (
     RunNotFoundError,
     StateStoreError,
 )
+from graflow.hitl.types import FeedbackError
 from graflow.plugins import get_plugin_manager
 
 __all__ = ["build_parser", "main"]
@@ -34,6 +35,7 @@ examples:
   graflow run flows/etl.py --durable           keep the run's state, so it can be resumed
   graflow resume RUN_ID                        carry a stopped durable run on
   graflow runs                                 the runs kept in ./.graflow
+  graflow feedback list                        questions tasks asked, waiting for an answer
   graflow graph flows/etl.py --format dot      the graph, without running it
   graflow plugins                              what is installed, and what each plugin adds
 
@@ -96,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args))
     except SystemExit as exc:
         return _exit_code(exc.code)
-    except (ConfigError, PluginNotInstalledError, RunNotFoundError) as exc:
+    except (ConfigError, PluginNotInstalledError, RunNotFoundError, FeedbackError) as exc:
         _error(f"error: {exc}")
         return EXIT_USAGE
     except (RunInUseError, StateStoreError, CheckpointError) as exc:  # their message says what to do

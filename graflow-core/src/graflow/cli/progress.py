@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from graflow.hitl.types import FeedbackRequest, suspends
 from graflow.plugins import get_plugin_manager, hookimpl
 
 if TYPE_CHECKING:
@@ -37,11 +38,13 @@ PLUGIN_NAME: Final = "graflow-cli-progress"
 #: Where a task ran when it ran in this process.
 LOCAL_WORKER: Final = "local"
 
-#: ``reused``: not run by this execution, its recorded outcome replayed from an earlier one.
-Status = Literal["running", "succeeded", "failed", "skipped", "reused"]
+#: ``reused``: not run by this execution, its recorded outcome replayed from an earlier one;
+#: ``waiting``: it asked a person, got no answer in time, and its run suspended.
+Status = Literal["running", "succeeded", "failed", "skipped", "reused", "waiting"]
 
-#: ``"started"``, ``"succeeded"`` or ``"failed"``: what a listener is told.
-TaskEvent = Literal["started", "succeeded", "failed"]
+#: What a listener is told: a task started, ended (``succeeded``, ``failed``, ``waiting``),
+#: or ``asked`` a person (``record.question`` says what, and how to answer).
+TaskEvent = Literal["started", "succeeded", "failed", "waiting", "asked"]
 
 
 @dataclass
@@ -72,6 +75,8 @@ class TaskRecord:
     cycle: int = 1
     attempt: int = 1
     max_attempts: int = 1
+    #: The question it asked a person, if it asked one (see :meth:`RunProgress.graflow_feedback_requested`).
+    question: FeedbackRequest | None = None
 
 
 Listener = Callable[[TaskEvent, TaskRecord], None]
@@ -150,6 +155,18 @@ class RunProgress:
         record = self._start(group, context, "group", group.backend, "-")
         return (yield from self._watch(record))
 
+    @hookimpl
+    def graflow_feedback_requested(self, request: FeedbackRequest, context: ExecutionContext) -> None:
+        """A task of this run (in this process) asked a person: show the question."""
+        if context is not self.context:
+            return
+        with self._lock:
+            record = self._records.get(request.task_id)
+            if record is None:
+                return
+            record.question = request
+        self._tell("asked", record)
+
     def _start(
         self,
         node: Executable,
@@ -180,11 +197,12 @@ class RunProgress:
         try:
             result = yield
         except BaseException as exc:
+            waits = suspends(exc)
             with self._lock:
                 record.duration += time.perf_counter() - started
-                record.status = "failed"
-                record.error = describe_error(exc)
-            self._tell("failed", record)
+                record.status = "waiting" if waits else "failed"
+                record.error = None if waits else describe_error(exc)
+            self._tell("waiting" if waits else "failed", record)
             raise
         with self._lock:
             record.duration += time.perf_counter() - started

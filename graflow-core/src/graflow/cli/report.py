@@ -8,7 +8,7 @@ enough that task ids are never cut.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from rich import box
@@ -19,6 +19,7 @@ from rich.text import Text
 if TYPE_CHECKING:
     from graflow.cli.progress import TaskEvent, TaskRecord
     from graflow.cli.runs import TaskHistory
+    from graflow.hitl.types import FeedbackRequest
     from graflow.plugins import PluginInfo
     from graflow.state.records import RunInfo
 
@@ -46,6 +47,8 @@ _STATUS_STYLE: Final = {
     "running": "cyan",
     "started": "cyan",
     "suspended": "yellow",
+    "waiting": "yellow",
+    "asked": "magenta",
     "canceled": "yellow",
     "done": "green",
 }
@@ -91,13 +94,23 @@ def cut(text: str, limit: int) -> str:
 
 
 class ProgressPrinter:
-    """A :class:`~graflow.cli.progress.RunProgress` listener: one line per task start and end."""
+    """A :class:`~graflow.cli.progress.RunProgress` listener: one line per task start and end.
 
-    def __init__(self, console: Console) -> None:
+    ``answer_hint(request)`` says how to answer a question a task asks (a command), if
+    anything outside this process can.
+    """
+
+    def __init__(
+        self, console: Console, answer_hint: Callable[[FeedbackRequest], str | None] | None = None
+    ) -> None:
         self._console = console
         self._lock = threading.Lock()
+        self._answer_hint = answer_hint
 
     def __call__(self, event: TaskEvent, record: TaskRecord) -> None:
+        if event == "asked":
+            self._asked(record)
+            return
         line = Text("  ")
         line.append(f"{event:<9}", style=_STATUS_STYLE[event])
         line.append(" ")
@@ -117,8 +130,28 @@ class ProgressPrinter:
             line.append(f" [{', '.join(notes)}]", style="dim")
         if event == "failed" and record.error:
             line.append(f": {record.error}", style="red")
+        if event == "waiting":
+            line.append(": no answer in time, the run suspends", style="yellow")
         with self._lock:
             self._console.print(line)
+
+    def _asked(self, record: TaskRecord) -> None:
+        request = record.question
+        assert request is not None
+        line = Text("  ")
+        line.append(f"{'asked':<9}", style=_STATUS_STYLE["asked"])
+        line.append(" ")
+        line.append(record.task_id, style="bold")
+        line.append(
+            f" ({request.feedback_type}, waits up to {format_duration(request.timeout)}): {request.prompt}"
+        )
+        if request.options:
+            line.append(f" [{' / '.join(request.options)}]", style="dim")
+        hint = self._answer_hint(request) if self._answer_hint is not None else None
+        with self._lock:
+            self._console.print(line)
+            if hint is not None:
+                self._console.print(Text(f"            answer: {hint}", style="dim"))
 
 
 def summary_table(records: Sequence[TaskRecord]) -> Table:

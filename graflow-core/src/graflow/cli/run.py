@@ -15,7 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from graflow.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from graflow.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SUSPENDED
+from graflow.cli.feedback import respond_hint
 from graflow.cli.loader import WorkflowTarget, loaded_workflow
 from graflow.cli.progress import RunProgress, TaskRecord
 from graflow.cli.report import (
@@ -37,6 +38,7 @@ from graflow.exceptions import (
     RunNotFoundError,
     StateStoreError,
 )
+from graflow.hitl.types import FeedbackRequest, FeedbackTimeoutError, suspends
 from graflow.plugins import get_plugin_manager
 from graflow.state.local import LocalStore
 
@@ -162,38 +164,74 @@ def announce(out: Console, context: ExecutionContext) -> None:
 
 def execute_and_report(context: ExecutionContext, out: Console, err: Console) -> int:
     """Execute ``context`` with progress lines, print the summary; return the exit status."""
-    progress = RunProgress(ProgressPrinter(out))
+    progress = RunProgress(ProgressPrinter(out, lambda request: _answer_hint(context, request)))
     name = context.workflow_name
     try:
         with progress.registered():
             result = WorkflowEngine().execute(context)
+    except FeedbackTimeoutError as exc:
+        if not suspends(exc):  # not durable: the task's failure, reported as any other
+            return _report_failure(exc, context, progress, out, err)
+        _print_summary(out, progress, name, "suspended")
+        _print_waiting(out, context)
+        return EXIT_SUSPENDED
     except KeyboardInterrupt:
         _print_summary(out, progress, name, "was interrupted")
         err.print("graflow: interrupted; tasks still running were abandoned")
         _print_resume_hint(err, context)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        _print_summary(out, progress, name, "failed")
-        if not isinstance(exc, ONE_LINE_ERRORS):
-            sys.stderr.write(user_traceback(exc))
-        err.print(f"graflow: error: {_failure_line(exc)}")
-        if not isinstance(exc, StateStoreError):  # its own message says how to resume
-            _print_resume_hint(err, context)
-        return EXIT_FAILED
+        return _report_failure(exc, context, progress, out, err)
     _print_summary(out, progress, name, "succeeded")
     out.print(f"Result: {short_repr(result)}")
     return EXIT_OK
+
+
+def _report_failure(
+    exc: Exception, context: ExecutionContext, progress: RunProgress, out: Console, err: Console
+) -> int:
+    _print_summary(out, progress, context.workflow_name, "failed")
+    if not isinstance(exc, ONE_LINE_ERRORS):
+        sys.stderr.write(user_traceback(exc))
+    err.print(f"graflow: error: {_failure_line(exc)}")
+    if not isinstance(exc, StateStoreError):  # its own message says how to resume
+        _print_resume_hint(err, context)
+    return EXIT_FAILED
+
+
+def _kept_config(context: ExecutionContext) -> dict[str, Any]:
+    """The store options that point another command at ``context``'s store."""
+    store = context.store
+    if isinstance(store, LocalStore):
+        return {"state_dir": str(store.directory.resolve())}
+    return dict(context.config)
 
 
 def resume_hint(context: ExecutionContext) -> str | None:
     """The command that carries ``context``'s run on, if the run is kept in a durable store."""
     if context.journal is None:
         return None
-    store = context.store
-    config = (
-        {"state_dir": str(store.directory.resolve())} if isinstance(store, LocalStore) else context.config
-    )
-    return shlex.join(["graflow", "resume", context.session_id, *store_arguments(config)])
+    return shlex.join(["graflow", "resume", context.session_id, *store_arguments(_kept_config(context))])
+
+
+def _answer_hint(context: ExecutionContext, request: FeedbackRequest) -> str:
+    if context.journal is None:
+        return (
+            "only this process can answer (the run is not durable: `graflow run --durable` lets "
+            "`graflow feedback respond` answer from anywhere)"
+        )
+    return respond_hint(request, _kept_config(context))
+
+
+def _print_waiting(out: Console, context: ExecutionContext) -> None:
+    """The questions the suspended run waits for, how to answer each, and how to carry it on."""
+    config = _kept_config(context)
+    pending = context.feedback_manager.list_pending_requests(context.session_id)
+    out.print(f"The run is suspended, waiting for {len(pending)} answer{'s' if len(pending) != 1 else ''}:")
+    for request in pending:
+        out.print(f"  {request.task_id}: {request.prompt}")
+        out.print(f"    {respond_hint(request, config)}")
+    out.print(f"then `{resume_hint(context)}` carries it on (nothing that finished runs again)")
 
 
 def _print_resume_hint(err: Console, context: ExecutionContext) -> None:
@@ -219,9 +257,11 @@ def _print_summary(out: Console, progress: RunProgress, name: str, outcome: str)
 
 def _counts(records: Sequence[TaskRecord]) -> str:
     tasks = [r for r in records if r.kind == "task"]
-    shown = ("succeeded", "reused", "failed", "skipped")
+    shown = ("succeeded", "reused", "failed", "waiting", "skipped")
     counts = {status: sum(r.status == status for r in tasks) for status in shown}
-    text = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "reused")
+    text = ", ".join(
+        f"{n} {status}" for status, n in counts.items() if n or status not in ("reused", "waiting")
+    )
     running = sum(r.status == "running" for r in tasks)
     return f"{text}, {running} still running" if running else text
 

@@ -14,6 +14,14 @@ from graflow.core.dsl import Executable
 from graflow.core.graph import TaskGraph
 from graflow.core.requests import TaskRequests
 from graflow.exceptions import ConfigError, CycleLimitExceededError, GraphCompilationError
+from graflow.hitl.manager import FeedbackManager, feedback_id
+from graflow.hitl.types import (
+    FeedbackError,
+    FeedbackRequest,
+    FeedbackResponse,
+    FeedbackTimeoutError,
+    FeedbackType,
+)
 from graflow.plugins.manager import get_plugin_manager
 from graflow.queue import QueueBackend
 from graflow.queue.base import InProcess
@@ -123,6 +131,7 @@ class ExecutionContext:
         self.schedule: Schedule | None = None
         #: Where the latest checkpoint of this run was written (``task_ctx.checkpoint()``).
         self.last_checkpoint_path: str | None = None
+        self._feedback: FeedbackManager | None = None
 
     @classmethod
     def create(
@@ -233,6 +242,27 @@ class ExecutionContext:
         return list(self.results)
 
     @property
+    def feedback_manager(self) -> FeedbackManager:
+        """The questions this run's tasks ask people, and the way to answer them (:mod:`graflow.hitl`).
+
+        The run's store keeps them: an in-process run's are answered from another thread
+        of this process; a durable run's from anywhere that reaches its store.
+        """
+        manager = self._feedback
+        if manager is None:
+            backend = self.store.feedback()
+            if backend is None:
+                raise FeedbackError(
+                    f"run {self.session_id!r} has {self.store.where}, so it keeps no questions: a task "
+                    "placed in a process apart from its run (a pool process of a run that is not "
+                    "durable, a container) cannot ask one. Make the run durable (durable=True, or "
+                    "`graflow run --durable`) so pool processes reach its store (Redis workers always "
+                    "do), or ask from a task that runs in the driver (a container reaches no store)"
+                )
+            manager = self._feedback = FeedbackManager(backend)
+        return manager
+
+    @property
     def durable(self) -> bool:
         """Whether the run's state outlives this process."""
         return self.store.durable
@@ -288,6 +318,7 @@ class TaskExecutionContext:
     """
 
     __slots__ = (
+        "_asked",
         "_iteration_data",
         "_requests",
         "_started",
@@ -321,6 +352,7 @@ class TaskExecutionContext:
         self._requests: TaskRequests | None = None
         #: This step's channel writes, when the run's store keeps the channel (else ``None``).
         self.journal_ops: list[ChannelOp] | None = None
+        self._asked = 0
 
     @classmethod
     def standalone(cls, task: TaskWrapper) -> TaskExecutionContext:
@@ -472,5 +504,92 @@ class TaskExecutionContext:
         """
         self._asking().checkpoint = (path, dict(metadata or {}))
 
+    # --- asking a person (graflow.hitl) ------------------------------------------------
+
+    def request_feedback(
+        self,
+        feedback_type: FeedbackType | str,
+        prompt: str,
+        options: list[str] | None = None,
+        timeout: float = 180.0,
+        metadata: dict[str, Any] | None = None,
+        notification: dict[str, Any] | None = None,
+        channel_key: str | None = None,
+    ) -> FeedbackResponse:
+        """Ask a person and wait (at most ``timeout`` seconds) for the answer.
+
+        The request is kept in the run's state store, where ``graflow feedback``, a
+        :class:`~graflow.hitl.FeedbackManager` or the dashboard answers it; the waiting
+        task sleeps until then. ``notification={"webhook_url": URL}`` POSTs the request
+        as JSON when it is made; ``channel_key`` writes the answer (as a dict) to the
+        channel for later tasks. No answer in time raises
+        :class:`~graflow.hitl.FeedbackTimeoutError`: a durable run then *suspends*
+        (``graflow resume`` after an answer runs this task again, and this call returns
+        that answer at once); any other run fails.
+        """
+        kind = _feedback_kind(feedback_type)
+        if kind in (FeedbackType.SELECTION, FeedbackType.MULTI_SELECTION):
+            if not options or not all(isinstance(o, str) for o in options):
+                raise ConfigError(f"a {kind} request needs options=[...]: a non-empty list of strings")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        context = self.execution_context
+        manager = context.feedback_manager
+        self._asked += 1
+        request = FeedbackRequest(
+            feedback_id=feedback_id(context.session_id, self.task_id, self.cycle_count, self._asked),
+            run_id=context.session_id,
+            task_id=self.task_id,
+            feedback_type=kind,
+            prompt=prompt,
+            options=list(options) if options is not None else None,
+            metadata=dict(metadata or {}),
+            timeout=float(timeout),
+            channel_key=channel_key,
+        )
+        hook = get_plugin_manager().hook.graflow_feedback_requested
+        response = manager.ask(request, notification, lambda asked: hook(request=asked, context=context))
+        if response is None:
+            raise FeedbackTimeoutError(
+                request.feedback_id, context.session_id, timeout, durable=context.durable
+            )
+        if channel_key is not None:
+            self.get_channel().set(channel_key, response.to_json())
+        return response
+
+    def request_approval(self, prompt: str, timeout: float = 180.0, **options: Any) -> FeedbackResponse:
+        """Ask yes or no; ``answer.approved`` is the answer (``answer.reason`` may say why)."""
+        return self.request_feedback(FeedbackType.APPROVAL, prompt, timeout=timeout, **options)
+
+    def request_text_input(self, prompt: str, timeout: float = 180.0, **options: Any) -> FeedbackResponse:
+        """Ask for text; ``answer.text`` is the answer."""
+        return self.request_feedback(FeedbackType.TEXT, prompt, timeout=timeout, **options)
+
+    def request_selection(
+        self, prompt: str, options: list[str], timeout: float = 180.0, **extra: Any
+    ) -> FeedbackResponse:
+        """Ask for one of ``options``; ``answer.selected`` is the choice."""
+        return self.request_feedback(FeedbackType.SELECTION, prompt, options, timeout=timeout, **extra)
+
+    def request_multi_selection(
+        self, prompt: str, options: list[str], timeout: float = 180.0, **extra: Any
+    ) -> FeedbackResponse:
+        """Ask for some of ``options``; ``answer.selected_multiple`` lists the choices."""
+        return self.request_feedback(FeedbackType.MULTI_SELECTION, prompt, options, timeout=timeout, **extra)
+
+    def request_custom(self, prompt: str, timeout: float = 180.0, **options: Any) -> FeedbackResponse:
+        """Ask for any JSON object (described by ``metadata``); ``answer.custom_data`` is the answer."""
+        return self.request_feedback(FeedbackType.CUSTOM, prompt, timeout=timeout, **options)
+
     def __repr__(self) -> str:
         return f"<TaskExecutionContext {self.task_id!r} cycle={self.cycle_count}>"
+
+
+def _feedback_kind(value: FeedbackType | str) -> FeedbackType:
+    try:
+        return FeedbackType(value)
+    except ValueError:
+        kinds = ", ".join(repr(str(kind)) for kind in FeedbackType)
+        raise ConfigError(
+            f"feedback_type must be one of {kinds} (or graflow.hitl.FeedbackType), got {value!r}"
+        ) from None

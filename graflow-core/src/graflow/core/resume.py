@@ -19,24 +19,11 @@ from graflow.core.graph import TaskGraph
 from graflow.exceptions import ConfigError
 from graflow.plugins.manager import get_plugin_manager
 from graflow.state.memory import IN_PROCESS
+from graflow.state.opening import store_for
 from graflow.state.records import RunStatus
 from graflow.state.store import SavedRun, StateStore
 
 __all__ = ["rerun_context", "resume_context", "store_for"]
-
-
-def store_for(config: Mapping[str, Any] | None) -> StateStore:
-    """The store ``config`` points at: ``state_store`` if named, else whichever plugin claims the
-    config (a ``redis_url``: Redis), else the ``local`` store of ``state_dir``."""
-    config = dict(config or {})
-    manager = get_plugin_manager()
-    name = config.get("state_store") or manager.hook.graflow_state_store_for(config=config) or "local"
-    store: StateStore = manager.resolve("graflow_state_stores", str(name))(config)
-    if not store.durable:
-        raise ConfigError(
-            f"the {name!r} state store keeps no runs; point at a durable one (--state-dir, --redis-url)"
-        )
-    return store
 
 
 def resume_context(run_id: str, config: Mapping[str, Any] | None = None) -> ExecutionContext:

@@ -41,6 +41,7 @@ from graflow.exceptions import (
     StateStoreError,
     attach_task_id,
 )
+from graflow.hitl.types import suspends
 from graflow.plugins.manager import GraflowPluginManager, get_plugin_manager
 from graflow.remote.build import build_envelope
 from graflow.remote.envelope import apply_outcome
@@ -194,6 +195,8 @@ class Run:
             return
         if exc is None:
             journal.finish(RunStatus.SUCCEEDED)
+        elif suspends(exc):  # a question nobody answered in time: kept, to resume once answered
+            journal.finish(RunStatus.SUSPENDED, str(exc)[:2000])
         elif isinstance(exc, GraflowWorkflowCanceledError):
             journal.finish(RunStatus.CANCELED, str(exc))
         else:
@@ -516,6 +519,8 @@ class Run:
         ):
             raise
         except Exception as exc:
+            if suspends(exc):  # the run waits for an answer: the member neither failed nor succeeded
+                raise
             return TaskResult(
                 member.task_id,
                 False,

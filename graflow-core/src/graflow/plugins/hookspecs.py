@@ -5,7 +5,7 @@ whose names match the specifications below, published under the entry-point grou
 ``graflow``. Graflow's own built-ins (:mod:`graflow.plugins.builtin`) implement the very
 same hooks, so anything a built-in can do, a plugin can do.
 
-There are four families:
+There are five families:
 
 * **providers** return ``{name: factory}`` mappings that make a name usable in user code
   (``@task(handler="gpu")``, ``queue_backend="redis"``, ``channel_backend="redis"``,
@@ -18,6 +18,7 @@ There are four families:
   must pass through, when another plugin's wrapper is active);
 * **carrier** hooks let plugin state (a trace context) travel with a task to another
   process (a worker, a container, a multiprocessing member);
+* **events** tell plugins what they may want to show or forward (a question a task asks);
 * **command line**: extra ``graflow`` subcommands.
 
 Example: a third-party handler plugin is one function::
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
     from graflow.core.dsl import Executable, ParallelGroup
     from graflow.core.handler import TaskHandler
+    from graflow.hitl.types import FeedbackRequest
     from graflow.queue.base import Placement
     from graflow.state.store import StateStore
 
@@ -143,6 +145,19 @@ def graflow_extract_carrier(carrier: Mapping[str, str]) -> None:
 
     Called right before the task runs, inside a fresh :mod:`contextvars` context, so
     whatever an implementation sets there lives exactly as long as the task.
+    """
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+@hookspec
+def graflow_feedback_requested(request: FeedbackRequest, context: ExecutionContext) -> None:
+    """A task asks a person (``ctx.request_feedback``): called in the process that asks, before it waits.
+
+    The CLI's progress prints how to answer. A task that asks again after a resume calls
+    it again (same ``request.feedback_id``) only if the question is still unanswered.
+    Must not block: the task waits after it.
     """
 
 

@@ -230,6 +230,7 @@ class GraflowPluginManager:
             "graflow_run_group",
             "graflow_inject_carrier",
             "graflow_extract_carrier",
+            "graflow_feedback_requested",
             "graflow_cli_commands",
         ):
             for impl in getattr(self._pm.hook, hook_name).get_hookimpls():

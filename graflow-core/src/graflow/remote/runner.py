@@ -9,11 +9,12 @@ lifecycle wrappers see it the same way wherever it runs.
 from __future__ import annotations
 
 import contextvars
+import os
 import sys
 import threading
 import time
 from collections.abc import MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from graflow.channels.recording import ChannelOp, RecordingChannel
 from graflow.core.attempt import alarm, call_with_timeout, run_attempt
@@ -22,6 +23,7 @@ from graflow.exceptions import ConfigError
 from graflow.plugins.manager import get_plugin_manager
 from graflow.remote.codec import dumps_outcome, loads
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome, failure, worker_name
+from graflow.state.memory import DETACHED
 
 if TYPE_CHECKING:
     from graflow.channels.base import Channel
@@ -58,8 +60,10 @@ def _run(envelope: TaskEnvelope) -> TaskOutcome:
             max_cycles=envelope.max_cycles,
         )
         if envelope.results_store is not None:
-            context.results = _store_results(envelope.results_store, envelope.session_id)
+            context.store = _store(envelope.results_store)
+            context.results = _results(context.store, envelope.session_id)
         else:
+            context.store = DETACHED
             context.results.update(envelope.results)
         has_data, data = envelope.iteration
         tctx = TaskExecutionContext(task, context, envelope.cycle_count, data if has_data else NO_DATA)
@@ -94,15 +98,33 @@ def _run(envelope: TaskEnvelope) -> TaskOutcome:
     )
 
 
-def _store_results(spec: tuple[str, dict[str, Any]], run_id: str) -> MutableMapping[str, Any]:
-    """The run's results, read from its store when the task asks for one."""
+#: Stores this process opened for the envelopes it ran, by spec: opening one per task would
+#: cost a connection (and, for a local store, a schema check) every time.
+_stores: dict[str, StateStore] = {}
+_stores_lock = threading.Lock()
+#: How many stores a long-lived process (a worker serving many key prefixes) keeps open.
+_STORES_KEPT: Final = 16
+
+
+def _store(spec: tuple[str, dict[str, Any]]) -> StateStore:
+    """The run's state store, as its envelope names it (opened once per process)."""
     name, config = spec
-    store: StateStore = get_plugin_manager().resolve("graflow_state_stores", name)(config)
+    key = f"{os.getpid()}|{name}|{sorted(config.items())!r}"  # a forked child opens its own
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            store = get_plugin_manager().resolve("graflow_state_stores", name)(config)
+            if len(_stores) >= _STORES_KEPT:
+                _stores.pop(next(iter(_stores)))  # the oldest; its connections close with it
+            _stores[key] = store
+        return store
+
+
+def _results(store: StateStore, run_id: str) -> MutableMapping[str, Any]:
+    """The run's results, read from its store when the task asks for one."""
     view = store.results_view(run_id)
     if view is None:
-        raise ConfigError(
-            f"the state store {name!r} names itself for remote reads but offers no results view"
-        )
+        raise ConfigError(f"{store.where} names itself for remote reads but offers no results view")
     return view
 
 

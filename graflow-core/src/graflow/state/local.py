@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,7 @@ from graflow.state.store import RunJournal, RunPlan, SavedRun, StateStore
 if TYPE_CHECKING:
     from graflow.core.dsl import Executable
     from graflow.core.requests import TaskRequests
+    from graflow.hitl.backend import FeedbackBackend
 
 __all__ = ["DEFAULT_STATE_DIR", "LocalStore", "state_dir"]
 
@@ -44,6 +45,7 @@ DEFAULT_STATE_DIR: Final = ".graflow"
 ENV_VAR: Final = "GRAFLOW_STATE_DIR"
 #: The file's layout; a store written with another one is refused, never rewritten.
 #: 2: the plan has a table of its own (1 kept it in the runs row, which every step rewrote).
+#: (The feedback table came later without a new version: older readers ignore it.)
 SCHEMA_VERSION: Final = "2"
 #: Seconds a finished (or abandoned) run is kept before it is deleted.
 DEFAULT_RUN_TTL: Final = 7 * 24 * 3600.0
@@ -63,6 +65,10 @@ CREATE TABLE IF NOT EXISTS completions (
     attempts INTEGER NOT NULL, finished_at REAL NOT NULL, PRIMARY KEY (run_id, seq));
 CREATE TABLE IF NOT EXISTS results (
     run_id TEXT NOT NULL, task_id TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (run_id, task_id));
+CREATE TABLE IF NOT EXISTS feedback (
+    feedback_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, created_at REAL NOT NULL,
+    answered INTEGER NOT NULL DEFAULT 0, request TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS feedback_pending ON feedback (answered, created_at);
 """
 
 #: Everything written here may be read by another process, without the workflow's source.
@@ -81,9 +87,17 @@ class LocalStore(StateStore):
     keeps_channel = True
 
     def __init__(
-        self, directory: str | os.PathLike[str], *, run_ttl: float = DEFAULT_RUN_TTL, sync: str = "normal"
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        run_ttl: float = DEFAULT_RUN_TTL,
+        sync: str = "normal",
+        reader: bool = False,
     ) -> None:
+        """``reader=True`` opens the store for a task placed in another process (a pool process):
+        it reads results and asks questions there, and leaves the store's upkeep to the driver."""
         self.directory = Path(directory)
+        self.reader = reader
         self.path = self.directory / "runs.db"
         self.run_ttl = _positive("run_ttl", run_ttl)
         if sync not in ("normal", "full"):
@@ -102,7 +116,8 @@ class LocalStore(StateStore):
             self._db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
             )
-            self._expire_old_runs()
+            if not reader:
+                self._expire_old_runs()
         except (OSError, sqlite3.Error) as exc:
             self._db.close()
             raise self._unusable(exc) from exc
@@ -116,11 +131,25 @@ class LocalStore(StateStore):
             state_dir(config),
             run_ttl=config.get("run_ttl", DEFAULT_RUN_TTL),
             sync=str(config.get("state_sync", "normal")),
+            reader=bool(config.get("state_reader", False)),
         )
 
     @property
     def where(self) -> str:
         return f"the state directory {self.directory}"
+
+    def remote_spec(self) -> tuple[str, dict[str, Any]]:
+        """Pool processes on this machine open the same file (containers are never sent it)."""
+        return "local", {"state_dir": str(self.directory.resolve()), "state_reader": True}
+
+    def results_view(self, run_id: str) -> MutableMapping[str, Any] | None:
+        """In a pool process, the run's results as the driver recorded them; the driver keeps a dict."""
+        return _LocalResults(self, run_id) if self.reader else None
+
+    def feedback(self) -> FeedbackBackend:
+        from graflow.state.local_feedback import LocalFeedback  # lazy: only runs that ask need it
+
+        return LocalFeedback(self)
 
     # --- the file ---------------------------------------------------------------------------
 
@@ -153,7 +182,7 @@ class LocalStore(StateStore):
         )
 
     @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
+    def reading(self) -> Iterator[sqlite3.Connection]:
         """The connection, for reads; a damaged file becomes a :class:`StateStoreError`."""
         with self._lock:
             try:
@@ -165,7 +194,8 @@ class LocalStore(StateStore):
                 ) from exc
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``: writers queue instead of failing late)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -181,7 +211,7 @@ class LocalStore(StateStore):
     def _expire_old_runs(self) -> None:
         """Delete runs finished (or abandoned) more than ``run_ttl`` ago."""
         cutoff = time.time() - self.run_ttl
-        with self._transaction() as db:
+        with self.transaction() as db:
             old = [
                 row[0]
                 for row in db.execute(
@@ -190,7 +220,7 @@ class LocalStore(StateStore):
                     (cutoff, cutoff),
                 )
             ]
-            for table in ("completions", "results", "plans", "runs"):
+            for table in ("completions", "results", "plans", "feedback", "runs"):
                 db.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(r,) for r in old])
 
     def close(self) -> None:
@@ -227,7 +257,7 @@ class LocalStore(StateStore):
     def _write(self, run_id: str) -> Iterator[sqlite3.Connection]:
         """A transaction whose failure (a full disk, a locked file) names the run to resume."""
         try:
-            with self._transaction() as db:
+            with self.transaction() as db:
                 yield db
         except sqlite3.Error as exc:
             raise StateStoreError(
@@ -283,7 +313,7 @@ class LocalStore(StateStore):
     # --- reading ----------------------------------------------------------------------------
 
     def run(self, run_id: str) -> RunInfo:
-        with self._reading() as db:
+        with self.reading() as db:
             row = db.execute(f"SELECT {_INFO_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFoundError(run_id, self.where)
@@ -305,13 +335,13 @@ class LocalStore(StateStore):
         query += " ORDER BY started_at DESC"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
-        with self._reading() as db:
+        with self.reading() as db:
             rows = db.execute(query, params).fetchall()
         return [_info(row) for row in rows]
 
     def completions(self, run_id: str) -> list[Completion]:
         self.run(run_id)
-        with self._reading() as db:
+        with self.reading() as db:
             rows = db.execute(
                 "SELECT key, task_id, requests, channel_ops, worker, duration, attempts, finished_at "
                 "FROM completions WHERE run_id = ? ORDER BY seq",
@@ -333,11 +363,11 @@ class LocalStore(StateStore):
 
     def load(self, run_id: str) -> SavedRun:
         info = self.run(run_id)
-        with self._reading() as db:
+        with self.reading() as db:
             (blob,) = db.execute("SELECT plan FROM plans WHERE run_id = ?", (run_id,)).fetchone()
         plan: RunPlan = _load(blob, run_id, "the run's plan")
         completions = self.completions(run_id)
-        with self._reading() as db:
+        with self.reading() as db:
             stored = db.execute("SELECT task_id, value FROM results WHERE run_id = ?", (run_id,)).fetchall()
         results = {task_id: _load(value, run_id, f"the result of {task_id!r}") for task_id, value in stored}
         channel = MemoryChannel(run_id)
@@ -414,6 +444,47 @@ class _StepRow:
     requests: bytes | None
     channel_ops: bytes | None
     result: bytes | None
+
+
+class _LocalResults(MutableMapping[str, Any]):
+    """A run's results read from the file when a task asks for one (in a pool process).
+
+    What the task itself stores (``set_result``) stays here: it travels back in its
+    outcome, and the driver records it.
+    """
+
+    def __init__(self, store: LocalStore, run_id: str) -> None:
+        self._store = store
+        self._run_id = run_id
+        self._own: dict[str, Any] = {}
+
+    def __getitem__(self, task_id: str) -> Any:
+        if task_id in self._own:
+            return self._own[task_id]
+        with self._store.reading() as db:
+            row = db.execute(
+                "SELECT value FROM results WHERE run_id = ? AND task_id = ?", (self._run_id, task_id)
+            ).fetchone()
+        if row is None:
+            raise KeyError(task_id)
+        return _load(row[0], self._run_id, f"the result of {task_id!r}")
+
+    def __setitem__(self, task_id: str, value: Any) -> None:
+        self._own[task_id] = value
+
+    def __delitem__(self, task_id: str) -> None:
+        del self._own[task_id]
+
+    def _ids(self) -> set[str]:
+        with self._store.reading() as db:
+            rows = db.execute("SELECT task_id FROM results WHERE run_id = ?", (self._run_id,)).fetchall()
+        return {row[0] for row in rows} | set(self._own)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids())
+
+    def __len__(self) -> int:
+        return len(self._ids())
 
 
 def _load(blob: bytes, run_id: str, what: str) -> Any:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from graflow.core.graph import TaskGraph
+    from graflow.hitl.backend import FeedbackBackend
     from graflow.state.records import Completion, RunInfo, RunStatus
 
 __all__ = ["RunJournal", "RunPlan", "SavedRun", "StateStore"]
@@ -104,6 +105,14 @@ class StateStore(ABC):
 
     def results_view(self, run_id: str) -> MutableMapping[str, Any] | None:
         """The results of ``run_id`` as a mapping read from the store when asked (``None``: a dict does)."""
+        return None
+
+    def feedback(self) -> FeedbackBackend | None:
+        """Where the runs of this store keep their questions to people (:mod:`graflow.hitl`).
+
+        ``None`` (the default): a task cannot ask here, because nobody could reach its
+        question to answer it.
+        """
         return None
 
     @property
