@@ -46,7 +46,7 @@ from graflow_docker.exceptions import (
 from graflow_docker.options import ContainerOptions, Volumes
 from graflow_docker.runtime import IO_DIR, ONE_SHOT_SCRIPT, VERSION_SCRIPT, WARM_SCRIPT, runtime_mounts
 from graflow_docker.stream import LOGGER, OutputLog
-from graflow_docker.warm import SOCKET_NAME, WarmContainer, WarmPool
+from graflow_docker.warm import WarmContainer, WarmPool
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
@@ -211,14 +211,17 @@ class DockerTaskHandler(TaskHandler):
         self, api: Any, task_id: str, payload: bytes, traceparent: str | None, what: str
     ) -> TaskOutcome:
         def make_spec(io_dir: Path) -> ContainerSpec:
-            return self._spec(
-                [self.python, "-u", "-c", WARM_SCRIPT, f"{IO_DIR}/{SOCKET_NAME}"], io_dir, None, None
-            )
+            return self._spec([self.python, "-u", "-c", WARM_SCRIPT, IO_DIR], io_dir, None, None)
 
         container = self._pool.acquire(lambda: WarmContainer.start(api, make_spec, self.image))
         try:
             answer = container.run(
-                task_id, payload, traceparent, self.options.timeout, what, self.options.mem_limit
+                task_id,
+                payload,
+                traceparent,
+                timeout=self.options.timeout,
+                what=what,
+                mem_limit=self.options.mem_limit,
             )
         except BaseException:
             self._pool.discard(container)
