@@ -47,38 +47,41 @@ VERSION_SCRIPT: Final = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
 #: and outcomes out on the first, the task's stdout and stderr on the others.
 WARM_SOCKETS: Final = ("control", "stdout", "stderr")
 
-#: What both scripts share: ``run(payload, task_id)`` runs one envelope and returns its
-#: outcome. Unlike ``python -m graflow.remote.runner`` it also turns an envelope that
-#: cannot be *loaded* here (a module missing from the image) into a task failure.
+#: What both scripts share: ``run(payload, task_id, form)`` runs one envelope and returns
+#: its outcome as ``form`` says: ``"pickle"`` (a trusted container: any picklable result)
+#: or ``"json"`` (``sandbox=True``: plain data, see :mod:`graflow.remote.plain`). Unlike
+#: ``python -m graflow.remote.runner`` it also turns an envelope that cannot be *loaded*
+#: here (a module missing from the image) into a task failure.
 _RUN: Final = f"""
 import sys, time
 sys.path.insert(0, {RUNTIME_DIR!r})
 from graflow.remote.codec import dumps_outcome, loads
 from graflow.remote.envelope import failure
+from graflow.remote.plain import dumps_plain_outcome
 from graflow.remote.runner import run_envelope
-def run(payload, task_id):
+def run(payload, task_id, form):
     try:
         outcome = run_envelope(loads(payload))
     except BaseException as exc:
         outcome = failure(task_id, exc, time.time())
-    return dumps_outcome(outcome)
+    return (dumps_plain_outcome if form == "json" else dumps_outcome)(outcome)
 """
 
-#: ``python -c ONE_SHOT_SCRIPT ENVELOPE OUTCOME TASK_ID``: run one envelope from the
+#: ``python -c ONE_SHOT_SCRIPT ENVELOPE OUTCOME TASK_ID FORM``: run one envelope from the
 #: exchange directory and write its outcome there. Stdout and stderr are the task's alone.
 ONE_SHOT_SCRIPT: Final = (
     _RUN
     + """
-source, target, task_id = sys.argv[1:4]
+source, target, task_id, form = sys.argv[1:5]
 with open(source, "rb") as f:
     payload = f.read()
-result = run(payload, task_id)
+result = run(payload, task_id, form)
 with open(target, "wb") as f:
     f.write(result)
 """
 )
 
-#: ``python -c WARM_SCRIPT DIRECTORY``: the loop of a warm container (``reuse=True``).
+#: ``python -c WARM_SCRIPT DIRECTORY FORM``: the loop of a warm container (``reuse=True``).
 #: It connects to the :data:`WARM_SOCKETS` and makes the output sockets its file
 #: descriptors 1 and 2, so everything the tasks print (C code and subprocesses too)
 #: reaches the host apart from the loop's own frames. On the control socket: ``!II``
@@ -89,7 +92,7 @@ WARM_SCRIPT: Final = (
     _RUN
     + f"""
 import json, os, socket, struct
-directory = sys.argv[1]
+directory, form = sys.argv[1:3]
 def connect(name):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(os.path.join(directory, name))
@@ -118,7 +121,7 @@ while True:
         os.environ["TRACEPARENT"] = header["traceparent"]
     else:
         os.environ.pop("TRACEPARENT", None)
-    result = run(payload, header["task_id"])
+    result = run(payload, header["task_id"], form)
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             stream.flush()

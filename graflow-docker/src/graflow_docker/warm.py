@@ -40,6 +40,7 @@ from graflow_docker.container import (
 )
 from graflow_docker.exceptions import ContainerFailedError, ContainerTimeoutError
 from graflow_docker.runtime import WARM_SOCKETS
+from graflow_docker.sandbox import check_size
 from graflow_docker.stream import OutputLog
 
 __all__ = ["WarmContainer", "WarmPool"]
@@ -123,9 +124,11 @@ class WarmContainer:
         timeout: float | None,
         what: str,
         mem_limit: object,
+        limit: int | None,
     ) -> bytes:
         """Send one envelope, log the task's output as it comes, return its outcome's bytes.
 
+        ``limit`` bounds the outcome's size, checked before it is read (``sandbox=True``).
         Any exception leaves the container unusable.
         """
         # Output of an earlier task's leftovers (a subprocess still printing) is not this task's.
@@ -135,7 +138,7 @@ class WarmContainer:
         self._control.sendall(struct.pack("!II", len(header), len(payload)) + header + payload)
         output = OutputLog(task_id, image=self.image)
         try:
-            answer = self._receive(output, timeout, what)
+            answer = self._receive(output, timeout, what, limit)
             self._pass_on(output)
         finally:
             output.close()
@@ -152,7 +155,9 @@ class WarmContainer:
             remove_quietly(self.api, self.container_id)
             shutil.rmtree(self.io_dir, ignore_errors=True)
 
-    def _receive(self, output: OutputLog, timeout: float | None, what: str) -> bytes | None:
+    def _receive(
+        self, output: OutputLog, timeout: float | None, what: str, limit: int | None
+    ) -> bytes | None:
         """Log output until the outcome frame is complete; ``None`` if the container went away first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         frame = bytearray()
@@ -184,6 +189,8 @@ class WarmContainer:
                     frame += chunk or b""
                     if size is None and len(frame) == _HEAD.size:
                         (size,) = _HEAD.unpack(frame)
+                        if limit is not None:
+                            check_size(size, limit, what)
                     if size is not None and len(frame) == _HEAD.size + size:
                         return bytes(frame[_HEAD.size :])
 
