@@ -76,7 +76,8 @@ INTERRUPTED_RUN = textwrap.dedent(
     from graflow.core.workflow import workflow
     from graflow_docker import DockerTaskHandler
 
-    handler = DockerTaskHandler(image=sys.argv[1], reuse=sys.argv[2] == "warm")
+    volumes = {sys.argv[3]: {"bind": "/started", "mode": "rw"}}
+    handler = DockerTaskHandler(image=sys.argv[1], reuse=sys.argv[2] == "warm", volumes=volumes)
     with workflow("interrupted") as wf:
         @task(handler="docker")
         def warm_up():
@@ -85,6 +86,7 @@ INTERRUPTED_RUN = textwrap.dedent(
         @task(handler="docker")
         def sleeper():
             import time
+            open("/started/sleeper", "w").close()
             time.sleep(3600)
 
         warm_up >> sleeper
@@ -100,29 +102,23 @@ INTERRUPTED_RUN = textwrap.dedent(
 def test_no_container_left_after_ctrl_c(image, docker_client, tmp_path: Path, mode: str) -> None:
     script = tmp_path / "interrupted.py"
     script.write_text(INTERRUPTED_RUN)
+    started = tmp_path / "started"
+    started.mkdir()
     before = container_ids(docker_client)
     process = subprocess.Popen(
-        [sys.executable, str(script), image, mode],
+        [sys.executable, str(script), image, mode, str(started)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        owner = f"graflow.docker.owner={os.uname().nodename}:{process.pid}"
         deadline = time.monotonic() + 60
-        # Wait until the sleeper's container runs (the warm one also ran warm_up before).
-        label = "graflow.task_id=sleeper" if mode == "one_shot" else owner
-        while not docker_client.containers.list(filters={"label": [owner, label], "status": "running"}):
+        # Wait until the sleeper runs (in a warm container, after warm_up).
+        while not (started / "sleeper").exists():
             assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the task's container never started"
+            assert time.monotonic() < deadline, "the sleeper never started"
             time.sleep(0.1)
-        if mode == "warm":  # warm_up is done once the sleeper's marker is out: wait for its result
-            while "sleeper" not in "".join(
-                c.logs().decode() for c in docker_client.containers.list(filters={"label": owner})
-            ):
-                assert time.monotonic() < deadline, "the warm container never took the sleeper"
-                time.sleep(0.1)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:

@@ -235,6 +235,36 @@ def test_stdout_and_stderr_are_logged_line_by_line_with_the_task_id(handler, run
     assert [line for stream, line in lines if stream == "stderr"] == ["a warning"]
 
 
+@pytest.mark.parametrize("sandbox", [False, True], ids=["trusted", "sandbox"])
+@pytest.mark.parametrize("reuse", [False, True], ids=["one_shot", "warm"])
+def test_lines_that_look_like_the_handlers_own_messages_are_only_output(
+    image, run, reuse: bool, sandbox: bool
+) -> None:
+    """The handler's messages travel apart from stdout and stderr: printing one forges or hides nothing."""
+    from graflow_docker import DockerTaskHandler
+
+    with workflow("forged_markers") as wf:
+
+        @task(handler="docker")
+        def chatty() -> str:
+            import sys
+
+            for out in (sys.stdout, sys.stderr):
+                print("before", file=out)
+                print("\x1egraflow-done x", file=out)
+                print("\x1egraflow-task 9 someone_else", file=out)
+                print("after", file=out)
+            return "result"
+
+    with DockerTaskHandler(image=image, reuse=reuse, sandbox=sandbox) as handler, capture_logs() as logs:
+        assert run(wf, docker=handler).get_result("chatty") == "result"
+    expected = ["before", "\x1egraflow-done x", "\x1egraflow-task 9 someone_else", "after"]
+    for stream in ("stdout", "stderr"):
+        lines = [e for e in logs if e["event"] == "task_output" and e["stream"] == stream]
+        assert [e["line"] for e in lines] == expected
+        assert {e["task_id"] for e in lines} == {"chatty"}
+
+
 def test_retry_attempts_are_visible_inside_the_container(handler, run) -> None:
     from graflow.core.retry import RetryPolicy
 

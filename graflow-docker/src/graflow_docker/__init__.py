@@ -23,6 +23,7 @@ from graflow_docker.exceptions import (
     ImageNotFoundError,
     ImageUnusableError,
     PythonVersionMismatchError,
+    SandboxOutcomeError,
     VolumeNotFoundError,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "ImageNotFoundError",
     "ImageUnusableError",
     "PythonVersionMismatchError",
+    "SandboxOutcomeError",
     "VolumeNotFoundError",
     "__version__",
 ]

@@ -19,6 +19,7 @@ __all__ = [
     "ImageNotFoundError",
     "ImageUnusableError",
     "PythonVersionMismatchError",
+    "SandboxOutcomeError",
     "VolumeNotFoundError",
 ]
 
@@ -55,6 +56,18 @@ class ContainerFailedError(DockerHandlerError, GraflowRuntimeError):
         self.exit_code = exit_code
         #: The last lines the container wrote to stderr.
         self.stderr_tail = stderr_tail
+        super().__init__(message)
+
+
+class SandboxOutcomeError(ContainerFailedError):
+    """With ``sandbox=True``, the container sent back something that is not a valid outcome.
+
+    Nothing of it was applied: no result, channel write or request.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        #: What was wrong with it, e.g. ``"it is not JSON (...)"``.
+        self.reason = reason
         super().__init__(message)
 
 

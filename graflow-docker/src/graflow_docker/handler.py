@@ -4,7 +4,9 @@ The task travels as the same :class:`~graflow.remote.envelope.TaskEnvelope` a
 MULTIPROCESSING member or a Redis worker gets, so a container task behaves like an
 in-process one: its return value, channel writes, ``next_task`` / ``next_iteration``
 requests and exceptions (with the container's traceback) come back and are applied
-here by :func:`~graflow.remote.envelope.apply_outcome`.
+here by :func:`~graflow.remote.envelope.apply_outcome`. They come back as a pickle
+from a container trusted like the task's code, as checked JSON with ``sandbox=True``
+(:mod:`graflow_docker.sandbox`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import requests.exceptions
 
 from graflow.core.handler import TaskHandler
 from graflow.core.task import current_task_context
+from graflow.exceptions import ConfigError
 from graflow.log import get_logger
 from graflow.plugins import TRACEPARENT
 from graflow.remote.build import build_envelope
@@ -45,11 +48,13 @@ from graflow_docker.exceptions import (
 )
 from graflow_docker.options import ContainerOptions, Volumes
 from graflow_docker.runtime import IO_DIR, ONE_SHOT_SCRIPT, VERSION_SCRIPT, WARM_SCRIPT, runtime_mounts
+from graflow_docker.sandbox import DEFAULT_MAX_OUTCOME_BYTES, load_outcome, read_outcome_file
 from graflow_docker.stream import LOGGER, OutputLog
-from graflow_docker.warm import SOCKET_NAME, WarmContainer, WarmPool
+from graflow_docker.warm import WarmContainer, WarmPool
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
+    from graflow.core.graph import TaskGraph
     from graflow.core.task import Executable, TaskWrapper
 
 __all__ = ["DEFAULT_IMAGE", "DockerTaskHandler"]
@@ -69,9 +74,11 @@ class DockerTaskHandler(TaskHandler):
 
     Options are those of ``docker run`` (see the package README). Beyond SPEC section 7:
     ``reuse=True`` keeps warm containers that run tasks one after another (much less
-    overhead, but tasks of this handler then share a process); ``python`` names the
-    interpreter in the image; ``pull=False`` never pulls a missing image; ``client``
-    is a ready ``docker.DockerClient`` (default: ``docker.from_env()``).
+    overhead, but tasks of this handler then share a process); ``sandbox=True`` never
+    unpickles what a container sends back (results, channel values and ``next_iteration``
+    data must be JSON data, at most ``max_outcome_bytes``; SPEC section 22); ``python``
+    names the interpreter in the image; ``pull=False`` never pulls a missing image;
+    ``client`` is a ready ``docker.DockerClient`` (default: ``docker.from_env()``).
 
     Nothing is contacted until the first task: then the engine, the image and its
     Python version are checked once, and every problem is an error from
@@ -94,14 +101,20 @@ class DockerTaskHandler(TaskHandler):
         timeout: float | None = None,
         *,
         reuse: bool = False,
+        sandbox: bool = False,
+        max_outcome_bytes: int = DEFAULT_MAX_OUTCOME_BYTES,
         python: str = "python3",
         pull: bool = True,
         client: docker.DockerClient | None = None,
     ) -> None:
         if not isinstance(image, str) or not image:
-            from graflow.exceptions import ConfigError
-
             raise ConfigError(f"image must be an image name like 'python:3.11-slim', got {image!r}")
+        if (
+            isinstance(max_outcome_bytes, bool)
+            or not isinstance(max_outcome_bytes, int)
+            or max_outcome_bytes <= 0
+        ):
+            raise ConfigError(f"max_outcome_bytes must be a positive int, got {max_outcome_bytes!r}")
         self.image = image
         self.options = ContainerOptions.build(
             environment=environment,
@@ -116,6 +129,10 @@ class DockerTaskHandler(TaskHandler):
         #: Remove each container when its task ends (False keeps it, stopped, for ``docker logs``).
         self.auto_remove = auto_remove
         self.reuse = reuse
+        #: Take nothing the container sends back as code: outcomes are checked JSON, not pickles.
+        self.sandbox = sandbox
+        #: The largest outcome a sandboxed container may send back.
+        self.max_outcome_bytes = max_outcome_bytes
         self.python = python
         self.pull = pull
         self._client = client
@@ -146,11 +163,9 @@ class DockerTaskHandler(TaskHandler):
         api = self._prepare()
         self._check_python(wrapper, payload)
         what = f"task {task.task_id!r} (image {self.image!r})"
+        run = self._run_warm if self.reuse else self._run_once
         try:
-            if self.reuse:
-                outcome = self._run_warm(api, task.task_id, payload, envelope.carrier.get(TRACEPARENT), what)
-            else:
-                outcome = self._run_once(api, task.task_id, payload, envelope.carrier.get(TRACEPARENT), what)
+            outcome = run(api, task.task_id, payload, envelope.carrier.get(TRACEPARENT), what, context.graph)
         except requests.exceptions.ConnectionError as exc:
             raise DockerEngineUnavailableError(
                 f"lost the connection to the Docker engine while running {what} ({exc}); "
@@ -172,12 +187,12 @@ class DockerTaskHandler(TaskHandler):
         self.close()
 
     def __repr__(self) -> str:
-        return f"DockerTaskHandler(image={self.image!r}, reuse={self.reuse})"
+        return f"DockerTaskHandler(image={self.image!r}, reuse={self.reuse}, sandbox={self.sandbox})"
 
     # --- one container per task -------------------------------------------------------
 
     def _run_once(
-        self, api: Any, task_id: str, payload: bytes, traceparent: str | None, what: str
+        self, api: Any, task_id: str, payload: bytes, traceparent: str | None, what: str, graph: TaskGraph
     ) -> TaskOutcome:
         io_dir = Path(tempfile.mkdtemp(prefix="graflow-docker-"))
         try:
@@ -190,6 +205,7 @@ class DockerTaskHandler(TaskHandler):
                 f"{IO_DIR}/envelope",
                 f"{IO_DIR}/outcome",
                 task_id,
+                self._form,
             ]
             spec = self._spec(command, io_dir, traceparent, task_id)
             output = OutputLog(task_id, image=self.image)
@@ -197,34 +213,43 @@ class DockerTaskHandler(TaskHandler):
                 api, spec, output, timeout=self.options.timeout, keep=not self.auto_remove, what=what
             )
             outcome_file = io_dir / "outcome"
-            if not outcome_file.exists():
+            if self.sandbox:
+                answer = read_outcome_file(outcome_file, self.max_outcome_bytes, what)
+            else:
+                answer = outcome_file.read_bytes() if outcome_file.exists() else None
+            if answer is None:
                 raise describe_failure(what, exit, output.tail(), self.options.mem_limit)
             if not self.auto_remove:
                 get_logger(LOGGER).info("container_kept", task_id=task_id, container=exit.container_id[:12])
-            return self._load(outcome_file.read_bytes(), what)
+            return self._load(answer, task_id, graph, what)
         finally:
             shutil.rmtree(io_dir, ignore_errors=True)
 
     # --- warm containers (reuse=True) -------------------------------------------------
 
     def _run_warm(
-        self, api: Any, task_id: str, payload: bytes, traceparent: str | None, what: str
+        self, api: Any, task_id: str, payload: bytes, traceparent: str | None, what: str, graph: TaskGraph
     ) -> TaskOutcome:
         def make_spec(io_dir: Path) -> ContainerSpec:
-            return self._spec(
-                [self.python, "-u", "-c", WARM_SCRIPT, f"{IO_DIR}/{SOCKET_NAME}"], io_dir, None, None
-            )
+            return self._spec([self.python, "-u", "-c", WARM_SCRIPT, IO_DIR, self._form], io_dir, None, None)
 
         container = self._pool.acquire(lambda: WarmContainer.start(api, make_spec, self.image))
         try:
             answer = container.run(
-                task_id, payload, traceparent, self.options.timeout, what, self.options.mem_limit
+                task_id,
+                payload,
+                traceparent,
+                timeout=self.options.timeout,
+                what=what,
+                mem_limit=self.options.mem_limit,
+                limit=self.max_outcome_bytes if self.sandbox else None,
             )
-        except BaseException:
+            outcome = self._load(answer, task_id, graph, what)
+        except BaseException:  # a container whose answer is unusable is not trusted with another task
             self._pool.discard(container)
             raise
         self._pool.release(container)
-        return self._load(answer, what)
+        return outcome
 
     # --- shared -----------------------------------------------------------------------
 
@@ -246,14 +271,25 @@ class DockerTaskHandler(TaskHandler):
             labels=labels,
         )
 
-    def _load(self, answer: bytes, what: str) -> TaskOutcome:
+    @property
+    def _form(self) -> str:
+        """How the container sends its outcome back (the scripts' ``form``)."""
+        return "json" if self.sandbox else "pickle"
+
+    def _load(self, answer: bytes, task_id: str, graph: TaskGraph, what: str) -> TaskOutcome:
+        if self.sandbox:
+            return load_outcome(answer, task_id, graph, what)
         try:
-            outcome: TaskOutcome = loads(answer)
+            outcome = loads(answer)  # trusted: the container is as trusted as the task's code
         except Exception as exc:
             raise ContainerFailedError(
                 f"{what} finished, but its outcome cannot be loaded here ({type(exc).__name__}: {exc}); "
                 "return plain data (dicts, lists, numbers, strings) from tasks run in containers"
             ) from exc
+        if not isinstance(outcome, TaskOutcome):
+            raise ContainerFailedError(
+                f"{what} finished, but what it sent back is of type {type(outcome).__name__}, not a task's outcome"
+            )
         return outcome
 
     def _prepare(self) -> Any:

@@ -26,13 +26,14 @@ __all__ = [
     "RUNTIME_DIR",
     "VERSION_SCRIPT",
     "WARM_SCRIPT",
+    "WARM_SOCKETS",
     "RuntimeMount",
     "runtime_mounts",
 ]
 
 #: Where graflow's runtime is mounted in the container.
 RUNTIME_DIR: Final = "/opt/graflow/runtime"
-#: Where the per-task exchange directory (envelope, outcome, socket) is mounted.
+#: Where the per-task exchange directory (envelope, outcome, sockets) is mounted.
 IO_DIR: Final = "/graflow-io"
 #: The distribution whose requirement closure makes up the runtime.
 _ROOT_DISTRIBUTION: Final = "graflow-core"
@@ -42,52 +43,73 @@ _EXTRA = re.compile(r"\bextra\s*==")
 #: Prints the interpreter's version; run once per handler and image.
 VERSION_SCRIPT: Final = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
 
-#: ``python -c ONE_SHOT_SCRIPT ENVELOPE OUTCOME TASK_ID``: run one envelope from the exchange
-#: directory. Unlike ``python -m graflow.remote.runner`` it also turns an envelope that
-#: cannot be *loaded* here (a module missing from the image) into a task failure.
-ONE_SHOT_SCRIPT: Final = f"""
+#: The Unix sockets a warm container connects to, in its exchange directory: envelopes in
+#: and outcomes out on the first, the task's stdout and stderr on the others.
+WARM_SOCKETS: Final = ("control", "stdout", "stderr")
+
+#: What both scripts share: ``run(payload, task_id, form)`` runs one envelope and returns
+#: its outcome as ``form`` says: ``"pickle"`` (a trusted container: any picklable result)
+#: or ``"json"`` (``sandbox=True``: plain data, see :mod:`graflow.remote.plain`). Unlike
+#: ``python -m graflow.remote.runner`` it also turns an envelope that cannot be *loaded*
+#: here (a module missing from the image) into a task failure.
+_RUN: Final = f"""
 import sys, time
 sys.path.insert(0, {RUNTIME_DIR!r})
-from graflow.remote.codec import dumps_outcome
+from graflow.remote.codec import dumps_outcome, loads
 from graflow.remote.envelope import failure
-from graflow.remote.runner import run_payload
-source, target, task_id = sys.argv[1:4]
+from graflow.remote.plain import dumps_plain_outcome
+from graflow.remote.runner import run_envelope
+def run(payload, task_id, form):
+    try:
+        outcome = run_envelope(loads(payload))
+    except BaseException as exc:
+        outcome = failure(task_id, exc, time.time())
+    return (dumps_plain_outcome if form == "json" else dumps_outcome)(outcome)
+"""
+
+#: ``python -c ONE_SHOT_SCRIPT ENVELOPE OUTCOME TASK_ID FORM``: run one envelope from the
+#: exchange directory and write its outcome there. Stdout and stderr are the task's alone.
+ONE_SHOT_SCRIPT: Final = (
+    _RUN
+    + """
+source, target, task_id, form = sys.argv[1:5]
 with open(source, "rb") as f:
     payload = f.read()
-try:
-    result = run_payload(payload)
-except BaseException as exc:
-    result = dumps_outcome(failure(task_id, exc, time.time()))
+result = run(payload, task_id, form)
 with open(target, "wb") as f:
     f.write(result)
 """
+)
 
-#: ``python -c WARM_SCRIPT SOCKET``: the loop of a warm container (``reuse=True``).
-#: Frames on the Unix socket: ``!II`` header and payload lengths, a JSON header
-#: (``seq``, ``task_id``, ``traceparent``) and the envelope; the answer is ``!Q`` and
-#: the outcome. Marker lines on stdout and stderr delimit each task's output.
+#: ``python -c WARM_SCRIPT DIRECTORY FORM``: the loop of a warm container (``reuse=True``).
+#: It connects to the :data:`WARM_SOCKETS` and makes the output sockets its file
+#: descriptors 1 and 2, so everything the tasks print (C code and subprocesses too)
+#: reaches the host apart from the loop's own frames. On the control socket: ``!II``
+#: header and payload lengths, a JSON header (``task_id``, ``traceparent``) and the
+#: envelope in; ``!Q`` and the outcome out, sent once the task's output is flushed.
 #: The loop ends when the host closes the socket (or its process dies).
-WARM_SCRIPT: Final = f"""
-import json, os, socket, struct, sys, time
-sys.path.insert(0, {RUNTIME_DIR!r})
-from graflow.remote.codec import dumps_outcome
-from graflow.remote.envelope import failure
-from graflow.remote.runner import run_payload
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-sock.connect(sys.argv[1])
+WARM_SCRIPT: Final = (
+    _RUN
+    + f"""
+import json, os, socket, struct
+directory, form = sys.argv[1:3]
+def connect(name):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(os.path.join(directory, name))
+    return sock
+control, out, err = (connect(name) for name in {WARM_SOCKETS!r})
+for fd, sock in ((1, out), (2, err)):
+    os.dup2(sock.fileno(), fd)
+    sock.close()
 def read(n):
     chunks = []
     while n:
-        chunk = sock.recv(min(n, 1 << 20))
+        chunk = control.recv(min(n, 1 << 20))
         if not chunk:
             return None
         chunks.append(chunk)
         n -= len(chunk)
     return b"".join(chunks)
-def mark(text):
-    for out in (sys.stdout, sys.stderr):
-        out.write("\\x1egraflow-" + text + "\\n")
-        out.flush()
 while True:
     head = read(8)
     if head is None:
@@ -95,18 +117,19 @@ while True:
     header_len, payload_len = struct.unpack("!II", head)
     header = json.loads(read(header_len))
     payload = read(payload_len)
-    mark("task %d %s" % (header["seq"], header["task_id"]))
     if header.get("traceparent"):
         os.environ["TRACEPARENT"] = header["traceparent"]
     else:
         os.environ.pop("TRACEPARENT", None)
-    try:
-        result = run_payload(payload)
-    except BaseException as exc:
-        result = dumps_outcome(failure(header["task_id"], exc, time.time()))
-    mark("done %d" % header["seq"])
-    sock.sendall(struct.pack("!Q", len(result)) + result)
+    result = run(payload, header["task_id"], form)
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    control.sendall(struct.pack("!Q", len(result)) + result)
 """
+)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,14 @@
 
 Starting a container costs most of a Docker task's overhead; a warm container pays it
 once. Each one runs :data:`~graflow_docker.runtime.WARM_SCRIPT`, connected to this
-process by a Unix socket in its exchange directory (so it works with
-``network_mode="none"``). A handler keeps a small pool: a task takes an idle
-container or starts one, and gives it back when done. A container whose task
-failed to report (killed, timed out, interrupted) is removed, never reused.
+process by the three Unix sockets of :data:`~graflow_docker.runtime.WARM_SOCKETS` in
+its exchange directory (so it works with ``network_mode="none"``): envelopes and
+outcomes travel on one, and the loop makes the other two its stdout and stderr. What a
+task prints is therefore only ever output: it cannot pose as an outcome or hide one,
+and once an outcome has arrived, everything the task printed before is readable here.
+A handler keeps a small pool: a task takes an idle container or starts one, and gives
+it back when done. A container whose task failed to report (killed, timed out,
+interrupted) is removed, never reused.
 
 The price is isolation *between tasks*: tasks of one handler share a Python process,
 its imported modules, environment and files.
@@ -14,6 +18,7 @@ its imported modules, environment and files.
 from __future__ import annotations
 
 import json
+import selectors
 import shutil
 import socket
 import struct
@@ -34,93 +39,171 @@ from graflow_docker.container import (
     start,
 )
 from graflow_docker.exceptions import ContainerFailedError, ContainerTimeoutError
+from graflow_docker.runtime import WARM_SOCKETS
+from graflow_docker.sandbox import check_size
 from graflow_docker.stream import OutputLog
 
 __all__ = ["WarmContainer", "WarmPool"]
 
 #: How long a new warm container may take to connect back.
 _CONNECT_SECONDS: Final = 60.0
-#: How long to wait for a task's last output lines after its outcome arrived.
-_OUTPUT_SECONDS: Final = 5.0
-SOCKET_NAME: Final = "sock"
+_CHUNK: Final = 1 << 20
+#: Most output passed on in one go after an outcome: what the task printed before it is
+#: already queued; this only stops a task that keeps printing from holding up its result.
+_PASS_ON_BYTES: Final = 16 * _CHUNK
+_HEAD: Final = struct.Struct("!Q")
 
 
 class WarmContainer:
-    """One warm container and its connection."""
+    """One warm container and its connections."""
 
     def __init__(
-        self, api: Any, io_dir: Path, container_id: str, output: OutputLog, conn: socket.socket
+        self,
+        api: Any,
+        io_dir: Path,
+        container_id: str,
+        image: str,
+        control: socket.socket,
+        streams: dict[str, socket.socket],
     ) -> None:
         self.api = api
         self.io_dir = io_dir
         self.container_id = container_id
-        self.output = output
-        self._conn = conn
-        self._seq = 0
+        self.image = image
+        self._control = control
+        #: ``"stdout"`` and ``"stderr"``: the loop's file descriptors 1 and 2, non-blocking here.
+        self._streams = streams
 
     @classmethod
     def start(cls, api: Any, make_spec: Callable[[Path], ContainerSpec], image: str) -> WarmContainer:
         """Start a container and wait until its loop has connected."""
         io_dir = Path(tempfile.mkdtemp(prefix="graflow-docker-warm-"))
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listeners: list[socket.socket] = []
+        connections: list[socket.socket] = []
         container_id: str | None = None
         try:
-            listener.bind(str(io_dir / SOCKET_NAME))
-            listener.listen(1)
+            for name in WARM_SOCKETS:
+                listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                listeners.append(listener)
+                listener.bind(str(io_dir / name))
+                listener.listen(1)
             spec = make_spec(io_dir)
             what = f"a warm container (image {image!r})"
             container_id = create(api, spec, what)
+            # Until its loop has connected, the container's own output (an import error) goes here.
             output = OutputLog(None, image=image)
             frames = api.attach(container_id, stdout=True, stderr=True, stream=True, logs=True, demux=True)
             threading.Thread(
                 target=output.pump, args=(frames,), name=f"graflow-docker-{container_id[:12]}", daemon=True
             ).start()
             start(api, container_id, what, image)
-            conn = _accept(listener, api, container_id, output, what)
-            return cls(api, io_dir, container_id, output, conn)
+            for listener in listeners:
+                connections.append(_accept(listener, api, container_id, output, what))
+            streams = dict(zip(WARM_SOCKETS, connections, strict=True))
+            control = streams.pop("control")
+            for stream in streams.values():
+                stream.setblocking(False)
+            return cls(api, io_dir, container_id, image, control, streams)
         except BaseException:
+            for connection in connections:
+                connection.close()
             if container_id is not None:
                 remove_quietly(api, container_id)
             shutil.rmtree(io_dir, ignore_errors=True)
             raise
         finally:
-            listener.close()
+            for listener in listeners:
+                listener.close()
 
     def run(
         self,
         task_id: str,
         payload: bytes,
         traceparent: str | None,
+        *,
         timeout: float | None,
         what: str,
         mem_limit: object,
+        limit: int | None,
     ) -> bytes:
-        """Send one envelope, wait for its outcome. Any exception leaves the container unusable."""
-        self._seq += 1
-        header = json.dumps({"seq": self._seq, "task_id": task_id, "traceparent": traceparent}).encode()
-        self._conn.settimeout(None)
-        self._conn.sendall(struct.pack("!II", len(header), len(payload)) + header + payload)
-        self._conn.settimeout(timeout)
+        """Send one envelope, log the task's output as it comes, return its outcome's bytes.
+
+        ``limit`` bounds the outcome's size, checked before it is read (``sandbox=True``).
+        Any exception leaves the container unusable.
+        """
+        # Output of an earlier task's leftovers (a subprocess still printing) is not this task's.
+        self._pass_on(OutputLog(None, image=self.image))
+        header = json.dumps({"task_id": task_id, "traceparent": traceparent}).encode()
+        self._control.setblocking(True)
+        self._control.sendall(struct.pack("!II", len(header), len(payload)) + header + payload)
+        output = OutputLog(task_id, image=self.image)
         try:
-            head = _read(self._conn, 8)
-            answer = _read(self._conn, struct.unpack("!Q", head)[0]) if head is not None else None
-        except TimeoutError as exc:
-            raise ContainerTimeoutError(
-                f"{what} did not finish within timeout={timeout:g}s; its warm container was stopped and "
-                "removed. Raise the handler's timeout if the task needs longer."
-            ) from exc
+            answer = self._receive(output, timeout, what, limit)
+            self._pass_on(output)
+        finally:
+            output.close()
         if answer is None:
-            raise describe_failure(what, exit_of(self.api, self.container_id), self.output.tail(), mem_limit)
-        self.output.wait_done(self._seq, _OUTPUT_SECONDS)
+            raise describe_failure(what, exit_of(self.api, self.container_id), output.tail(), mem_limit)
         return answer
 
     def close(self) -> None:
-        """Close the connection (the loop ends), remove the container and the exchange directory."""
+        """Close the connections (the loop ends), remove the container and the exchange directory."""
         try:
-            self._conn.close()
+            for connection in (self._control, *self._streams.values()):
+                connection.close()
         finally:
             remove_quietly(self.api, self.container_id)
             shutil.rmtree(self.io_dir, ignore_errors=True)
+
+    def _receive(
+        self, output: OutputLog, timeout: float | None, what: str, limit: int | None
+    ) -> bytes | None:
+        """Log output until the outcome frame is complete; ``None`` if the container went away first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        frame = bytearray()
+        size: int | None = None
+        self._control.setblocking(False)
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._control, selectors.EVENT_READ)
+            for name, connection in self._streams.items():
+                selector.register(connection, selectors.EVENT_READ, name)
+            while True:
+                wait = None if deadline is None else deadline - time.monotonic()
+                if wait is not None and wait <= 0:
+                    raise ContainerTimeoutError(
+                        f"{what} did not finish within timeout={timeout:g}s; its warm container was stopped "
+                        "and removed. Raise the handler's timeout if the task needs longer."
+                    )
+                for key, _ in selector.select(wait):
+                    stream: str | None = key.data
+                    if stream is not None:
+                        chunk = _recv(self._streams[stream], _CHUNK)
+                        if chunk:
+                            output.feed(stream, chunk)
+                        elif chunk is not None:
+                            selector.unregister(key.fileobj)
+                        continue
+                    chunk = _recv(self._control, min(_HEAD.size + (size or 0) - len(frame), _CHUNK))
+                    if chunk == b"":
+                        return None
+                    frame += chunk or b""
+                    if size is None and len(frame) == _HEAD.size:
+                        (size,) = _HEAD.unpack(frame)
+                        if limit is not None:
+                            check_size(size, limit, what)
+                    if size is not None and len(frame) == _HEAD.size + size:
+                        return bytes(frame[_HEAD.size :])
+
+    def _pass_on(self, output: OutputLog) -> None:
+        """Log what the output sockets hold now, without waiting for more."""
+        for stream, connection in self._streams.items():
+            passed = 0
+            while passed < _PASS_ON_BYTES:
+                chunk = _recv(connection, _CHUNK)
+                if not chunk:
+                    break
+                output.feed(stream, chunk)
+                passed += len(chunk)
 
 
 class WarmPool:
@@ -195,12 +278,11 @@ def _accept(
                 ) from None
 
 
-def _read(conn: socket.socket, n: int) -> bytes | None:
-    chunks = []
-    while n:
-        chunk = conn.recv(min(n, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
+def _recv(connection: socket.socket, n: int) -> bytes | None:
+    """Up to ``n`` bytes; ``b""`` at the end of the stream, ``None`` if none are there yet."""
+    try:
+        return connection.recv(n)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except ConnectionError:
+        return b""
