@@ -274,3 +274,38 @@ def test_zero_interval_means_no_wait_even_with_jitter() -> None:
 def test_invalid_retry_policy_arguments_raise_value_error(kwargs: dict[str, float], error: str) -> None:
     with pytest.raises(ValueError, match=error):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+class _HoldsALock(Exception):
+    """An exception that cannot cross a process boundary: it arrives as ``RemoteTaskError``."""
+
+    def __init__(self) -> None:
+        super().__init__("holds a lock")
+        import threading
+
+        self.lock = threading.Lock()
+
+
+def test_an_exception_that_could_not_travel_back_is_retried_like_the_tasks_own(tmp_path) -> None:
+    from graflow.remote.envelope import RemoteTaskError
+
+    attempts = tmp_path / "attempts.txt"
+
+    with workflow("remote_retry") as wf:
+
+        @task(retry_policy=NO_WAIT)
+        def flaky() -> None:
+            with open(attempts, "a") as file:
+                file.write("x")
+            raise _HoldsALock()
+
+        @task
+        def other() -> int:
+            return 1
+
+        (flaky | other).with_execution(backend="multiprocessing", policy=ErrorHandlingPolicy.BEST_EFFORT)
+
+    wf.execute()
+
+    assert attempts.read_text() == "xxx"  # the first attempt and both retries, in pool processes
+    assert issubclass(RemoteTaskError, Exception) and RemoteTaskError.retriable

@@ -35,7 +35,11 @@ class RemoteTaskError(GraflowRuntimeError):
     """A remote task failed with an exception that could not be rebuilt here.
 
     Carries the original type name, message and traceback text from the remote side.
+    It stands for the task's own exception, so a retry policy retries it as it would
+    that exception (Graflow's own errors are otherwise never retried).
     """
+
+    retriable = True
 
     def __init__(self, task_id: str, error_type: str, message: str, remote_traceback: str) -> None:
         self.task_id = task_id
