@@ -159,3 +159,67 @@ def test_agent_loop_example_loops_three_turns_then_summarizes_twice() -> None:
     assert result["short_summary"].startswith("[short] sunny on turn 1")
     assert context.cycle_counts["agent"] == 3
     assert context.cycle_counts["tools"] == 2
+
+
+def test_the_approval_example_runs_unattended_with_its_reviewer_bot() -> None:
+    assert load_example("approval_workflow").main() == "v1.4.2 deployed to staging (approved by release-bot)"
+
+
+def test_the_approval_walkthrough_is_answered_from_another_terminal(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "graflow", "run", str(EXAMPLES / "approval_workflow.py"), "--durable"]
+        + ["--state-dir", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert driver.stdout is not None
+        for answer in (["--approve", "--by", "ana"], ["--select", "canary"]):
+            hint = next(line for line in driver.stdout if "answer: graflow feedback respond" in line)
+            command = hint.split("answer: ", 1)[1].split()
+            feedback_id = command[3]
+            answered = _graflow("feedback", "respond", feedback_id, *answer, "--state-dir", str(state))
+            assert answered.returncode == 0, answered.stderr
+        out, err = driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.communicate(timeout=30)
+    assert driver.returncode == 0, err
+    assert "Result: 'v1.4.2 deployed to canary (approved by ana)'" in out
+
+
+def test_the_suspend_and_resume_walkthrough_exits_3_then_resumes_after_the_answer(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    suspended = _graflow(
+        "run",
+        str(EXAMPLES / "suspend_and_resume.py"),
+        "--durable",
+        "--state-dir",
+        str(state),
+        "--set",
+        "wait=0.5",
+    )
+    assert suspended.returncode == 3, suspended.stderr
+    run_id = suspended.stdout.split()[1]
+    # The summary's own line for the question (progress printed one too, after "answer:").
+    respond = next(
+        line.split() for line in suspended.stdout.splitlines() if line.startswith("    graflow feedback")
+    )
+
+    assert _graflow(*respond[1:4], "--approve", "--by", "ana", "--state-dir", str(state)).returncode == 0
+    resumed = _graflow("resume", run_id, "--state-dir", str(state), cwd=tmp_path)
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Result: 'published 3 regions (total 1260), approved by ana'" in resumed.stdout
+    rows = summary_rows(resumed.stdout)
+    assert (rows["crunch"][0], rows["review"][0], rows["publish"][0]) == ("reused", "succeeded", "succeeded")
+
+
+def _graflow(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "graflow", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
