@@ -70,7 +70,7 @@ with workflow("release") as release:
 
     @task(inject_context=True)
     def deploy(ctx: TaskExecutionContext) -> str:
-        target = ctx.get_channel().get("target")["selected"]
+        target = ctx.get_channel().get("target")
         version = ctx.get_result("build")["version"]
         return f"{version} deployed to {target} (approved by {ctx.get_result('approve')})"
 

@@ -48,7 +48,7 @@ with workflow("fleet_release") as wf:
     @task(inject_context=True)
     def deploy(ctx):
         effect("deploy")
-        return f"{{ctx.get_result('build')}} to {{ctx.get_channel().get('target')['selected']}}"
+        return f"{{ctx.get_result('build')}} to {{ctx.get_channel().get('target')}}"
 
     build >> approve >> deploy
 """

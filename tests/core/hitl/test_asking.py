@@ -67,7 +67,7 @@ def test_the_waiting_task_sleeps_until_the_answer_and_wakes_at_once() -> None:
     assert time.process_time() - started < 0.25  # and it slept meanwhile: no busy polling
 
 
-def test_the_answer_is_written_to_the_channel_key_for_later_tasks() -> None:
+def test_the_answer_and_the_whole_response_are_written_to_the_channel_for_later_tasks() -> None:
     with workflow("channel") as wf:
 
         @task(inject_context=True)
@@ -76,14 +76,15 @@ def test_the_answer_is_written_to_the_channel_key_for_later_tasks() -> None:
 
         @task(inject_context=True)
         def use(ctx):
-            return ctx.get_channel().get("region")["selected"]
+            channel = ctx.get_channel()
+            return (channel.get("region"), channel.get("region.__feedback_response__")["responded_by"])
 
         choose >> use
 
     context = wf.create_context()
-    answer_when_asked(context, lambda r: FeedbackResponse(selected="eu"))
+    answer_when_asked(context, lambda r: FeedbackResponse(selected="eu", responded_by="ana"))
 
-    assert WorkflowEngine().execute(context) == "eu"
+    assert WorkflowEngine().execute(context) == ("eu", "ana")
 
 
 def test_members_of_a_threading_group_each_ask_and_each_get_their_own_answer() -> None:
@@ -177,6 +178,10 @@ def test_a_durable_runs_pool_process_asks_through_the_local_store_and_is_answere
         (lambda ctx: ctx.request_feedback("yes-no", "?"), "feedback_type must be one of 'approval'"),
         (lambda ctx: ctx.request_selection("?", []), "needs options"),
         (lambda ctx: ctx.request_approval("?", timeout=0), "timeout must be a positive number"),
+        (
+            lambda ctx: ctx.request_approval("?", write_to_channel=True),
+            "write_to_channel=True needs channel_key",
+        ),
     ],
 )
 def test_a_malformed_question_is_refused_before_anything_is_asked(

@@ -515,14 +515,19 @@ class TaskExecutionContext:
         metadata: dict[str, Any] | None = None,
         notification: dict[str, Any] | None = None,
         channel_key: str | None = None,
+        *,
+        write_to_channel: bool | None = None,
     ) -> FeedbackResponse:
         """Ask a person and wait (at most ``timeout`` seconds) for the answer.
 
         The request is kept in the run's state store, where ``graflow feedback``, a
         :class:`~graflow.hitl.FeedbackManager` or the dashboard answers it; the waiting
         task sleeps until then. ``notification={"webhook_url": URL}`` POSTs the request
-        as JSON when it is made; ``channel_key`` writes the answer (as a dict) to the
-        channel for later tasks. No answer in time raises
+        as JSON when it is made; ``channel_key`` writes the answer to the channel for
+        later tasks, as the existing releases do: its value (``approved``, ``text``,
+        ``selected``, ...) under ``channel_key``, the whole answer as a dict under
+        ``channel_key + ".__feedback_response__"`` (``write_to_channel=False`` keeps the
+        key in the request without writing). No answer in time raises
         :class:`~graflow.hitl.FeedbackTimeoutError`: a durable run then *suspends*
         (``graflow resume`` after an answer runs this task again, and this call returns
         that answer at once); any other run fails.
@@ -533,6 +538,8 @@ class TaskExecutionContext:
                 raise ConfigError(f"a {kind} request needs options=[...]: a non-empty list of strings")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if write_to_channel and channel_key is None:
+            raise ConfigError("write_to_channel=True needs channel_key=... (the key to write the answer to)")
         context = self.execution_context
         manager = context.feedback_manager
         self._asked += 1
@@ -553,8 +560,10 @@ class TaskExecutionContext:
             raise FeedbackTimeoutError(
                 request.feedback_id, context.session_id, timeout, durable=context.durable
             )
-        if channel_key is not None:
-            self.get_channel().set(channel_key, response.to_json())
+        if channel_key is not None and write_to_channel is not False:
+            channel = self.get_channel()
+            channel.set(channel_key, response.value)
+            channel.set(f"{channel_key}.__feedback_response__", response.to_json())
         return response
 
     def request_approval(self, prompt: str, timeout: float = 180.0, **options: Any) -> FeedbackResponse:

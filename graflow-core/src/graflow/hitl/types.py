@@ -120,6 +120,18 @@ class FeedbackResponse:
     responded_by: str | None = None
     responded_at: float | None = None
 
+    @property
+    def value(self) -> Any:
+        """The answer itself: the field its type fills (``approved``, ``text``, ``selected``, ...)."""
+        kind = FeedbackType(self.response_type)
+        return {
+            FeedbackType.APPROVAL: self.approved,
+            FeedbackType.TEXT: self.text,
+            FeedbackType.SELECTION: self.selected,
+            FeedbackType.MULTI_SELECTION: self.selected_multiple,
+            FeedbackType.CUSTOM: self.custom_data,
+        }[kind]
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["response_type"] = str(self.response_type)
