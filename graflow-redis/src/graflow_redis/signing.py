@@ -10,8 +10,8 @@ A sealed blob is ``MAGIC + mac + payload``::
 
     b"gfs1:"   32-byte HMAC-SHA256(key, context + payload)   payload (the pickle)
 
-where ``context`` is, for each of purpose, prefix, run and name, its UTF-8 length as 4
-big-endian bytes followed by its UTF-8 bytes (so no two slots share a context).
+where ``context`` is the UTF-8 of ``"{len}:{text}"`` for each of purpose, prefix, run and
+name in turn, ``len`` counted in characters (so no two slots share a context).
 
 Several keys allow rotation: the first seals, any of them opens. A seal proves that a
 key holder wrote this payload for this slot; it does not prove the payload is the
@@ -24,9 +24,8 @@ import hashlib
 import hmac
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, NoReturn
+from typing import Final, NamedTuple, NoReturn
 
 from graflow_redis.errors import SignatureError
 
@@ -66,9 +65,11 @@ _WHAT: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """Where a sealed blob belongs: ``Slot(Purpose.RESULT, "graflow", run_id, "extract")``."""
+class Slot(NamedTuple):
+    """Where a sealed blob belongs: ``Slot(Purpose.RESULT, "graflow", run_id, "extract")``.
+
+    A tuple, not a dataclass: one is built for every blob sealed or opened.
+    """
 
     purpose: Purpose
     #: The key prefix of the Redis keys the blob lives under.
@@ -85,10 +86,10 @@ class Slot:
         return f"{what}{run} (key prefix {self.prefix!r})"
 
     def context(self) -> bytes:
-        parts = [
-            p.encode("utf-8", "surrogatepass") for p in (self.purpose.value, self.prefix, self.run, self.name)
-        ]
-        return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+        """What the MAC covers besides the payload: each field length-prefixed, so none runs into the next."""
+        purpose, prefix, run, name = self  # a StrEnum formats as its value
+        text = f"{len(purpose)}:{purpose}{len(prefix)}:{prefix}{len(run)}:{run}{len(name)}:{name}"
+        return text.encode("utf-8", "surrogatepass")
 
 
 def parse_keys(spec: KeySpec | None) -> list[bytes]:
