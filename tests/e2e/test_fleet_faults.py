@@ -160,6 +160,7 @@ def test_garbage_and_tampered_entries_are_dead_lettered_and_reported(fleet) -> N
     from graflow.remote.codec import dumps
     from graflow.remote.envelope import TaskEnvelope
     from graflow.remote.envelope import TaskOutcome as Outcome
+    from graflow_redis.signing import MAGIC, Purpose, Slot
 
     key = "fleet-secret"
     fleet.start("strict", "--secret-key", key)
@@ -169,15 +170,15 @@ def test_garbage_and_tampered_entries_are_dead_lettered_and_reported(fleet) -> N
     with workflow("payloads"):
         good = task("good")(lambda: "fine")
     payload = dumps(TaskEnvelope(good, session_id="s1", workflow_name="payloads"))
-    signature = queue.signer.sign(payload)
-    tampered = payload.replace(b"payloads", b"PAYLOADS")
-    assert tampered != payload
+    sealed = queue.sealer.seal(Slot(Purpose.TASK, fleet.key_prefix, "s1", "some-uid"), payload)
+    tampered = sealed[: len(MAGIC) + 32] + payload.replace(b"payloads", b"PAYLOADS")
+    assert tampered != sealed
 
     outcomes: dict[str, Outcome] = {
-        "garbage": executor.submit_payload("garbage", b"\x00not a pickle").result(60),
-        "tampered": executor.submit_payload("tampered", tampered, signature=signature).result(60),
-        "unsigned": executor.submit_payload("unsigned", payload, signature=None).result(60),
-        "good": executor.submit_payload("good", payload).result(60),
+        "garbage": executor.submit_payload("garbage", b"\x00not a pickle", seal=False).result(60),
+        "tampered": executor.submit_payload("tampered", tampered, session_id="s1", seal=False).result(60),
+        "unsigned": executor.submit_payload("unsigned", payload, seal=False).result(60),
+        "good": executor.submit_payload("good", payload, session_id="s1").result(60),
     }
     queue.client.xadd(queue.keys.tasks, {"junk": "written by someone else"})
 
@@ -188,15 +189,16 @@ def test_garbage_and_tampered_entries_are_dead_lettered_and_reported(fleet) -> N
         assert outcome.error_type == "TaskRejectedError"
         assert f"task {name!r} was rejected by worker 'strict'" in outcome.error_message
         assert f"dead-letter stream '{fleet.key_prefix}:dead'" in outcome.error_message
-    assert "the task cannot be unpickled" in outcomes["garbage"].error_message
+    assert "is not signed (13 bytes that are not a Graflow seal)" in outcomes["garbage"].error_message
     assert "signature that does not match" in outcomes["tampered"].error_message
-    assert "is not signed" in outcomes["unsigned"].error_message
+    assert "is not signed (an unsigned pickle)" in outcomes["unsigned"].error_message
 
     wait_until(lambda: len(queue.dead_letters()) == 4, 30, "four dead letters")
     letters = {d.get("task"): d for d in queue.dead_letters()}
     assert set(letters) == {"garbage", "tampered", "unsigned", "?"}
     assert "not written by a graflow driver" in letters["?"]["reason"]
-    assert pickle.loads(letters["tampered"]["payload"].replace(b"PAYLOADS", b"payloads")).task_id == "good"
+    kept = letters["tampered"]["payload"][len(MAGIC) + 32 :]  # the dead letter keeps the entry's bytes
+    assert pickle.loads(kept.replace(b"PAYLOADS", b"payloads")).task_id == "good"
     queue.close()
 
 
@@ -213,8 +215,9 @@ def test_a_driver_with_another_key_fails_the_task_instead_of_waiting(fleet) -> N
     # verified by this driver either: the run fails naming the key mismatch.
     with pytest.raises(OutcomeDecodeError) as raised:
         run.wait(60)
-    assert "the outcome of task 'signed_elsewhere' has a signature that does not match" in str(raised.value)
-    assert "uses the same secret key" in str(raised.value)
+    assert "task 'signed_elsewhere': its outcome was refused" in str(raised.value)
+    assert "has a signature that does not match the key of this process" in str(raised.value)
+    assert "needs the same secret key" in str(raised.value)
     (letter,) = fleet.queue().dead_letters()
     assert letter["task"] == "signed_elsewhere"
     assert "signature that does not match" in letter["reason"]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
+from graflow.cli.main import build_parser
 from graflow.cli.run import backend_options
+from graflow.cli.stores import store_arguments, store_config
+from graflow.exceptions import ConfigError
 
 
 def test_the_redis_queue_reads_redis_url_and_key_prefix_from_the_environment_like_a_worker(
@@ -22,3 +27,40 @@ def test_the_redis_queue_reads_redis_url_and_key_prefix_from_the_environment_lik
         "key_prefix": "mine",
     }
     assert backend_options("memory", None) == {}  # the memory queue ignores them
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "flow.py", "--queue", "redis", "--allow-unsigned"],
+        ["resume", "r1", "--redis-url", "redis://r:1/0", "--allow-unsigned"],
+        ["rerun", "r1", "--from", "t", "--redis-url", "redis://r:1/0", "--allow-unsigned"],
+        ["runs", "--redis-url", "redis://r:1/0", "--allow-unsigned"],
+        ["runs", "--redis-url", "redis://r:1/0", "--allow-unsigned", "show", "r1"],
+    ],
+)
+def test_every_command_that_reads_redis_takes_allow_unsigned(argv: list[str]) -> None:
+    assert build_parser().parse_args(argv).allow_unsigned is True
+
+
+def test_allow_unsigned_reaches_the_run_and_the_store_and_the_resume_hint() -> None:
+    assert backend_options("redis", "redis://r:1/0", allow_unsigned=True)["config"]["allow_unsigned"] is True
+    assert "allow_unsigned" not in backend_options("redis", "redis://r:1/0")["config"]
+    args = argparse.Namespace(state_dir=None, redis_url="redis://r:1/0", key_prefix="p", allow_unsigned=True)
+    config = store_config(args)
+    assert config == {"redis_url": "redis://r:1/0", "key_prefix": "p", "allow_unsigned": True}
+    assert store_arguments(config) == [
+        "--redis-url",
+        "redis://r:1/0",
+        "--key-prefix",
+        "p",
+        "--allow-unsigned",
+    ]
+
+
+def test_allow_unsigned_without_redis_is_a_usage_error() -> None:
+    with pytest.raises(ConfigError, match="--allow-unsigned needs --queue redis"):
+        backend_options("memory", None, allow_unsigned=True)
+    args = argparse.Namespace(state_dir=None, redis_url=None, key_prefix=None, allow_unsigned=True)
+    with pytest.raises(ConfigError, match="use it with --redis-url URL"):
+        store_config(args)

@@ -17,12 +17,10 @@ import pytest
 
 from graflow.core.task import TaskWrapper
 from graflow.exceptions import GraflowError, TaskSerializationError
-from graflow.remote.codec import dumps
 from graflow.remote.envelope import RemoteTaskError, TaskEnvelope, TaskOutcome
 from graflow.remote.runner import run_envelope
-from graflow_redis.errors import OutcomeDecodeError, TaskRejectedError
+from graflow_redis.errors import TaskRejectedError
 from graflow_redis.queue import Delivery, DistributedTaskQueue
-from graflow_redis.signing import Signer
 from tests.support.waiting import wait_until
 
 MakeQueue = Callable[..., DistributedTaskQueue]
@@ -232,50 +230,6 @@ def test_a_task_whose_code_cannot_be_imported_on_the_worker_is_dead_lettered(mak
     error = rejection(future)
     assert "No module named 'graflow_test_gone_module'" in error.reason
     assert "install the same packages on the workers" in error.reason
-
-
-def test_a_worker_with_a_key_refuses_a_tampered_entry(make_queue: MakeQueue) -> None:
-    driver, worker = make_queue(secret_key="s3cret"), make_queue(secret_key="s3cret")
-    genuine = dumps(envelope(lambda: "genuine"))
-    tampered = dumps(envelope(lambda: "evil"))
-    future = driver.executor.submit_payload("job", tampered, signature=Signer("s3cret").sign(genuine))
-
-    assert worker.fetch("w1", count=1, block=0.5) == []
-    error = rejection(future)
-    assert "does not match" in error.reason
-    (letter,) = worker.dead_letters()
-    assert "does not match" in letter["reason"]
-
-
-def test_a_worker_with_a_key_refuses_an_unsigned_entry(make_queue: MakeQueue) -> None:
-    driver, worker = make_queue(), make_queue(secret_key="s3cret")
-    future = driver.submit(envelope(lambda: 1))
-
-    assert worker.fetch("w1", count=1, block=0.5) == []
-    error = rejection(future)
-    assert "not signed" in error.reason and "GRAFLOW_SECRET_KEY" in error.reason
-
-
-def test_signed_entries_run_when_driver_and_worker_share_the_key(
-    make_queue: MakeQueue, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    driver = make_queue(secret_key="s3cret")
-    monkeypatch.setenv("GRAFLOW_SECRET_KEY", "s3cret")  # the worker takes it from the environment
-    worker = make_queue()
-    future = driver.submit(envelope(lambda: "trusted"))
-    delivery = fetch_one(worker, "w1")
-    worker.complete(delivery, run(delivery))
-    assert future.result(timeout=10).result == "trusted"
-
-
-def test_a_driver_with_a_key_refuses_an_unsigned_outcome(make_queue: MakeQueue) -> None:
-    driver, worker = make_queue(secret_key="s3cret"), make_queue()  # the worker has no key
-    future = driver.submit(envelope(lambda: 1))
-    delivery = fetch_one(worker, "w1")
-    worker.complete(delivery, run(delivery))
-    error = future.exception(timeout=10)
-    assert isinstance(error, OutcomeDecodeError)
-    assert "not signed" in str(error)
 
 
 def test_an_entry_delivered_too_often_is_dead_lettered(make_queue: MakeQueue) -> None:

@@ -31,6 +31,8 @@ class PrivateRedis:
     port: int
     directory: Path
     append_only: bool = False
+    #: Another address of this machine to listen on too (a test of a Redis that is not on loopback).
+    also_bind: str | None = None
     #: The running server, or None while it is down.
     process: subprocess.Popen[bytes] | None = None
 
@@ -38,13 +40,20 @@ class PrivateRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def url_at(self, host: str) -> str:
+        """The URL through another address it listens on (:attr:`also_bind`)."""
+        return f"redis://{host}:{self.port}/0"
+
     def start(self) -> None:
         """Start the server and wait until it answers."""
         persistence = ["--appendonly", "no"]
         if self.append_only:
             persistence = ["--appendonly", "yes", "--appendfsync", "always"]
+        bind = ["127.0.0.1"]
+        if self.also_bind:  # protected mode would refuse clients on the other address
+            bind = [*bind, self.also_bind, "--protected-mode", "no"]
         self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory),
+            ["redis-server", "--bind", *bind, "--port", str(self.port), "--dir", str(self.directory),
              "--save", "", *persistence],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -78,7 +87,7 @@ class PrivateRedis:
 
 @contextmanager
 def start_private_redis(
-    directory: Path, *, ports: Iterable[int] = (), append_only: bool = False
+    directory: Path, *, ports: Iterable[int] = (), append_only: bool = False, also_bind: str | None = None
 ) -> Iterator[PrivateRedis]:
     """A started :class:`PrivateRedis` on the first free port of ``ports``, stopped on exit.
 
@@ -91,7 +100,7 @@ def start_private_redis(
     """
     if shutil.which("redis-server") is None:
         missing("redis-server is not installed (apt-get install redis-server)")
-    server = PrivateRedis(free_port(ports), directory, append_only)
+    server = PrivateRedis(free_port(ports), directory, append_only, also_bind)
     server.start()
     try:
         yield server

@@ -44,7 +44,8 @@ ENV_SAMPLES = {
     "GRAFLOW_HEARTBEAT_INTERVAL": ("0.5", 0.5),
     "GRAFLOW_METRICS_PORT": ("9100", 9100),
     "GRAFLOW_HEALTH_FILE": ("/tmp/health", "/tmp/health"),
-    "GRAFLOW_SECRET_KEY": ("s3cret", "s3cret"),
+    "GRAFLOW_SECRET_KEY": ("new,old", "new,old"),
+    "GRAFLOW_ALLOW_UNSIGNED": ("true", True),
     "GRAFLOW_LOG_LEVEL": ("debug", "DEBUG"),
     "GRAFLOW_LOG_FORMAT": ("console", "console"),
 }
@@ -111,6 +112,27 @@ def test_help_lists_every_environment_variable(capsys) -> None:
     assert "graflow-worker status [options]" in out
 
 
+def test_allow_unsigned_is_a_switch_off_by_default() -> None:
+    assert build_parser(environ={}).parse_args([]).allow_unsigned is False
+    assert build_parser(environ={}).parse_args(["--allow-unsigned"]).allow_unsigned is True
+    assert build_parser(environ={"GRAFLOW_ALLOW_UNSIGNED": "0"}).parse_args([]).allow_unsigned is False
+
+
+def test_a_worker_refuses_to_start_on_a_redis_off_loopback_without_a_key() -> None:
+    pytest.importorskip("graflow_redis.queue")
+    env = {"PATH": "/usr/bin:/bin"}  # no GRAFLOW_SECRET_KEY, no GRAFLOW_ALLOW_UNSIGNED
+    done = subprocess.run(
+        [sys.executable, "-m", "graflow_worker", "--redis-url", "redis://192.0.2.10:6379/0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "graflow-worker: error: Redis at redis://192.0.2.10:6379/0 is not on loopback" in done.stderr
+    assert "GRAFLOW_SECRET_KEY=<key>" in done.stderr and "--allow-unsigned" in done.stderr
+
+
 def test_status_reports_an_unreachable_redis_and_exits_1(capsys, unused_port) -> None:
     pytest.importorskip("graflow_redis.queue")
     code = main(["status", "--redis-url", f"redis://127.0.0.1:{unused_port}/0"])
@@ -169,7 +191,7 @@ def test_status_report_with_no_worker_says_how_to_start_one(queue) -> None:
 
 def test_status_json_is_plain_data(queue, monkeypatch, capsys) -> None:
     fleet(queue)
-    monkeypatch.setattr("graflow_worker.cli.build_queue", lambda args: queue)
+    monkeypatch.setattr("graflow_worker.cli.build_queue", lambda args, **overrides: queue)
     assert main(["status", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["dead_letters"][0]["payload"] == "<2 bytes>"

@@ -25,11 +25,14 @@ if TYPE_CHECKING:
         NoWorkerAvailableError,
         OutcomeDecodeError,
         RedisUnavailableError,
+        SecretKeyRequiredError,
         SignatureError,
         TaskRejectedError,
+        UntrustedStateError,
     )
     from graflow_redis.fleet import FleetView
     from graflow_redis.queue import DistributedTaskQueue
+    from graflow_redis.signing import Sealer
     from graflow_redis.stream_consumer import StreamConsumer
     from graflow_redis.stub import StubConsumer
 
@@ -45,10 +48,13 @@ __all__ = [
     "RedisChannel",
     "RedisCoordinator",
     "RedisUnavailableError",
+    "Sealer",
+    "SecretKeyRequiredError",
     "SignatureError",
     "StreamConsumer",
     "StubConsumer",
     "TaskRejectedError",
+    "UntrustedStateError",
 ]
 
 __version__ = "0.3.0"
@@ -62,13 +68,16 @@ _WHERE = {
     "FleetView": "fleet",
     "RedisChannel": "channel",
     "RedisCoordinator": "coordinator",
+    "Sealer": "signing",
     "StreamConsumer": "stream_consumer",
     "StubConsumer": "stub",
     "NoWorkerAvailableError": "errors",
     "OutcomeDecodeError": "errors",
     "RedisUnavailableError": "errors",
+    "SecretKeyRequiredError": "errors",
     "SignatureError": "errors",
     "TaskRejectedError": "errors",
+    "UntrustedStateError": "errors",
 }
 
 

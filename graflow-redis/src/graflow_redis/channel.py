@@ -9,7 +9,11 @@ Each channel key is its own Redis key under ``{key_prefix}:ch:{session_id}:v:``,
   Python computes, and an int stays an int);
 * lists built by :meth:`append` / :meth:`prepend` as Redis lists of pickled items, so
   concurrent appends from many workers never lose an item;
-* everything else as a cloudpickle blob.
+* everything else as a cloudpickle blob, sealed for its channel key when this process
+  has a secret key (:mod:`graflow_redis.signing`), and verified before it is unpickled;
+  so is every item of a list. Numbers stored as text are not pickles and carry no seal.
+  Without a key, a channel on a Redis that is not on loopback is refused
+  (:mod:`graflow_redis.trust`).
 
 Locks are ``SET NX PX`` with an owner token, renewed while held and released by a Lua
 script only by their owner; a release wakes one waiter through a short list, so
@@ -34,7 +38,10 @@ from graflow.channels.base import Channel
 from graflow.exceptions import LockTimeoutError
 from graflow_redis import scripts
 from graflow_redis.connection import client_from_config, url_of
+from graflow_redis.errors import SignatureError
 from graflow_redis.keys import Keys
+from graflow_redis.signing import ENV_VAR, KeySpec, Purpose, Sealer, Slot, is_sealed
+from graflow_redis.trust import sealer_for, trust_options
 
 __all__ = ["RedisChannel"]
 
@@ -56,12 +63,17 @@ def encode(value: Any) -> bytes:
 
 
 def decode(raw: bytes) -> Any:
-    """Inverse of :func:`encode`."""
+    """Inverse of :func:`encode` (unpickles: only for what this process trusts or verified)."""
     if raw[:1] == b"\x80":
         return pickle.loads(raw)
     if _INT.fullmatch(raw):
         return int(raw)
     return float(raw)
+
+
+def _is_text(raw: bytes) -> bool:
+    """Whether ``raw`` is a number written as text, as far as its first bytes tell: no pickle, no seal."""
+    return raw[:1] != b"\x80" and not is_sealed(raw)
 
 
 class RedisChannel(Channel):
@@ -81,12 +93,16 @@ class RedisChannel(Channel):
         key_prefix: str = "graflow",
         lock_lease: float = DEFAULT_LOCK_LEASE,
         client_ref: str | None = None,
+        secret_key: KeySpec | Sealer | None = None,
+        allow_unsigned: bool | None = None,
     ) -> None:
         super().__init__(name)
         self.client = client_from_config(
             {"redis_client": redis_client, "redis_url": redis_url, "client_ref": client_ref}
         )
         self.key_prefix = key_prefix
+        #: Seals pickled values written here and verifies them when read (``None``: unsigned).
+        self.sealer = sealer_for(self.client, secret_key, allow_unsigned, key_prefix=key_prefix)
         self.lock_lease = float(lock_lease)
         base = Keys(key_prefix).channel(name)
         self._values = f"{base}:v:"
@@ -114,6 +130,7 @@ class RedisChannel(Channel):
             key_prefix=config.get("key_prefix", "graflow"),
             lock_lease=config.get("lock_lease", DEFAULT_LOCK_LEASE),
             client_ref=config.get("client_ref"),
+            **trust_options(config),
         )
 
     def remote_spec(self) -> tuple[str, dict[str, Any]]:
@@ -130,18 +147,39 @@ class RedisChannel(Channel):
 
     # --- values ---------------------------------------------------------------------------
 
+    def _encode(self, key: str, value: Any, purpose: Purpose = Purpose.CHANNEL) -> bytes:
+        """``value`` as stored under ``key``: a pickle sealed for that key when this process has a key."""
+        raw = encode(value)
+        if self.sealer is None or raw[:1] != b"\x80":
+            return raw
+        return self.sealer.seal(Slot(purpose, self.key_prefix, self.name, key), raw)
+
+    def _decode(self, key: str, raw: bytes, purpose: Purpose = Purpose.CHANNEL) -> Any:
+        """Inverse of :meth:`_encode`: a pickle is unpickled only once its seal for ``key`` holds."""
+        if self.sealer is not None and not _is_text(raw):
+            return pickle.loads(self.sealer.open(Slot(purpose, self.key_prefix, self.name, key), raw))
+        try:
+            return decode(raw)
+        except ValueError:
+            if is_sealed(raw):
+                raise SignatureError(
+                    f"channel key {key!r} of run {self.name!r} holds a signed value, but this process has "
+                    f"no secret key to verify it: give it the key of the run's other processes (${ENV_VAR})"
+                ) from None
+            raise
+
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         if ttl is not None and ttl <= 0:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl}")
         ttl_ms = "" if ttl is None else max(int(ttl * 1000), 1)
-        self._set(keys=[self._values + key, self._index], args=[encode(value), ttl_ms, key])
+        self._set(keys=[self._values + key, self._index], args=[self._encode(key, value), ttl_ms, key])
 
     def get(self, key: str, default: Any = None) -> Any:
         found = self._get(keys=[self._values + key])
         if found[0] == 1:
-            return decode(found[1])
+            return self._decode(key, found[1])
         if found[0] == 2:
-            return [decode(item) for item in found[1]]
+            return [self._decode(key, item, Purpose.CHANNEL_ITEM) for item in found[1]]
         return default
 
     def delete(self, key: str) -> bool:
@@ -166,7 +204,7 @@ class RedisChannel(Channel):
 
     def _push_item(self, key: str, value: Any, side: str) -> int:
         vkey = self._values + key
-        item = encode(value)
+        item = self._encode(key, value, Purpose.CHANNEL_ITEM)
         while True:
             length = int(self._push(keys=[vkey, self._index], args=[item, side, key]))
             if length >= 0:
@@ -181,14 +219,14 @@ class RedisChannel(Channel):
                 pipe.watch(vkey)  # type: ignore[no-untyped-call]
                 if pipe.type(vkey) != b"string":
                     return  # changed meanwhile: let the script look again
-                current = decode(pipe.get(vkey))  # type: ignore[arg-type]
+                current = self._decode(key, pipe.get(vkey))  # type: ignore[arg-type]
                 if not isinstance(current, list):
                     raise TypeError(f"channel key {key!r} holds a {type(current).__name__}, not a list")
                 ttl_ms = pipe.pttl(vkey)
                 pipe.multi()
                 pipe.delete(vkey)
                 if current:
-                    pipe.rpush(vkey, *[encode(item) for item in current])
+                    pipe.rpush(vkey, *[self._encode(key, item, Purpose.CHANNEL_ITEM) for item in current])
                     if isinstance(ttl_ms, int) and ttl_ms > 0:
                         pipe.pexpire(vkey, ttl_ms)
                 pipe.execute()
@@ -219,17 +257,17 @@ class RedisChannel(Channel):
                     if kind == b"list":
                         raise TypeError(f"channel key {key!r} holds a list, not a number")
                     raw = pipe.get(vkey)
-                    current = 0 if raw is None else decode(raw)  # type: ignore[arg-type]
+                    current = 0 if raw is None else self._decode(key, raw)  # type: ignore[arg-type]
                     if not isinstance(current, (int, float)) or isinstance(current, bool):
                         raise TypeError(f"channel key {key!r} holds a {type(current).__name__}, not a number")
                     total = current + amount
                     top: Any = pipe.zrange(self._index, -1, -1, withscores=True)
                     pipe.multi()
                     if raw is None:
-                        pipe.set(vkey, encode(total))
+                        pipe.set(vkey, self._encode(key, total))
                         pipe.zadd(self._index, {key: (float(top[0][1]) + 1) if top else 1})
                     else:
-                        pipe.set(vkey, encode(total), keepttl=True)
+                        pipe.set(vkey, self._encode(key, total), keepttl=True)
                     pipe.execute()
                     return total
                 except redis.WatchError:

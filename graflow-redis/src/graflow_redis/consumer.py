@@ -47,6 +47,8 @@ class Delivery:
     reply: str = ""
     #: The consumer (worker id) the entry was delivered to.
     consumer: str = ""
+    #: The run as the entry names it (what its outcome is sealed for).
+    session_id: str = ""
 
 
 class Consumer(Protocol):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 import redis
 
 from graflow.exceptions import GraflowRuntimeError, RunStateLostError
-from graflow.remote.codec import ByValue, dumps_envelope, loads
+from graflow.remote.codec import ByValue, dumps_envelope
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
 from graflow_redis import scripts
 from graflow_redis.backoff import Backoff
@@ -34,6 +34,8 @@ from graflow_redis.entry import decode_outcome, entry_fields, split_reply
 from graflow_redis.errors import NoWorkerAvailableError, OutcomeDecodeError
 from graflow_redis.keys import RUN_KEYS_TTL
 from graflow_redis.log import emit
+from graflow_redis.signing import Purpose, Slot
+from graflow_redis.store import load_record
 
 if TYPE_CHECKING:
     from graflow_redis.queue import DistributedTaskQueue
@@ -48,7 +50,6 @@ WARN_INTERVAL: Final = 10.0
 FIRST_CONTACT_TIMEOUT: Final = 5.0
 #: Outcomes taken from the reply list per round trip.
 BATCH: Final = 512
-_SIGN: Final[Any] = object()
 #: Workers have the driver's installed packages; the user's own code travels by value.
 _WORKERS: Final = ByValue("a worker")
 
@@ -57,6 +58,8 @@ _WORKERS: Final = ByValue("a worker")
 class _Submission:
     uid: str
     task_id: str
+    #: The run (what its entry and outcome are sealed for).
+    session_id: str
     fields: dict[str, bytes | str]
     future: Future[TaskOutcome] = field(default_factory=Future)
     entry_id: str = ""
@@ -119,20 +122,23 @@ class FleetExecutor:
         payload: bytes,
         *,
         session_id: str = "",
-        signature: Any = _SIGN,
+        seal: bool = True,
         step: tuple[str, str] | None = None,
     ) -> Future[TaskOutcome]:
         """Low level: submit already-pickled envelope bytes (benchmarks, tests of bad entries).
 
-        ``signature`` defaults to this driver's HMAC of ``payload`` (none without a key).
+        With a key the payload is sealed for this submission, unless ``seal=False`` (it is
+        then sent as given: tests of refused entries).
         """
-        if signature is _SIGN:
-            signature = self.queue.signer.sign(payload) if self.queue.signer is not None else None
         uid = f"{self.driver_id}-{next(self._numbers):x}"
+        sealer = self.queue.sealer
+        if sealer is not None and seal:
+            payload = sealer.seal(Slot(Purpose.TASK, self.keys.prefix, session_id, uid), payload)
         submission = _Submission(
             uid,
             task_id,
-            entry_fields(uid, task_id, session_id, self.reply_key, payload, signature),
+            session_id,
+            entry_fields(uid, task_id, session_id, self.reply_key, payload),
             step=step,
         )
         with self._lock:
@@ -238,14 +244,19 @@ class FleetExecutor:
         """A step recorded since the resuming driver read the run's history: its outcome is stored."""
         assert submission.step is not None
         run_id, step = submission.step
-        run = self.keys.run(run_id)
+        run, task_id = self.keys.run(run_id), submission.task_id
         blob: Any = self.client.hget(run.steps, step)
-        result: Any = self.client.hget(run.results, submission.task_id)
-        completion = loads(blob) if blob is not None else None
+        stored: Any = self.client.hget(run.results, task_id)
+        sealer, prefix = self.queue.sealer, self.keys.prefix
+        completion = result = None
+        if blob is not None:
+            completion = load_record(blob, Slot(Purpose.STEP, prefix, run_id, step), sealer)
+        if stored is not None:
+            result = load_record(stored, Slot(Purpose.RESULT, prefix, run_id, task_id), sealer)
         outcome = TaskOutcome(
-            submission.task_id,
+            task_id,
             success=True,
-            result=loads(result) if result is not None else None,
+            result=result,
             requests=completion.requests if completion is not None else None,
             worker=completion.worker if completion is not None else "",
             step_recorded=True,
@@ -350,7 +361,7 @@ class FleetExecutor:
             submission.future.set_exception(make_error(submission))
 
     def _deliver(self, item: bytes) -> None:
-        uid, signature, payload = split_reply(item)
+        uid, blob = split_reply(item)
         if not uid:
             return  # the wake-up pushed by close()
         with self._lock:
@@ -358,8 +369,16 @@ class FleetExecutor:
         if submission is None:
             return  # a submission this driver gave up on
         try:
-            outcome = decode_outcome(submission.task_id, signature, payload, self.queue.signer)
+            outcome = decode_outcome(
+                blob,
+                uid=uid,
+                session_id=submission.session_id,
+                task_id=submission.task_id,
+                sealer=self.queue.sealer,
+                key_prefix=self.keys.prefix,
+            )
         except OutcomeDecodeError as exc:
+            self._emit("error", "outcome_refused", task_id=submission.task_id, uid=uid, reason=str(exc))
             submission.future.set_exception(exc)
             return
         submission.future.set_result(outcome)

@@ -1,12 +1,15 @@
 """The wire formats between drivers and workers: a task entry and an outcome reply.
 
 A task entry is a stream entry with the fields ``uid`` (one submission), ``task``
-(its task id, readable without unpickling), ``session``, ``reply`` (the list where the
-outcome goes), ``payload`` (the cloudpickled :class:`~graflow.remote.envelope.TaskEnvelope`)
-and, when the driver has a secret key, ``sig`` (HMAC of the payload).
+(its task id, readable without unpickling), ``session`` (the run), ``reply`` (the list
+where the outcome goes) and ``payload``: the cloudpickled
+:class:`~graflow.remote.envelope.TaskEnvelope`, sealed for ``(task, prefix, session, uid)``
+when the driver has a secret key (see :mod:`graflow_redis.signing`).
 
-An outcome reply is ``uid \\n signature \\n payload`` pushed onto the driver's reply
-list, the signature empty when the worker has no key.
+An outcome reply is ``uid \\n blob`` pushed onto the driver's reply list, the blob the
+pickled :class:`~graflow.remote.envelope.TaskOutcome`, sealed for ``(outcome, prefix,
+session, uid)`` when the worker has a key. The driver also checks that the outcome is
+for the task of the submission it answers.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 from graflow.remote.codec import dumps_outcome, loads
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome, worker_name
 from graflow_redis.errors import OutcomeDecodeError, SignatureError, TaskRejectedError
-from graflow_redis.signing import Signer
+from graflow_redis.signing import ENV_VAR, Purpose, Sealer, Slot, is_sealed
 
 __all__ = [
     "EntryMeta",
@@ -54,19 +57,10 @@ class RejectedEntry(Exception):
 
 
 def entry_fields(
-    uid: str, task_id: str, session_id: str, reply: str, payload: bytes, signature: str | None
+    uid: str, task_id: str, session_id: str, reply: str, payload: bytes
 ) -> dict[str, bytes | str]:
-    """The stream fields of one submission."""
-    fields: dict[str, bytes | str] = {
-        "uid": uid,
-        "task": task_id,
-        "session": session_id,
-        "reply": reply,
-        "payload": payload,
-    }
-    if signature:
-        fields["sig"] = signature
-    return fields
+    """The stream fields of one submission (``payload`` already sealed, if it is to be)."""
+    return {"uid": uid, "task": task_id, "session": session_id, "reply": reply, "payload": payload}
 
 
 def _text(fields: Mapping[bytes, bytes], name: str) -> str:
@@ -85,26 +79,50 @@ def read_meta(entry_id: str, fields: Mapping[bytes, bytes]) -> EntryMeta:
     )
 
 
-def decode_envelope(fields: Mapping[bytes, bytes], signer: Signer | None) -> TaskEnvelope:
-    """Verify and unpickle an entry's envelope, or raise :class:`RejectedEntry` saying why."""
+def decode_envelope(
+    meta: EntryMeta, fields: Mapping[bytes, bytes], sealer: Sealer | None, key_prefix: str
+) -> TaskEnvelope:
+    """Verify and unpickle an entry's envelope, or raise :class:`RejectedEntry` saying why.
+
+    With a key, the payload must be sealed for this entry's ``(prefix, session, uid)``.
+    """
     payload = fields.get(b"payload")
-    if payload is None or not fields.get(b"uid"):
+    if payload is None or not meta.uid:
         raise RejectedEntry("the entry has no payload or uid field: it was not written by a graflow driver")
-    if signer is not None:
+    if sealer is not None:
         try:
-            signer.verify(payload, fields.get(b"sig"), "the task payload")
+            payload = sealer.open(Slot(Purpose.TASK, key_prefix, meta.session_id, meta.uid), payload)
         except SignatureError as exc:
             raise RejectedEntry(str(exc)) from None
     try:
         envelope = loads(payload)
     except Exception as exc:
-        hint = ""
-        if isinstance(exc, (ImportError, AttributeError)):
-            hint = "; code from installed packages is imported by name, so install the same packages on the workers"
-        raise RejectedEntry(f"the task cannot be unpickled ({type(exc).__name__}: {exc}){hint}") from None
+        raise RejectedEntry(_unpickling_failed(exc, payload)) from None
     if not isinstance(envelope, TaskEnvelope):
-        raise RejectedEntry(f"the payload is a {type(envelope).__name__}, not a TaskEnvelope")
+        raise RejectedEntry(
+            f"the payload is not a Graflow task envelope ({_a(envelope)}); it was not written by a graflow driver"
+        )
     return envelope
+
+
+def _unpickling_failed(exc: Exception, payload: bytes) -> str:
+    if is_sealed(payload):  # only reached without a key: a keyed driver sent it
+        return (
+            "the task is signed, but this worker has no secret key to verify it: give every worker the "
+            f"drivers' key (${ENV_VAR} or graflow-worker --secret-key)"
+        )
+    hint = ""
+    if isinstance(exc, (ImportError, AttributeError)):
+        hint = (
+            "; code from installed packages is imported by name, so install the same packages on the workers"
+        )
+    return f"the task cannot be unpickled ({type(exc).__name__}: {exc}){hint}"
+
+
+def _a(value: object) -> str:
+    """``an int``, ``a dict``: what a foreign payload turned out to be, for messages."""
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def rejected_outcome(task_id: str, reason: str, dead_letter_stream: str, consumer: str) -> TaskOutcome:
@@ -121,38 +139,53 @@ def rejected_outcome(task_id: str, reason: str, dead_letter_stream: str, consume
     )
 
 
-def encode_outcome(uid: str, outcome: TaskOutcome, signer: Signer | None) -> bytes:
-    """An outcome reply for submission ``uid``."""
-    payload = dumps_outcome(outcome)
-    signature = signer.sign(payload) if signer is not None else ""
-    return b"%s\n%s\n%s" % (uid.encode(), signature.encode(), payload)
+def encode_outcome(meta: EntryMeta, outcome: TaskOutcome, sealer: Sealer | None, key_prefix: str) -> bytes:
+    """The reply answering the submission ``meta`` describes (its ``uid`` and ``session_id``)."""
+    blob = dumps_outcome(outcome)
+    if sealer is not None:
+        blob = sealer.seal(Slot(Purpose.OUTCOME, key_prefix, meta.session_id, meta.uid), blob)
+    return b"%s\n%s" % (meta.uid.encode(), blob)
 
 
-def split_reply(raw: bytes) -> tuple[str, bytes, bytes]:
-    """``(uid, signature, payload)`` of an outcome reply (empty uid if malformed)."""
-    head, sep, rest = raw.partition(b"\n")
-    signature, sep2, payload = rest.partition(b"\n")
-    if not (sep and sep2):
-        return "", b"", b""
-    return head.decode("ascii", "replace"), signature, payload
+def split_reply(raw: bytes) -> tuple[str, bytes]:
+    """``(uid, blob)`` of an outcome reply (empty uid if malformed)."""
+    head, sep, blob = raw.partition(b"\n")
+    if not sep:
+        return "", b""
+    return head.decode("ascii", "replace"), blob
 
 
-def decode_outcome(task_id: str, signature: bytes, payload: bytes, signer: Signer | None) -> TaskOutcome:
-    """Verify and unpickle an outcome payload, or raise :class:`OutcomeDecodeError`."""
-    if signer is not None:
+def decode_outcome(
+    blob: bytes, *, uid: str, session_id: str, task_id: str, sealer: Sealer | None, key_prefix: str
+) -> TaskOutcome:
+    """Verify and unpickle the outcome of submission ``uid`` (of ``task_id``, in run ``session_id``),
+    or raise :class:`OutcomeDecodeError`; an outcome of another task is refused too."""
+    if sealer is not None:
         try:
-            signer.verify(payload, signature, f"the outcome of task {task_id!r}")
+            blob = sealer.open(Slot(Purpose.OUTCOME, key_prefix, session_id, uid), blob)
         except SignatureError as exc:
-            raise OutcomeDecodeError(str(exc)) from None
+            raise OutcomeDecodeError(f"task {task_id!r}: its outcome was refused: {exc}") from None
     try:
-        outcome: Any = loads(payload)
+        outcome: Any = loads(blob)
     except Exception as exc:
+        if is_sealed(blob):
+            raise OutcomeDecodeError(
+                f"task {task_id!r} ran, but its outcome is signed and this driver has no secret key to "
+                f"verify it: give the driver the workers' key (${ENV_VAR} or config secret_key)"
+            ) from None
         raise OutcomeDecodeError(
             f"task {task_id!r} ran, but its outcome cannot be unpickled here "
             f"({type(exc).__name__}: {exc}); install on the driver what the task's result needs"
         ) from None
     if not isinstance(outcome, TaskOutcome):
         raise OutcomeDecodeError(
-            f"task {task_id!r}: the reply holds a {type(outcome).__name__}, not an outcome"
+            f"task {task_id!r}: the reply for submission {uid} holds {_a(outcome)}, not a Graflow "
+            "outcome; it was not written by a graflow worker"
+        )
+    if outcome.task_id != task_id:
+        raise OutcomeDecodeError(
+            f"task {task_id!r}: the reply for submission {uid} is the outcome of task "
+            f"{outcome.task_id!r}, not of this one; it was refused (a reply meant for another submission "
+            "was pushed here)"
         )
     return outcome

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from graflow.exceptions import ExecutorUnavailableError, GraflowRuntimeError, StateStoreError
+from graflow.exceptions import ConfigError, ExecutorUnavailableError, GraflowRuntimeError, StateStoreError
 
 __all__ = [
     "NoWorkerAvailableError",
     "OutcomeDecodeError",
     "RedisUnavailableError",
-    "StateUnavailableError",
+    "SecretKeyRequiredError",
     "SignatureError",
+    "StateUnavailableError",
     "TaskRejectedError",
+    "UntrustedStateError",
 ]
 
 
@@ -52,7 +54,21 @@ class TaskRejectedError(GraflowRuntimeError):
 
 
 class SignatureError(GraflowRuntimeError):
-    """A payload is unsigned or its HMAC does not match, and the reader requires signed payloads."""
+    """A blob read from Redis is unsigned, or its seal does not match its place, and the reader has a key.
+
+    Nothing of it was unpickled.
+    """
+
+
+class SecretKeyRequiredError(ConfigError):
+    """A process would read pickles from a Redis that is not on loopback, without a secret key.
+
+    Raised when a queue, channel or state store is built, before anything is read.
+    """
+
+
+class UntrustedStateError(StateStoreError, SignatureError):
+    """Part of a run's state in Redis failed verification; nothing of it was unpickled."""
 
 
 class OutcomeDecodeError(GraflowRuntimeError):

@@ -1,6 +1,7 @@
 """``DistributedTaskQueue``: the Redis queue backend, one object for drivers, workers and status.
 
-It reads the settings (``key_prefix``, ``visibility_timeout``, ``secret_key``, ...) once
+It reads the settings (``key_prefix``, ``visibility_timeout``, ``secret_key``, ...) once,
+refuses a Redis that is not on loopback without a secret key (see :mod:`graflow_redis.trust`),
 and composes the three sides that share them:
 
 * :attr:`~DistributedTaskQueue.executor`, a :class:`~graflow_redis.driver.FleetExecutor`:
@@ -32,8 +33,9 @@ from graflow_redis.consumer import Delivery
 from graflow_redis.driver import FleetExecutor
 from graflow_redis.fleet import FleetView
 from graflow_redis.keys import Keys
-from graflow_redis.signing import Signer
+from graflow_redis.signing import KeySpec, Sealer
 from graflow_redis.stream_consumer import StreamConsumer
+from graflow_redis.trust import allows_unsigned, sealer_for
 
 __all__ = ["Delivery", "DistributedTaskQueue"]
 
@@ -42,6 +44,7 @@ OPTIONS: Final = (
     "key_prefix",
     "visibility_timeout",
     "secret_key",
+    "allow_unsigned",
     "worker_wait_timeout",
     "heartbeat_ttl",
     "max_deliveries",
@@ -61,7 +64,8 @@ class DistributedTaskQueue:
 
     ``TaskWorker(queue=DistributedTaskQueue(redis_client=redis.Redis(), key_prefix="graflow"))``
     on a worker; ``ExecutionContext.create(..., queue_backend=QueueBackend.REDIS, config=...)``
-    builds one on the driver. Drivers and workers agree on ``key_prefix`` only.
+    builds one on the driver. Drivers and workers agree on ``key_prefix`` and, unless
+    unsigned, on the secret key (``secret_key``: a key, ``"new,old"`` or a list; the first signs).
     """
 
     def __init__(
@@ -71,7 +75,8 @@ class DistributedTaskQueue:
         redis_url: str | None = None,
         key_prefix: str = "graflow",
         visibility_timeout: float = 30.0,
-        secret_key: str | bytes | None = None,
+        secret_key: KeySpec | Sealer | None = None,
+        allow_unsigned: bool | None = None,
         worker_wait_timeout: float = 60.0,
         heartbeat_ttl: float = 10.0,
         max_deliveries: int = 10,
@@ -97,9 +102,10 @@ class DistributedTaskQueue:
         self.max_deliveries = max_deliveries
         self.done_ttl = int(_positive("done_ttl", done_ttl))
         self.connection_retry_timeout = _positive("connection_retry_timeout", connection_retry_timeout)
-        self.signer = Signer.from_config(secret_key)
         #: Where Redis is, for messages (no credentials).
         self.where = describe(self.client)
+        #: Seals what this process writes and verifies what it reads (``None``: unsigned).
+        self.sealer = sealer_for(self.client, secret_key, allow_unsigned, key_prefix=key_prefix)
         self.options = dict(options)
         #: The fleet as Redis sees it: heartbeats, depth, dead letters.
         self.fleet = FleetView(self.client, self.keys, self.heartbeat_ttl)
@@ -108,7 +114,8 @@ class DistributedTaskQueue:
             self.client,
             self.keys,
             fleet=self.fleet,
-            signer=self.signer,
+            sealer=self.sealer,
+            allow_unsigned=allows_unsigned(allow_unsigned),
             visibility_timeout=self.visibility_timeout,
             max_deliveries=self.max_deliveries,
             done_ttl=self.done_ttl,

@@ -11,6 +11,12 @@ Results are read when asked: :meth:`RedisStore.results_view` is a mapping over t
 run's results hash (cached per process), used by the driver and, through the
 envelope's ``results_store``, by the task on a worker, so nothing ships every earlier
 result with each task. The channel lives in Redis already (:class:`~graflow_redis.channel.RedisChannel`).
+
+With a secret key, the plan, every step and every result are sealed for their place
+(:mod:`graflow_redis.signing`) and verified before they are unpickled, whoever wrote them
+(this store's journal, or a worker's FINISH script); without one, a store on a Redis that
+is not on loopback is refused (:mod:`graflow_redis.trust`). The key itself is never stored:
+it is not part of the run's config kept with its plan.
 """
 
 from __future__ import annotations
@@ -34,11 +40,18 @@ from graflow.state.lease import LEASE_SECONDS, holder_alive, this_holder
 from graflow.state.records import Completion, RunInfo, RunStatus
 from graflow.state.store import RunJournal, RunPlan, SavedRun, StateStore
 from graflow_redis.connection import CONNECTION_ERRORS, call_with_retry, client_from_config, describe, url_of
-from graflow_redis.errors import RedisUnavailableError, StateUnavailableError
+from graflow_redis.errors import (
+    RedisUnavailableError,
+    SignatureError,
+    StateUnavailableError,
+    UntrustedStateError,
+)
 from graflow_redis.feedback import RedisFeedback
 from graflow_redis.keys import RUN_KEYS_TTL, Keys, RunKeys
+from graflow_redis.signing import ENV_VAR, KeySpec, Purpose, Sealer, Slot, is_sealed
+from graflow_redis.trust import sealer_for, trust_options
 
-__all__ = ["DEFAULT_RUN_TTL", "RedisResults", "RedisStore"]
+__all__ = ["DEFAULT_RUN_TTL", "RedisResults", "RedisStore", "load_record"]
 
 #: Seconds the first write of a run is retried: a wrong URL fails fast.
 FIRST_CONTACT_TIMEOUT: Final = 5.0
@@ -51,6 +64,8 @@ return 0
 """
 
 _LATER: Final = ByValue("the state store", advice="or return plain data from the task")
+#: Settings that belong to the process, never to the run kept in Redis (keys, and the choice to go unsigned).
+_PRIVATE_SETTINGS: Final = frozenset({"secret_key", "allow_unsigned", "sealer_ref", "client_ref"})
 
 
 class RedisStore(StateStore):
@@ -67,6 +82,8 @@ class RedisStore(StateStore):
         *,
         run_ttl: float = DEFAULT_RUN_TTL,
         connection_retry_timeout: float = 60.0,
+        secret_key: KeySpec | Sealer | None = None,
+        allow_unsigned: bool | None = None,
     ) -> None:
         if not isinstance(key_prefix, str) or not key_prefix:
             raise ConfigError(f"key_prefix must be a non-empty string, got {key_prefix!r}")
@@ -82,6 +99,8 @@ class RedisStore(StateStore):
         self.run_ttl = int(run_ttl)
         #: Seconds a write of a run's state is retried while Redis is unreachable (as the queue's).
         self.retry_timeout = float(connection_retry_timeout)
+        #: Seals the plan, steps and results written here and verifies them when read (``None``: unsigned).
+        self.sealer = sealer_for(client, secret_key, allow_unsigned, key_prefix=key_prefix)
         self._renew = client.register_script(_RENEW)
 
     @classmethod
@@ -94,7 +113,10 @@ class RedisStore(StateStore):
             }
         )
         return cls(
-            client, config.get("key_prefix", "graflow"), run_ttl=config.get("run_ttl", DEFAULT_RUN_TTL)
+            client,
+            config.get("key_prefix", "graflow"),
+            run_ttl=config.get("run_ttl", DEFAULT_RUN_TTL),
+            **trust_options(config),
         )
 
     @property
@@ -109,7 +131,7 @@ class RedisStore(StateStore):
         )
 
     def results_view(self, run_id: str) -> MutableMapping[str, Any]:
-        return RedisResults(self.client, self.keys.run(run_id), run_id)
+        return RedisResults(self.client, self.keys, run_id, self.sealer)
 
     def feedback(self) -> RedisFeedback:
         return RedisFeedback(self.client, self.keys, retry_timeout=self.retry_timeout)
@@ -117,9 +139,10 @@ class RedisStore(StateStore):
     # --- writing ----------------------------------------------------------------------------
 
     def start_run(self, plan: RunPlan) -> RunJournal:
-        plan.config = storable(plan.config)
+        plan.config = storable({k: v for k, v in plan.config.items() if k not in _PRIVATE_SETTINGS})
         run = self.keys.run(plan.run_id)
         blob = dumps_by_value(plan, _LATER, what=f"the plan of run {plan.run_id!r}")
+        blob = self.seal_record(Purpose.PLAN, plan.run_id, "", blob)
         now = time.time()
         info = {
             "workflow": plan.workflow,
@@ -137,6 +160,12 @@ class RedisStore(StateStore):
             for key in (run.info, run.plan):
                 pipe.expire(key, RUN_KEYS_TTL)
         return _RedisJournal(self, plan.run_id, _group_ids(plan))
+
+    def seal_record(self, purpose: Purpose, run_id: str, name: str, blob: bytes) -> bytes:
+        """``blob`` sealed for its place in ``run_id`` (as it is, without a key)."""
+        if self.sealer is None:
+            return blob
+        return self.sealer.seal(Slot(purpose, self.key_prefix, run_id, name), blob)
 
     def _writing(self, run_id: str, *, starting: bool = False) -> _Writing:
         return _Writing(self, run_id, starting=starting)
@@ -202,14 +231,18 @@ class RedisStore(StateStore):
             self.run(run_id)  # unknown run: RunNotFoundError
             return []
         blobs = self._read(lambda: self.client.hmget(run.steps, order))
-        return [_load(blob, run_id, "a step") for blob in blobs if blob is not None]
+        return [
+            load_record(blob, Slot(Purpose.STEP, self.key_prefix, run_id, key), self.sealer)
+            for key, blob in zip(order, blobs, strict=True)
+            if blob is not None
+        ]
 
     def load(self, run_id: str) -> SavedRun:
         info = self.run(run_id)
         blob = self._read(lambda: self.client.get(self.keys.run(run_id).plan))
         if blob is None:
             raise RunNotFoundError(run_id, self.where)
-        plan: RunPlan = _load(blob, run_id, "the run's plan")
+        plan: RunPlan = load_record(blob, Slot(Purpose.PLAN, self.key_prefix, run_id), self.sealer)
         return SavedRun(plan, info, self.completions(run_id), self.results_view(run_id), None)
 
     def resume_run(self, run_id: str) -> tuple[SavedRun, RunJournal]:
@@ -294,9 +327,13 @@ class _RedisJournal(RunJournal):
         self._renewer.start()
 
     def record(self, completion: Completion, result: Any, *, has_result: bool = True) -> None:
-        tid = completion.task_id
+        tid, store = completion.task_id, self._store
         blob = dumps_by_value(completion, _LATER, what=f"what task {tid!r} asked for")
-        value = dumps_by_value(result, _LATER, what=f"the result of task {tid!r}") if has_result else None
+        blob = store.seal_record(Purpose.STEP, self.run_id, completion.key, blob)
+        value = None
+        if has_result:
+            value = dumps_by_value(result, _LATER, what=f"the result of task {tid!r}")
+            value = store.seal_record(Purpose.RESULT, self.run_id, tid, value)
         run = self._run
         with self._store._writing(self.run_id) as pipe:  # noqa: SLF001 - the journal is the store's own
             pipe.hset(run.steps, completion.key, blob)
@@ -330,11 +367,13 @@ class RedisResults(MutableMapping[str, Any]):
     or the driver's journal) is what writes results to Redis.
     """
 
-    def __init__(self, client: redis.Redis, run: RunKeys, run_id: str) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, run_id: str, sealer: Sealer | None = None) -> None:
         self._client = client
-        self._run = run
-        self._key = run.results
+        self._run = keys.run(run_id)
+        self._key = self._run.results
         self._run_id = run_id
+        self._sealer = sealer
+        self._prefix = keys.prefix
         self._cache: dict[str, Any] = {}
 
     def __getitem__(self, task_id: str) -> Any:
@@ -346,7 +385,8 @@ class RedisResults(MutableMapping[str, Any]):
         if blob is None:
             self._check_state()
             raise KeyError(task_id)
-        value = self._cache[task_id] = _load(blob, self._run_id, f"the result of {task_id!r}")
+        slot = Slot(Purpose.RESULT, self._prefix, self._run_id, task_id)
+        value = self._cache[task_id] = load_record(blob, slot, self._sealer)
         return value
 
     def _check_state(self) -> None:
@@ -402,12 +442,30 @@ def _run_info(run_id: str, raw: Mapping[bytes, bytes], done: int, holder: bytes 
     )
 
 
-def _load(blob: bytes, run_id: str, what: str) -> Any:
+def load_record(blob: bytes, slot: Slot, sealer: Sealer | None) -> Any:
+    """One blob of a run's state (its plan, a step, a result), verified with a key, then unpickled.
+
+    Raises :class:`~graflow_redis.errors.UntrustedStateError` (nothing was unpickled) when its
+    seal does not hold, and :class:`~graflow.exceptions.StateStoreError` when it cannot be unpickled.
+    """
+    if sealer is not None:
+        try:
+            blob = sealer.open(slot, blob)
+        except SignatureError as exc:
+            raise UntrustedStateError(
+                f"{exc}. Nothing of it was unpickled; the run cannot go on from state that fails "
+                "verification (restore Redis from a backup you trust, or start the workflow again)"
+            ) from None
     try:
         return loads(blob)
     except Exception as exc:
+        if is_sealed(blob):
+            raise UntrustedStateError(
+                f"{slot.describe()} is signed, but this process has no secret key to verify it: give it "
+                f"the key of the run's drivers and workers (${ENV_VAR})"
+            ) from None
         raise StateStoreError(
-            f"{what} of run {run_id!r} cannot be read back ({type(exc).__name__}: {exc}); code from "
+            f"{slot.describe()} cannot be read back ({type(exc).__name__}: {exc}); code from "
             "installed packages is imported by name, so install the packages the run used"
         ) from exc
 

@@ -28,7 +28,7 @@ from typing import Any, Final, cast
 import redis
 
 from graflow.remote.codec import dumps
-from graflow.remote.envelope import TaskEnvelope, TaskOutcome
+from graflow.remote.envelope import TaskOutcome
 from graflow.state.records import Completion
 from graflow_redis import scripts
 from graflow_redis.connection import block_seconds, register_client
@@ -44,7 +44,8 @@ from graflow_redis.entry import (
 from graflow_redis.fleet import FleetView
 from graflow_redis.keys import GROUP, RUN_KEYS_TTL, Keys, RunKeys
 from graflow_redis.log import emit
-from graflow_redis.signing import Signer
+from graflow_redis.signing import Purpose, Sealer, Slot
+from graflow_redis.trust import register_sealer
 
 __all__ = ["StreamConsumer"]
 
@@ -81,7 +82,8 @@ class StreamConsumer:
         keys: Keys,
         *,
         fleet: FleetView,
-        signer: Signer | None,
+        sealer: Sealer | None,
+        allow_unsigned: bool,
         visibility_timeout: float,
         max_deliveries: int,
         done_ttl: int,
@@ -90,8 +92,15 @@ class StreamConsumer:
         self.keys = keys
         #: Where heartbeats go.
         self.fleet = fleet
-        #: Verifies task payloads and signs outcomes (``None``: unsigned).
-        self.signer = signer
+        #: Verifies task payloads, seals outcomes and step records (``None``: unsigned).
+        self.sealer = sealer
+        #: What the channel and results store of a task learn about signing from this worker:
+        #: its sealer, or that it may read unsigned (it was told so); keys never travel with tasks.
+        self._trust: dict[str, Any] = {}
+        if sealer is not None:
+            self._trust["sealer_ref"] = register_sealer(sealer)
+        elif allow_unsigned:
+            self._trust["allow_unsigned"] = True
         #: Seconds a delivered entry may stay silent before another worker takes it.
         self.visibility_timeout = visibility_timeout
         #: Deliveries of one entry before it is dead-lettered.
@@ -203,26 +212,30 @@ class StreamConsumer:
                         f"or went silent for {self.visibility_timeout:g}s); giving up after max_deliveries="
                         f"{self.max_deliveries}"
                     )
-                envelope = decode_envelope(fields, self.signer)
+                envelope = decode_envelope(meta, fields, self.sealer, self.keys.prefix)
             except RejectedEntry as rejected:
                 self._dead_letter(meta, consumer, rejected.reason, fields.get(b"payload", b""))
                 continue
-            self._localize_channel(envelope)
-            deliveries.append(Delivery(entry_id, envelope, attempt, now, meta.uid, meta.reply, consumer))
+            envelope.channel_backend = self._localize(envelope.channel_backend)
+            envelope.results_store = self._localize(envelope.results_store)
+            deliveries.append(
+                Delivery(entry_id, envelope, attempt, now, meta.uid, meta.reply, consumer, meta.session_id)
+            )
         return deliveries
 
-    def _localize_channel(self, envelope: TaskEnvelope) -> None:
-        """Let the task reach the run's Redis channel and results through this worker's own connection.
+    def _localize(self, spec: tuple[str, dict[str, Any]] | None) -> tuple[str, dict[str, Any]] | None:
+        """Let the task reach the run's Redis channel or results as this worker does.
 
-        The driver's URL may not resolve here (``localhost`` on the driver, a service
-        name in a container); a channel or store that shares the queue's server uses ours.
+        Through this worker's own connection when it shares the queue's server (the
+        driver's URL may not resolve here: ``localhost`` on the driver, a service name
+        in a container), and with this worker's signing settings.
         """
-        spec = envelope.channel_backend
-        if spec is not None and spec[0] == "redis" and spec[1].get("shared_with_queue"):
-            envelope.channel_backend = ("redis", {**spec[1], "client_ref": self._client_ref})
-        store = envelope.results_store
-        if store is not None and store[0] == "redis" and store[1].get("shared_with_queue"):
-            envelope.results_store = ("redis", {**store[1], "client_ref": self._client_ref})
+        if spec is None or spec[0] != "redis":
+            return spec
+        config = {**spec[1], **self._trust}
+        if config.get("shared_with_queue"):
+            config["client_ref"] = self._client_ref
+        return ("redis", config)
 
     # --- settling entries ------------------------------------------------------------------
 
@@ -256,7 +269,10 @@ class StreamConsumer:
         """The reply for ``outcome`` and, for a successful step of a durable run, its record."""
         step = delivery.envelope.step
         outcome.step_recorded = step is not None and outcome.success
-        item = encode_outcome(delivery.uid, outcome, self.signer)  # may turn it into a failure
+        meta = EntryMeta(
+            delivery.entry_id, delivery.uid, outcome.task_id, delivery.session_id, delivery.reply
+        )
+        item = encode_outcome(meta, outcome, self.sealer, self.keys.prefix)  # may turn it into a failure
         record = None
         if step is not None and outcome.step_recorded:
             completion = Completion(
@@ -267,9 +283,13 @@ class StreamConsumer:
                 duration=outcome.duration,
                 attempts=delivery.envelope.attempt,
             )
-            run = self.keys.run(delivery.envelope.session_id)
-            record = _Step(run, step, dumps(completion), dumps(outcome.result))
-        meta = EntryMeta(delivery.entry_id, delivery.uid, outcome.task_id, "", delivery.reply)
+            run_id = delivery.envelope.session_id
+            blob, result = dumps(completion), dumps(outcome.result)
+            if self.sealer is not None:
+                prefix = self.keys.prefix
+                blob = self.sealer.seal(Slot(Purpose.STEP, prefix, run_id, step), blob)
+                result = self.sealer.seal(Slot(Purpose.RESULT, prefix, run_id, outcome.task_id), result)
+            record = _Step(self.keys.run(run_id), step, blob, result)
         return meta, item, record
 
     def _finish_call(
@@ -319,7 +339,7 @@ class StreamConsumer:
 
     def _dead_letter(self, meta: EntryMeta, consumer: str, reason: str, payload: bytes) -> None:
         outcome = rejected_outcome(meta.task_id, reason, self.keys.dead, consumer)
-        reply_item = encode_outcome(meta.uid, outcome, self.signer) if meta.uid else b""
+        reply_item = encode_outcome(meta, outcome, self.sealer, self.keys.prefix) if meta.uid else b""
         dead = [
             "task", meta.task_id, "uid", meta.uid, "session", meta.session_id, "reason", reason,
             "consumer", consumer, "entry", meta.entry_id, "at", repr(time.time()), "payload", payload,

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
 from graflow_redis.consumer import Delivery
-from graflow_redis.entry import decode_outcome, encode_outcome, rejected_outcome, split_reply
+from graflow_redis.entry import EntryMeta, decode_outcome, encode_outcome, rejected_outcome, split_reply
 
 __all__ = ["StubConsumer"]
 
@@ -256,5 +256,8 @@ class StubConsumer:
 
 def _travel(uid: str, outcome: TaskOutcome) -> TaskOutcome:
     """``outcome`` as its driver would receive it from Redis (pickled and back, unsigned)."""
-    _uid, signature, payload = split_reply(encode_outcome(uid, outcome, None))
-    return decode_outcome(outcome.task_id, signature, payload, None)
+    meta = EntryMeta("", uid, outcome.task_id, "", "")
+    _uid, blob = split_reply(encode_outcome(meta, outcome, None, "stub"))
+    return decode_outcome(
+        blob, uid=uid, session_id="", task_id=outcome.task_id, sealer=None, key_prefix="stub"
+    )

@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     # worker runs: this module also builds the `graflow` command's subcommands, in every process.
     import structlog
 
+    from graflow.exceptions import ConfigError
     from graflow_worker.health import HealthFile
     from graflow_worker.logging import configure_logging
     from graflow_worker.metrics import WorkerMetrics
@@ -130,7 +131,11 @@ def run(args: argparse.Namespace) -> int:
     worker_id = args.worker_id or default_worker_id()
     configure_logging(args.log_level, args.log_format)
     log = structlog.get_logger("graflow_worker").bind(worker_id=worker_id)
-    queue = build_queue(args)
+    try:
+        queue = build_queue(args)
+    except ConfigError as exc:  # a bad setting, or no secret key for a Redis off this machine
+        sys.stderr.write(f"graflow-worker: error: {exc}\n")
+        return 2
     observers: list[WorkerObserver] = []
     metrics: WorkerMetrics | None = None
     if args.metrics_port is not None:
@@ -160,7 +165,10 @@ def run(args: argparse.Namespace) -> int:
     if metrics is not None:
         metrics.serve(args.metrics_port)
     worker.start()
-    log.info("worker_listening", redis=_redacted(redis_url(args)), metrics_port=args.metrics_port)
+    signing = f"{queue.sealer.count} key(s)" if queue.sealer is not None else "off"
+    log.info(
+        "worker_listening", redis=_redacted(redis_url(args)), metrics_port=args.metrics_port, signing=signing
+    )
     while not stop_requested.wait(1.0):
         pass
     drained = worker.stop()
@@ -212,7 +220,8 @@ def status(args: argparse.Namespace) -> int:
     from graflow_worker.status import fleet_report, render_report
 
     try:
-        queue = build_queue(args)
+        # The report unpickles nothing (heartbeats are JSON, dead letters stay bytes): no key needed.
+        queue = build_queue(args, allow_unsigned=True)
         report = fleet_report(queue, dead_letters=args.dead_letters)
     except CONNECTION_ERRORS as exc:
         sys.stderr.write(

@@ -65,6 +65,8 @@ class Option:
     default: Any = None
     choices: Sequence[str] | None = None
     metavar: str | None = None
+    #: A switch without a value (its variable: ``1``, ``true`` or ``yes`` turns it on).
+    switch: bool = False
 
     @property
     def dest(self) -> str:
@@ -137,8 +139,17 @@ WORKER_OPTIONS: Final[tuple[Option, ...]] = (
     Option(
         "--secret-key",
         "GRAFLOW_SECRET_KEY",
-        "HMAC key: refuse unsigned or tampered tasks (prefer the variable: flags show in ps)",
-        metavar="KEY",
+        "shared HMAC key: verify everything read from Redis before unpickling it, sign what is written; "
+        "KEY1,KEY2 rotates (the first signs, any verifies). Required unless Redis is on loopback or "
+        "--allow-unsigned (prefer the variable: flags show in ps)",
+        metavar="KEY[,KEY...]",
+    ),
+    Option(
+        "--allow-unsigned",
+        "GRAFLOW_ALLOW_UNSIGNED",
+        "run without a secret key on a Redis that is not on loopback: whoever can write to that Redis "
+        "can then run code in this worker",
+        switch=True,
     ),
     Option(
         "--log-level",
@@ -174,6 +185,12 @@ def add_options(
             + (f"; default {option.default}" if option.default is not None else "")
             + ")"
         )
+        if option.switch:
+            on = str(default or "").strip().lower() in ("1", "true", "yes", "on")
+            parser.add_argument(
+                option.flag, dest=option.dest, action="store_true", default=on, help=option.help + shown
+            )
+            continue
         parser.add_argument(
             option.flag,
             dest=option.dest,
@@ -202,5 +219,7 @@ def build_queue(args: argparse.Namespace, **overrides: Any) -> DistributedTaskQu
         options["visibility_timeout"] = args.visibility_timeout
     if getattr(args, "secret_key", None):
         options["secret_key"] = args.secret_key
+    if getattr(args, "allow_unsigned", False):
+        options["allow_unsigned"] = True
     options.update(overrides)
     return DistributedTaskQueue(**options)

@@ -15,7 +15,13 @@ from collections.abc import Callable
 from typing import Final
 
 from graflow.cli import EXIT_OK, EXIT_USAGE, RUNS_SHOWN
-from graflow.cli.stores import DEFAULT_KEY_PREFIX, ENV_KEY_PREFIX, ENV_REDIS_URL, add_store_options
+from graflow.cli.stores import (
+    ALLOW_UNSIGNED_HELP,
+    DEFAULT_KEY_PREFIX,
+    ENV_KEY_PREFIX,
+    ENV_REDIS_URL,
+    add_store_options,
+)
 from graflow.core.render import to_ascii, to_dot, to_mermaid
 from graflow.plugins import get_plugin_manager, hookimpl
 from graflow.state.records import RunStatus
@@ -178,6 +184,7 @@ def add_core_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
         help=f"the Redis key prefix of --queue redis; workers must use the same (env {ENV_KEY_PREFIX}; "
         f"default {DEFAULT_KEY_PREFIX})",
     )
+    run.add_argument("--allow-unsigned", action="store_true", help=ALLOW_UNSIGNED_HELP)
     run.add_argument(
         "--durable",
         action="store_true",

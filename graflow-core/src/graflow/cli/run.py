@@ -79,8 +79,10 @@ def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def backend_options(queue: str, redis_url: str | None, key_prefix: str | None = None) -> dict[str, Any]:
-    """``create_context`` keyword arguments for ``--queue``/``--redis-url``/``--key-prefix``.
+def backend_options(
+    queue: str, redis_url: str | None, key_prefix: str | None = None, *, allow_unsigned: bool = False
+) -> dict[str, Any]:
+    """``create_context`` keyword arguments for ``--queue``/``--redis-url``/``--key-prefix``/``--allow-unsigned``.
 
     Fails early if a plugin is missing. A queue backend's channel backend of the same name
     is used with it when there is one (``redis`` has both), so tasks on a fleet share the
@@ -92,6 +94,10 @@ def backend_options(queue: str, redis_url: str | None, key_prefix: str | None = 
             raise ConfigError("--redis-url needs --queue redis (the memory queue has no server)")
         if key_prefix is not None:
             raise ConfigError("--key-prefix needs --queue redis (the memory queue has no Redis keys)")
+        if allow_unsigned:
+            raise ConfigError(
+                "--allow-unsigned needs --queue redis (the memory queue reads nothing from Redis)"
+            )
         return {}
     manager = get_plugin_manager()
     manager.resolve("graflow_queue_backends", queue)  # PluginNotInstalledError / ConfigError
@@ -103,6 +109,8 @@ def backend_options(queue: str, redis_url: str | None, key_prefix: str | None = 
         config["redis_url"] = redis_url
     if key_prefix is not None:
         config["key_prefix"] = key_prefix
+    if allow_unsigned:
+        config["allow_unsigned"] = True
     return {"queue_backend": queue, "channel_backend": channel, "config": config}
 
 
@@ -112,7 +120,7 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
     ``--state-dir`` implies ``--durable``. Durable runs of the memory queue are kept in the
     local store; a run on another queue is kept by that queue's own store, if its plugin has one.
     """
-    options = backend_options(args.queue, args.redis_url, args.key_prefix)
+    options = backend_options(args.queue, args.redis_url, args.key_prefix, allow_unsigned=args.allow_unsigned)
     if args.durable or args.state_dir is not None:
         if args.queue != "memory":
             if args.state_dir is not None:

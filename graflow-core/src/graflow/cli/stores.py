@@ -1,5 +1,8 @@
 """Where ``resume``, ``rerun`` and ``runs`` find runs: ``--state-dir DIR``, or ``--redis-url URL --key-prefix P``.
 
+``--allow-unsigned`` goes with ``--redis-url``: the store that reads pickles from a Redis off
+this machine refuses to without a secret key (``GRAFLOW_SECRET_KEY``) unless told so.
+
 Every command that reads a state store takes the same options and turns them into the
 ``config`` mapping that :func:`graflow.core.resume.store_for` reads: ``{"state_dir": DIR}``
 for the local store (none given: ``$GRAFLOW_STATE_DIR``, else ``./.graflow``), or
@@ -32,6 +35,10 @@ ENV_REDIS_URL: Final = "REDIS_URL"
 ENV_KEY_PREFIX: Final = "GRAFLOW_KEY_PREFIX"
 #: The key prefix drivers and workers use unless told otherwise.
 DEFAULT_KEY_PREFIX: Final = "graflow"
+ALLOW_UNSIGNED_HELP: Final = (
+    "with Redis: go on without a secret key (GRAFLOW_SECRET_KEY) when Redis is not on loopback; whoever "
+    "can write to that Redis can then run code in this process"
+)
 
 
 def add_store_options(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
@@ -63,6 +70,12 @@ def add_store_options(parser: argparse.ArgumentParser, *, nested: bool = False) 
         default=default,
         help=f"with --redis-url: the runs' key prefix (env {ENV_KEY_PREFIX}; default {DEFAULT_KEY_PREFIX})",
     )
+    group.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        default=default if nested else False,
+        help=ALLOW_UNSIGNED_HELP,
+    )
 
 
 def store_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -70,16 +83,21 @@ def store_config(args: argparse.Namespace) -> dict[str, Any]:
     state_dir = getattr(args, "state_dir", None)
     redis_url = getattr(args, "redis_url", None)
     key_prefix = getattr(args, "key_prefix", None)
+    allow_unsigned = getattr(args, "allow_unsigned", False)
     if redis_url and state_dir:
         raise ConfigError("--state-dir and --redis-url name two stores; choose one")
     if not redis_url:
         if key_prefix is not None:
             raise ConfigError("--key-prefix names runs kept in Redis; use it with --redis-url URL")
+        if allow_unsigned:
+            raise ConfigError("--allow-unsigned is about runs kept in Redis; use it with --redis-url URL")
         return {"state_dir": state_dir} if state_dir else {}
     config: dict[str, Any] = {
         "redis_url": redis_url,
         "key_prefix": key_prefix or os.environ.get(ENV_KEY_PREFIX) or DEFAULT_KEY_PREFIX,
     }
+    if allow_unsigned:
+        config["allow_unsigned"] = True
     if get_plugin_manager().hook.graflow_state_store_for(config=config) is None:
         raise PluginNotInstalledError("--redis-url", "graflow-redis")
     return config
@@ -89,7 +107,8 @@ def store_arguments(config: Mapping[str, Any]) -> list[str]:
     """The options that point a command at the store ``config`` names (none for the default one)."""
     if config.get("redis_url"):
         prefix = str(config.get("key_prefix") or DEFAULT_KEY_PREFIX)
-        return ["--redis-url", str(config["redis_url"]), "--key-prefix", prefix]
+        unsigned = ["--allow-unsigned"] if config.get("allow_unsigned") is True else []
+        return ["--redis-url", str(config["redis_url"]), "--key-prefix", prefix, *unsigned]
     if config.get("state_dir"):
         return ["--state-dir", str(config["state_dir"])]
     return []
