@@ -8,6 +8,10 @@ in a script, the dashboard. The answer is taken by one script (``HSETNX``): the 
 answer wins, and the pending set and the wake list change with it.
 
 Requests are JSON, never pickles: answering needs no code, and reading one runs none.
+With a secret key both the request and its answer are sealed like everything else
+(:mod:`graflow_redis.signing`): an approval is a decision, and someone who can write to
+Redis but holds no key cannot forge one. A request or answer whose seal fails is refused
+(:class:`~graflow.hitl.FeedbackError`), never taken.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from graflow.hitl.backend import FeedbackBackend, already_answered, unknown
-from graflow.hitl.types import FeedbackRequest, FeedbackResponse
+from graflow.hitl.types import FeedbackError, FeedbackRequest, FeedbackResponse
+from graflow.log import get_logger
 from graflow_redis.connection import CONNECTION_ERRORS, block_seconds, call_with_retry, describe
+from graflow_redis.errors import SignatureError
 from graflow_redis.keys import RUN_KEYS_TTL
+from graflow_redis.signing import Purpose, Sealer, Slot
 
 if TYPE_CHECKING:
     import redis
@@ -59,9 +66,12 @@ return 2
 class RedisFeedback(FeedbackBackend):
     """Requests of one key prefix on one Redis."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, *, retry_timeout: float = 60.0) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, *, retry_timeout: float = 60.0, sealer: Sealer | None = None
+    ) -> None:
         self._client = client
         self._keys = keys
+        self._sealer = sealer
         self._retry_timeout = retry_timeout
         self._create = client.register_script(_CREATE)
         self._answer = client.register_script(_ANSWER)
@@ -76,7 +86,12 @@ class RedisFeedback(FeedbackBackend):
             f"recording feedback request {request.feedback_id!r}",
             lambda: self._create(
                 keys=[key, self._keys.feedback_pending],
-                args=[_dumps(request), request.feedback_id, RUN_KEYS_TTL, request.created_at],
+                args=[
+                    self._seal(Purpose.QUESTION, request.feedback_id, _dumps(request)),
+                    request.feedback_id,
+                    RUN_KEYS_TTL,
+                    request.created_at,
+                ],
             ),
         )
         if new:
@@ -88,7 +103,7 @@ class RedisFeedback(FeedbackBackend):
             f"reading feedback request {feedback_id!r}",
             lambda: self._client.hmget(self._keys.feedback(feedback_id), "request", "response"),
         )
-        request = _loads(*fields)
+        request = self._loads(feedback_id, *fields)
         if request is None:
             raise unknown(feedback_id, self.where)
         return request
@@ -106,7 +121,13 @@ class RedisFeedback(FeedbackBackend):
 
         found, gone = [], []
         for feedback_id, fields in zip(ids, self._call("listing feedback requests", read), strict=True):
-            request = _loads(*fields)
+            try:
+                request = self._loads(feedback_id, *fields)
+            except FeedbackError as exc:  # a forged request: never listed, so never answered
+                get_logger("graflow.redis").warning(
+                    "feedback_refused", feedback_id=feedback_id, error=str(exc)
+                )
+                continue
             if request is None:
                 gone.append(feedback_id)  # expired with its run
             elif request.response is None and (run_id is None or request.run_id == run_id):
@@ -127,7 +148,7 @@ class RedisFeedback(FeedbackBackend):
                     self._keys.feedback_pending,
                     self._keys.feedback_wake(feedback_id),
                 ],
-                args=[_answer_json(response), feedback_id, WAKE_TTL],
+                args=[self._seal(Purpose.ANSWER, feedback_id, _answer_json(response)), feedback_id, WAKE_TTL],
             ),
         )
         if taken == 0:
@@ -151,6 +172,34 @@ class RedisFeedback(FeedbackBackend):
             except CONNECTION_ERRORS:
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))  # get() retries with backoff
 
+    def _seal(self, purpose: Purpose, feedback_id: str, text: str) -> bytes:
+        payload = text.encode()
+        if self._sealer is None:
+            return payload
+        return self._sealer.seal(Slot(purpose, self._keys.prefix, "", feedback_id), payload)
+
+    def _open(self, purpose: Purpose, feedback_id: str, blob: bytes | str) -> bytes:
+        payload = blob.encode() if isinstance(blob, str) else blob
+        if self._sealer is None:
+            return payload
+        try:
+            return self._sealer.open(Slot(purpose, self._keys.prefix, "", feedback_id), payload)
+        except SignatureError as exc:
+            raise FeedbackError(f"{exc}; it is refused, not taken") from None
+
+    def _loads(
+        self, feedback_id: str, raw_request: bytes | str | None, raw_response: bytes | str | None
+    ) -> FeedbackRequest | None:
+        if raw_request is None:
+            return None
+        request = FeedbackRequest.from_json(
+            json.loads(self._open(Purpose.QUESTION, feedback_id, raw_request))
+        )
+        if raw_response is not None:
+            answer = json.loads(self._open(Purpose.ANSWER, feedback_id, raw_response))
+            request.response = FeedbackResponse.from_json(answer)
+        return request
+
 
 def _dumps(request: FeedbackRequest) -> str:
     data = request.to_json()
@@ -163,12 +212,3 @@ def _answer_json(response: FeedbackResponse) -> str:
     data = response.to_json()
     data["responded_at"] = response.responded_at  # exact
     return json.dumps(data)
-
-
-def _loads(raw_request: bytes | str | None, raw_response: bytes | str | None) -> FeedbackRequest | None:
-    if raw_request is None:
-        return None
-    request = FeedbackRequest.from_json(json.loads(raw_request))
-    if raw_response is not None:
-        request.response = FeedbackResponse.from_json(json.loads(raw_response))
-    return request

@@ -52,6 +52,8 @@ class Purpose(StrEnum):
     PLAN = "plan"
     STEP = "step"
     RESULT = "result"
+    QUESTION = "question"
+    ANSWER = "answer"
 
 
 _WHAT: Final = {
@@ -62,6 +64,8 @@ _WHAT: Final = {
     Purpose.PLAN: "the plan",
     Purpose.STEP: "the record of step {name!r}",
     Purpose.RESULT: "the result of task {name!r}",
+    Purpose.QUESTION: "feedback request {name!r}",
+    Purpose.ANSWER: "the answer to feedback request {name!r}",
 }
 
 

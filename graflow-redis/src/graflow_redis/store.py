@@ -134,7 +134,7 @@ class RedisStore(StateStore):
         return RedisResults(self.client, self.keys, run_id, self.sealer)
 
     def feedback(self) -> RedisFeedback:
-        return RedisFeedback(self.client, self.keys, retry_timeout=self.retry_timeout)
+        return RedisFeedback(self.client, self.keys, retry_timeout=self.retry_timeout, sealer=self.sealer)
 
     # --- writing ----------------------------------------------------------------------------
 
