@@ -12,7 +12,7 @@ The existing Graflow releases' API, kept name for name::
 
 A checkpoint is taken between two steps: after the asking task completed and what it
 asked for was applied (its successors released, its next iteration queued). It holds the
-graph (functions by value, so no source file is needed), the top-level schedule, the
+graph (functions by value, so no source file is needed), the top-level frontier, the
 results, cycle counts and, for an in-process channel, the channel's contents; a shared
 channel (Redis) is reconnected as it is then. Beside ``NAME.pkl`` it writes
 ``NAME.meta.json`` and ``NAME.state.json`` for people and tools. A restored run is an
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from graflow.channels.memory import MemoryChannel
 from graflow.core.context import ExecutionContext
-from graflow.core.schedule import Schedule
+from graflow.core.frontier import Frontier
 from graflow.exceptions import CheckpointError, GraflowError
 from graflow.plugins.manager import get_plugin_manager
 from graflow.queue.base import InProcess
@@ -75,7 +75,7 @@ class _State:
     max_steps: int
     config: dict[str, Any]
     backends: tuple[str, str]
-    schedule: Schedule
+    frontier: Frontier
     results: dict[str, Any]
     cycle_counts: dict[str, int]
     steps: int
@@ -105,14 +105,14 @@ class CheckpointManager:
             user_metadata=dict(metadata or {}),
             path=str(target),
         )
-        schedule = context.schedule.copy() if context.schedule is not None else Schedule.starting_at(())
+        frontier = context.frontier.copy() if context.frontier is not None else Frontier.starting_at(())
         state = _State(
             graph=context.graph,
             start_nodes=list(context.start_nodes),
             max_steps=context.max_steps,
             config=storable(context.config),
             backends=context.backends,
-            schedule=schedule,
+            frontier=frontier,
             results=dict(context.results),
             cycle_counts=dict(context.cycle_counts),
             steps=context.steps,
@@ -135,7 +135,7 @@ class CheckpointManager:
                 "workflow": context.workflow_name,
                 "steps": context.steps,
                 "completed_tasks": context.completed_tasks,
-                "ready": list(schedule.ready),
+                "ready": list(frontier.ready),
                 "cycle_counts": state.cycle_counts,
                 "channel_keys": sorted(state.channel) if state.channel is not None else None,
             }
@@ -204,7 +204,7 @@ def _restore(state: _State, meta: CheckpointMetadata) -> ExecutionContext:
         workflow_name=meta.workflow_name,
     )
     context.backends = state.backends
-    context.schedule = state.schedule
+    context.frontier = state.frontier
     context.results.update(state.results)
     context.cycle_counts.update(state.cycle_counts)
     context.steps = state.steps

@@ -30,7 +30,7 @@ from graflow.state.memory import IN_PROCESS
 if TYPE_CHECKING:
     from graflow.channels.base import Channel
     from graflow.channels.recording import ChannelOp
-    from graflow.core.schedule import Schedule
+    from graflow.core.frontier import Frontier
     from graflow.core.task import TaskWrapper
     from graflow.queue.base import Placement
     from graflow.state.records import Completion
@@ -128,7 +128,7 @@ class ExecutionContext:
         #: the engine replays these instead of running their tasks again.
         self.history: dict[str, Completion] | None = None
         #: The top-level scheduling state, once the run started (or restored from a checkpoint).
-        self.schedule: Schedule | None = None
+        self.frontier: Frontier | None = None
         #: Where the latest checkpoint of this run was written (``task_ctx.checkpoint()``).
         self.last_checkpoint_path: str | None = None
         self._feedback: FeedbackManager | None = None

@@ -25,10 +25,10 @@ from graflow.channels.recording import RecordingChannel
 from graflow.core.aio import RunLoop, run_loop
 from graflow.core.attempt import call_with_timeout, run_with_retries
 from graflow.core.context import NO_DATA, TaskExecutionContext, task_context
+from graflow.core.frontier import Frontier
 from graflow.core.handler import TaskHandler, TaskResult
 from graflow.core.handlers.group_policy import ErrorHandlingPolicy
 from graflow.core.requests import TaskRequests
-from graflow.core.schedule import Schedule
 from graflow.exceptions import (
     CycleLimitExceededError,
     DuplicateTaskError,
@@ -94,11 +94,11 @@ class Run:
         self._inner_graphs: dict[str, TaskGraph] = {}
         #: The run's event loop for async tasks, started the first time one runs.
         self.loop = RunLoop(f"graflow-loop-{context.session_id[:8]}")
-        schedule = context.schedule
-        if schedule is None:
-            schedule = context.schedule = Schedule.starting_at(context.start_nodes)
-        self.schedule = schedule
-        self.iteration_data = schedule.iteration_data
+        frontier = context.frontier
+        if frontier is None:
+            frontier = context.frontier = Frontier.starting_at(context.start_nodes)
+        self.frontier = frontier
+        self.iteration_data = frontier.iteration_data
 
     # --- handlers ---------------------------------------------------------------------
 
@@ -126,7 +126,7 @@ class Run:
     # --- the run ------------------------------------------------------------------------
 
     def execute(self) -> Any:
-        """Run from the schedule to the end; the last executed task's result."""
+        """Run from the frontier to the end; the last executed task's result."""
         context = self.context
         if context.store.durable and context.journal is None:
             self._start_journal()
@@ -591,7 +591,7 @@ class Flow:
 
     A node becomes ready when its last predecessor finishes. Waiting counts are kept only
     for nodes that have started waiting, so a run costs nothing per node it never reaches.
-    The top-level flow works on the run's :class:`~graflow.core.schedule.Schedule`.
+    The top-level flow works on the run's :class:`~graflow.core.frontier.Frontier`.
     """
 
     __slots__ = (
@@ -630,10 +630,10 @@ class Flow:
         self.top_level = top_level
         self.executor = executor
         if self.top_level:
-            schedule = run.schedule
-            self.ready: deque[str] = schedule.ready
-            self.remaining: dict[str, int] = schedule.remaining
-            self.occurrences: dict[str, int] = schedule.occurrences
+            frontier = run.frontier
+            self.ready: deque[str] = frontier.ready
+            self.remaining: dict[str, int] = frontier.remaining
+            self.occurrences: dict[str, int] = frontier.occurrences
         else:
             self.ready = deque()
             self.remaining = {}

@@ -1,6 +1,6 @@
 """Where a run's top-level scheduling stands: which nodes are ready, which wait, and for what.
 
-The engine's top-level loop works directly on a :class:`Schedule` owned by the run's
+The engine's top-level loop works directly on a :class:`Frontier` owned by the run's
 :class:`~graflow.core.context.ExecutionContext`, so that a checkpoint can copy it between
 two steps and a restored run can carry on from it.
 """
@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Schedule"]
+__all__ = ["Frontier"]
 
 
 @dataclass
-class Schedule:
+class Frontier:
     """The top-level scheduling state of one run."""
 
     #: Node ids ready to run, in order.
@@ -29,10 +29,10 @@ class Schedule:
     occurrences: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def starting_at(cls, nodes: Iterable[str]) -> Schedule:
+    def starting_at(cls, nodes: Iterable[str]) -> Frontier:
         return cls(ready=deque(nodes))
 
-    def copy(self) -> Schedule:
-        return Schedule(
+    def copy(self) -> Frontier:
+        return Frontier(
             deque(self.ready), dict(self.remaining), dict(self.iteration_data), dict(self.occurrences)
         )
