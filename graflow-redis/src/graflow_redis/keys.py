@@ -73,6 +73,19 @@ class Keys:
         """List the answer pushes to, waking the task blocked on it."""
         return f"{self.prefix}:fb:{feedback_id}:wake"
 
+    @property
+    def schedules(self) -> str:
+        """Hash: schedule name -> its definition (JSON, sealed with a key)."""
+        return f"{self.prefix}:schedules"
+
+    def schedule(self, name: str) -> str:
+        """Hash: one schedule's state (``paused``, ``last_tick``, ``last_run``, ``last_status``, ``fired``)."""
+        return f"{self.prefix}:schedule:{name}"
+
+    def schedule_after(self, name: str, upstream_run: str) -> str:
+        """Marks that ``name`` fired after ``upstream_run`` (set once, expiring)."""
+        return f"{self.prefix}:schedule:{name}:after:{upstream_run}"
+
     def run(self, run_id: str) -> RunKeys:
         """The keys of one run's state (the Redis state store)."""
         return RunKeys(f"{self.prefix}:run:{run_id}")

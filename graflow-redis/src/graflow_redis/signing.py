@@ -54,6 +54,7 @@ class Purpose(StrEnum):
     RESULT = "result"
     QUESTION = "question"
     ANSWER = "answer"
+    SCHEDULE = "schedule"
 
 
 _WHAT: Final = {
@@ -66,6 +67,7 @@ _WHAT: Final = {
     Purpose.RESULT: "the result of task {name!r}",
     Purpose.QUESTION: "feedback request {name!r}",
     Purpose.ANSWER: "the answer to feedback request {name!r}",
+    Purpose.SCHEDULE: "schedule {name!r}",
 }
 
 

@@ -48,6 +48,7 @@ from graflow_redis.errors import (
 )
 from graflow_redis.feedback import RedisFeedback
 from graflow_redis.keys import RUN_KEYS_TTL, Keys, RunKeys
+from graflow_redis.schedules import RedisSchedules
 from graflow_redis.signing import ENV_VAR, KeySpec, Purpose, Sealer, Slot, is_sealed
 from graflow_redis.trust import sealer_for, trust_options
 
@@ -132,6 +133,9 @@ class RedisStore(StateStore):
 
     def results_view(self, run_id: str) -> MutableMapping[str, Any]:
         return RedisResults(self.client, self.keys, run_id, self.sealer)
+
+    def schedules(self) -> RedisSchedules:
+        return RedisSchedules(self.client, self.keys, self.sealer)
 
     def feedback(self) -> RedisFeedback:
         return RedisFeedback(self.client, self.keys, retry_timeout=self.retry_timeout, sealer=self.sealer)

@@ -22,6 +22,10 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from graflow.schedule.scheduler import Scheduler
 
 from graflow_worker.options import (
     CONNECTION_OPTIONS,
@@ -165,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     if metrics is not None:
         metrics.serve(args.metrics_port)
     worker.start()
+    scheduler = _start_scheduler(args, stop_requested) if args.scheduler else None
     signing = f"{queue.sealer.count} key(s)" if queue.sealer is not None else "off"
     log.info(
         "worker_listening", redis=_redacted(redis_url(args)), metrics_port=args.metrics_port, signing=signing
@@ -172,12 +177,29 @@ def run(args: argparse.Namespace) -> int:
     while not stop_requested.wait(1.0):
         pass
     drained = worker.stop()
+    if scheduler is not None:
+        scheduler.close()  # runs it fired keep their state in Redis: `graflow resume` carries them on
     _flush()
     if not drained:
         # Task threads that outlived the shutdown timeout cannot be stopped and would keep
         # the interpreter alive; their entries were handed back, so leave without them.
         os._exit(0)
     return 0
+
+
+def _start_scheduler(args: argparse.Namespace, stop: threading.Event) -> Scheduler:
+    """Fire the key prefix's schedules from a thread of this worker until ``stop``."""
+    from graflow.schedule.scheduler import Scheduler  # lazy: only workers started with --scheduler
+
+    config = {
+        "redis_url": redis_url(args),
+        "key_prefix": args.key_prefix,
+        "secret_key": args.secret_key,
+        "allow_unsigned": args.allow_unsigned,
+    }
+    scheduler = Scheduler({k: v for k, v in config.items() if v is not None})
+    threading.Thread(target=scheduler.run, args=(stop,), name="graflow-scheduler", daemon=True).start()
+    return scheduler
 
 
 def _flush() -> None:

@@ -152,6 +152,13 @@ WORKER_OPTIONS: Final[tuple[Option, ...]] = (
         switch=True,
     ),
     Option(
+        "--scheduler",
+        "GRAFLOW_SCHEDULER",
+        "also fire the schedules of the key prefix (`graflow schedule`); any number of workers may, "
+        "each tick fires once",
+        switch=True,
+    ),
+    Option(
         "--log-level",
         "GRAFLOW_LOG_LEVEL",
         "DEBUG, INFO, WARNING or ERROR",

@@ -110,6 +110,29 @@ The answer must fit the question: its kind, and options it offers. The first ans
 stands. exit status: 0 answered, 1 answered already, 2 bad usage (unknown id, an answer
 that does not fit)."""
 
+_SCHEDULE_EXAMPLES: Final = """\
+examples:
+  graflow schedule add nightly flows/etl.py:etl --cron "0 2 * * *" --timezone Europe/Paris \\
+      --redis-url redis://localhost:6379/0 --key-prefix etl
+  graflow schedule add poll flows/poll.py --every 300 --set source=s3 --state-dir /srv/flows/state
+  graflow schedule add report flows/report.py --after nightly --redis-url ... --key-prefix etl
+  graflow schedule list [--json]
+  graflow schedule pause nightly        graflow schedule resume nightly
+  graflow schedule remove nightly
+
+Schedules fire while a scheduler watches their store: `graflow scheduler` with the same
+store options, or `graflow-worker --scheduler` on a fleet. Each tick fires once however
+many schedulers run; ticks missed while none ran fire once when one comes back. Each
+firing is a durable run (`graflow runs` lists it). Times are UTC (ISO 8601)."""
+
+_SCHEDULER_EXAMPLES: Final = """\
+examples:
+  graflow scheduler --redis-url redis://localhost:6379/0 --key-prefix etl
+  graflow scheduler --state-dir /srv/flows/state
+
+Runs until Ctrl-C or SIGTERM, then waits for the runs it started. Any number of
+schedulers may watch one store: each tick fires once."""
+
 _GRAPH_EXAMPLES: Final = """\
 examples:
   graflow graph flows/etl.py                   Mermaid (paste into a Markdown ```mermaid block)
@@ -302,6 +325,89 @@ def add_durable_commands(subparsers: argparse._SubParsersAction) -> None:  # typ
     add_store_options(show, nested=True)
     show.set_defaults(func=_deferred("graflow.cli.runs", "show_command"))
     add_feedback_commands(subparsers)
+    add_schedule_commands(subparsers)
+
+
+def add_schedule_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``schedule add|list|remove|pause|resume`` and ``scheduler`` (SPEC section 19)."""
+    schedule = _command(
+        subparsers,
+        "schedule",
+        help="workflows that start on a cron expression, every N seconds, or after another",
+        description="Keep schedules in a store (Redis for a fleet, a state directory on one machine); "
+        "schedulers watching it start their runs.",
+        epilog=_SCHEDULE_EXAMPLES,
+    )
+    schedule.set_defaults(func=_usage(schedule, "schedule", "add, list, remove, pause or resume"))
+    commands = schedule.add_subparsers(title="commands", metavar="COMMAND")
+    add = _command(
+        commands,
+        "add",
+        help="add a schedule",
+        description="Add a schedule: NAME runs the workflow of FILE[:WORKFLOW] on --cron, --every or --after.",
+        epilog=_SCHEDULE_EXAMPLES,
+    )
+    add.add_argument("name", metavar="NAME", help="the schedule's name (a word)")
+    add.add_argument("target", metavar="FILE[:WORKFLOW]", help=_TARGET_HELP)
+    when = add.add_argument_group("when (exactly one)")
+    when.add_argument("--cron", metavar="EXPR", help='a cron expression: "minute hour day month weekday"')
+    when.add_argument("--every", metavar="SECONDS", type=_positive_int, help="every SECONDS seconds")
+    when.add_argument("--after", metavar="OTHER", help="after each successful run of schedule OTHER")
+    add.add_argument(
+        "--timezone", metavar="TZ", default="UTC", help="with --cron: an IANA timezone (default UTC)"
+    )
+    add.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a channel value each run starts with (repeatable)",
+    )
+    add.add_argument(
+        "--queue",
+        choices=["redis", "memory"],
+        help="where its tasks run: the worker fleet (redis, the default for Redis) or the scheduler's "
+        "process (memory, the only choice in a state directory)",
+    )
+    add.add_argument("--replace", action="store_true", help="replace a schedule of the same name")
+    add_store_options(add)
+    add.set_defaults(func=_deferred("graflow.cli.schedule", "add_command"))
+    listing = _command(
+        commands,
+        "list",
+        help="the schedules, their next and last runs",
+        description="List the schedules of a store.",
+        epilog=_SCHEDULE_EXAMPLES,
+    )
+    listing.add_argument("--json", action="store_true", help="print a JSON list, for scripts")
+    add_store_options(listing)
+    listing.set_defaults(func=_deferred("graflow.cli.schedule", "list_command"))
+    for name, verb, what in (
+        ("remove", "remove_command", "forget a schedule (the runs it fired are kept)"),
+        ("pause", "pause_command", "pause a schedule: its ticks pass without a run"),
+        ("resume", "resume_command", "resume a paused schedule from its next tick"),
+    ):
+        command = _command(
+            commands, name, help=what, description=what[0].upper() + what[1:] + ".", epilog=_SCHEDULE_EXAMPLES
+        )
+        command.add_argument("name", metavar="NAME", help="the schedule's name")
+        add_store_options(command)
+        command.set_defaults(func=_deferred("graflow.cli.schedule", verb))
+    scheduler = _command(
+        subparsers,
+        "scheduler",
+        help="fire the schedules of a store until stopped",
+        description="Watch a store's schedules and start a durable run for each tick, until Ctrl-C or SIGTERM.",
+        epilog=_SCHEDULER_EXAMPLES,
+    )
+    scheduler.add_argument(
+        "--poll",
+        metavar="SECONDS",
+        type=float,
+        default=1.0,
+        help="longest pause between looks at the store (1)",
+    )
+    add_store_options(scheduler)
+    scheduler.set_defaults(func=_deferred("graflow.cli.schedule", "scheduler_command"))
 
 
 def add_feedback_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -314,7 +420,7 @@ def add_feedback_commands(subparsers: argparse._SubParsersAction) -> None:  # ty
         "in a state store, and answer them.",
         epilog=_FEEDBACK_EXAMPLES,
     )
-    feedback.set_defaults(func=_feedback_usage(feedback))
+    feedback.set_defaults(func=_usage(feedback, "feedback", "list, show or respond"))
     commands = feedback.add_subparsers(title="commands", metavar="COMMAND")
     listing = _command(
         commands,
@@ -399,10 +505,12 @@ def _deferred(module: str, name: str) -> Callable[[argparse.Namespace], int]:
     return command
 
 
-def _feedback_usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+def _usage(parser: argparse.ArgumentParser, name: str, commands: str) -> Callable[[argparse.Namespace], int]:
+    """What ``graflow NAME`` without a command does: say which commands there are."""
+
     def usage(args: argparse.Namespace) -> int:
         parser.print_usage(sys.stderr)
-        sys.stderr.write("graflow feedback: error: choose a command: list, show or respond\n")
+        sys.stderr.write(f"graflow {name}: error: choose a command: {commands}\n")
         return EXIT_USAGE
 
     return usage

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from graflow.core.dsl import Executable
     from graflow.core.requests import TaskRequests
     from graflow.hitl.backend import FeedbackBackend
+    from graflow.schedule.store import ScheduleStore
 
 __all__ = ["DEFAULT_STATE_DIR", "LocalStore", "state_dir"]
 
@@ -45,7 +46,7 @@ DEFAULT_STATE_DIR: Final = ".graflow"
 ENV_VAR: Final = "GRAFLOW_STATE_DIR"
 #: The file's layout; a store written with another one is refused, never rewritten.
 #: 2: the plan has a table of its own (1 kept it in the runs row, which every step rewrote).
-#: (The feedback table came later without a new version: older readers ignore it.)
+#: (The feedback and schedule tables came later without a new version: older readers ignore them.)
 SCHEMA_VERSION: Final = "2"
 #: Seconds a finished (or abandoned) run is kept before it is deleted.
 DEFAULT_RUN_TTL: Final = 7 * 24 * 3600.0
@@ -69,6 +70,11 @@ CREATE TABLE IF NOT EXISTS feedback (
     feedback_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, created_at REAL NOT NULL,
     answered INTEGER NOT NULL DEFAULT 0, request TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS feedback_pending ON feedback (answered, created_at);
+CREATE TABLE IF NOT EXISTS schedules (
+    name TEXT PRIMARY KEY, spec TEXT NOT NULL, paused INTEGER NOT NULL DEFAULT 0,
+    last_tick REAL NOT NULL DEFAULT 0, last_run TEXT, last_status TEXT, fired INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS schedule_after (
+    name TEXT NOT NULL, upstream_run TEXT NOT NULL, PRIMARY KEY (name, upstream_run));
 """
 
 #: Everything written here may be read by another process, without the workflow's source.
@@ -150,6 +156,11 @@ class LocalStore(StateStore):
         from graflow.state.local_feedback import LocalFeedback  # lazy: only runs that ask need it
 
         return LocalFeedback(self)
+
+    def schedules(self) -> ScheduleStore:
+        from graflow.state.local_schedules import LocalSchedules  # lazy: only schedulers need it
+
+        return LocalSchedules(self)
 
     # --- the file ---------------------------------------------------------------------------
 

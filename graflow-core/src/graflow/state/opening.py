@@ -13,16 +13,22 @@ from graflow.exceptions import ConfigError
 from graflow.plugins.manager import get_plugin_manager
 from graflow.state.store import StateStore
 
-__all__ = ["store_for"]
+__all__ = ["store_for", "store_name"]
+
+
+def store_name(config: Mapping[str, Any] | None) -> str:
+    """The name of the store ``config`` points at: ``state_store`` if named, else whichever plugin
+    claims the config (a ``redis_url``: ``redis``), else ``local`` (the store of ``state_dir``)."""
+    config = config or {}
+    claimed = get_plugin_manager().hook.graflow_state_store_for(config=config)
+    return str(config.get("state_store") or claimed or "local")
 
 
 def store_for(config: Mapping[str, Any] | None) -> StateStore:
-    """The store ``config`` points at: ``state_store`` if named, else whichever plugin claims the
-    config (a ``redis_url``: Redis), else the ``local`` store of ``state_dir``."""
+    """The durable store ``config`` points at (see :func:`store_name`)."""
     config = dict(config or {})
-    manager = get_plugin_manager()
-    name = config.get("state_store") or manager.hook.graflow_state_store_for(config=config) or "local"
-    store: StateStore = manager.resolve("graflow_state_stores", str(name))(config)
+    name = store_name(config)
+    store: StateStore = get_plugin_manager().resolve("graflow_state_stores", name)(config)
     if not store.durable:
         raise ConfigError(
             f"the {name!r} state store keeps no runs; point at a durable one (--state-dir, --redis-url)"

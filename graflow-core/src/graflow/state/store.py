@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from graflow.core.graph import TaskGraph
     from graflow.hitl.backend import FeedbackBackend
+    from graflow.schedule.store import ScheduleStore
     from graflow.state.records import Completion, RunInfo, RunStatus
 
 __all__ = ["RunJournal", "RunPlan", "SavedRun", "StateStore"]
@@ -113,6 +114,10 @@ class StateStore(ABC):
         ``None`` (the default): a task cannot ask here, because nobody could reach its
         question to answer it.
         """
+        return None
+
+    def schedules(self) -> ScheduleStore | None:
+        """The schedules kept beside this store's runs (:mod:`graflow.schedule`); ``None``: none can be."""
         return None
 
     @property
