@@ -1,0 +1,124 @@
+"""Fixtures for graflow-ui: real durable runs (made by `graflow run`), the app over their store.
+
+* ``make_runs(*flows)``: runs the workflow files of ``tests/ui/flows`` as durable runs in a
+  fresh state directory (``graflow run --state-dir``, a real process each) and returns it;
+* ``client_for(state_dir, **settings)``: a TestClient of the dashboard over that directory,
+  addressed as 127.0.0.1 (the dashboard answers to loopback names only);
+* ``live_server(state_dir, **settings)``: the dashboard served by uvicorn on a free port, for
+  Server-Sent Events and the browser.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from graflow.state.local import LocalStore
+from graflow_ui.app import create_app
+from graflow_ui.settings import UISettings
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
+
+FLOWS = Path(__file__).parent / "flows"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_flow(state_dir: Path, flow: str) -> subprocess.CompletedProcess[str]:
+    """``graflow run flows/FLOW.py --state-dir STATE_DIR`` in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "graflow", "run", str(FLOWS / f"{flow}.py"), "--state-dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+def run_ids(state_dir: Path) -> dict[str, str]:
+    """Workflow name -> run id of the newest run of each workflow in ``state_dir``."""
+    store = LocalStore(state_dir)
+    try:
+        found: dict[str, str] = {}
+        for info in store.runs():
+            found.setdefault(info.workflow, info.run_id)
+        return found
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def make_runs(tmp_path: Path) -> Callable[..., Path]:
+    def make(*flows: str, state_dir: Path | None = None) -> Path:
+        state = state_dir or tmp_path / "state"
+        for flow in flows:
+            run_flow(state, flow)
+        return state
+
+    return make
+
+
+def settings_for(state_dir: Path, tmp_path: Path, **options: Any) -> UISettings:
+    return UISettings(store_config={"state_dir": str(state_dir)}, log_dir=tmp_path / "ui-logs", **options)
+
+
+@pytest.fixture
+def client_for(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
+    opened: list[TestClient] = []
+
+    def make(state_dir: Path, **options: Any) -> TestClient:
+        client = TestClient(
+            create_app(settings_for(state_dir, tmp_path, **options)),
+            base_url="http://127.0.0.1:8265",
+            raise_server_exceptions=False,
+        )
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+class LiveServer:
+    """The dashboard served by uvicorn in a thread of the test process."""
+
+    def __init__(self, settings: UISettings) -> None:
+        self.settings = settings
+        self.url = f"http://127.0.0.1:{settings.port}"
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="graflow-ui-test-server", daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        wait_until(lambda: self.server.started, 20, "the dashboard to start")
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    started: list[LiveServer] = []
+
+    def start(state_dir: Path, **options: Any) -> LiveServer:
+        options.setdefault("port", free_port(range(8300, 8400)))
+        options.setdefault("poll_interval", 0.2)
+        server = LiveServer(settings_for(state_dir, tmp_path, **options)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
