@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-
-from graflow.state.local import LocalStore
 from graflow_ui.app import create_app
 from graflow_ui.settings import UISettings
+
+from graflow.state.local import LocalStore
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
@@ -94,7 +94,9 @@ class LiveServer:
     def __init__(self, settings: UISettings) -> None:
         self.settings = settings
         self.url = f"http://127.0.0.1:{settings.port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning")
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="graflow-ui-test-server", daemon=True)
 

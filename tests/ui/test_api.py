@@ -28,7 +28,12 @@ def state(make_runs: MakeRuns) -> Path:
 
 def _cli_json(*args: str) -> object:
     done = subprocess.run(
-        [sys.executable, "-m", "graflow", *args], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True
+        [sys.executable, "-m", "graflow", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=True,
     )
     return json.loads(done.stdout)
 
@@ -147,14 +152,23 @@ def test_the_graph_draws_the_group_as_a_box_around_its_members(state: Path, clie
     assert graph["mermaid"].startswith("flowchart TD")
 
 
-def test_a_long_result_is_cut_on_the_page_and_whole_on_request(make_runs: MakeRuns, client_for: ClientFor) -> None:
+def test_a_long_result_is_cut_on_the_page_and_whole_on_request(
+    make_runs: MakeRuns, client_for: ClientFor
+) -> None:
     state = make_runs("review")
     run_id = run_ids(state)["review"]
     client = client_for(state)
-    assert client.post(f"/api/feedback/{_pending(client)[0]['feedback_id']}", json={"approved": True}, headers=_POST).status_code == 200
+    assert (
+        client.post(
+            f"/api/feedback/{_pending(client)[0]['feedback_id']}", json={"approved": True}, headers=_POST
+        ).status_code
+        == 200
+    )
     _resume_and_wait(client, state, run_id)
 
-    preview = {t["task_id"]: t for t in client.get(f"/api/runs/{run_id}").json()["tasks"]}["publish"]["result"]
+    preview = {t["task_id"]: t for t in client.get(f"/api/runs/{run_id}").json()["tasks"]}["publish"][
+        "result"
+    ]
     whole = client.get(f"/api/runs/{run_id}/results/publish").json()
 
     assert preview["truncated"] is True and len(preview["text"]) <= 300
@@ -190,7 +204,9 @@ def _resume_and_wait(client: TestClient, state: Path, run_id: str) -> dict[str, 
     return action.json()  # type: ignore[no-any-return]
 
 
-def test_pending_questions_are_the_objects_of_graflow_feedback_list_json(state: Path, client_for: ClientFor) -> None:
+def test_pending_questions_are_the_objects_of_graflow_feedback_list_json(
+    state: Path, client_for: ClientFor
+) -> None:
     pending = _pending(client_for(state))
 
     listed = _cli_json("feedback", "list", "--json", "--state-dir", str(state))
@@ -203,14 +219,18 @@ def test_pending_questions_are_the_objects_of_graflow_feedback_list_json(state: 
     )
 
 
-def test_an_answer_is_checked_as_everywhere_and_the_first_one_stands(state: Path, client_for: ClientFor) -> None:
+def test_an_answer_is_checked_as_everywhere_and_the_first_one_stands(
+    state: Path, client_for: ClientFor
+) -> None:
     client = client_for(state)
     feedback_id = _pending(client)[0]["feedback_id"]
     url = f"/api/feedback/{feedback_id}"
 
     wrong_kind = client.post(url, json={"response_type": "text", "text": "sure"}, headers=_POST)
     no_answer = client.post(url, json={"reason": "no decision"}, headers=_POST)
-    answered = client.post(url, json={"approved": True, "reason": "figures look right", "responded_by": "ana"}, headers=_POST)
+    answered = client.post(
+        url, json={"approved": True, "reason": "figures look right", "responded_by": "ana"}, headers=_POST
+    )
     again = client.post(url, json={"approved": False}, headers=_POST)
 
     assert wrong_kind.status_code == 422 and "asks for an approval" in wrong_kind.json()["detail"]
@@ -262,7 +282,9 @@ def test_a_run_that_succeeded_is_not_resumed_and_an_unknown_one_is_a_404(
     assert client.post("/api/runs/unknown/resume", headers=_POST).status_code == 404
 
 
-def test_rerun_from_a_task_is_a_new_run_that_reuses_what_came_before(state: Path, client_for: ClientFor) -> None:
+def test_rerun_from_a_task_is_a_new_run_that_reuses_what_came_before(
+    state: Path, client_for: ClientFor
+) -> None:
     client = client_for(state)
     run_id = run_ids(state)["broken"]
 

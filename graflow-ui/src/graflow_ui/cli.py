@@ -21,7 +21,8 @@ __all__ = ["ui_command"]
 
 
 def ui_command(args: argparse.Namespace) -> int:
-    """Serve the dashboard over the store ``args`` name; a refusal is one line on stderr and exit 2."""
+    """Serve the dashboard over the store ``args`` name until Ctrl-C (exit 130, as every ``graflow``
+    command); a refusal is one line on stderr and exit 2."""
     config = store_config(args)
     if not config.get("redis_url"):
         # Absolute, so that the `graflow resume` processes it starts find the same directory.
@@ -49,7 +50,7 @@ def ui_command(args: argparse.Namespace) -> int:
     finally:
         listening.close()
         store.close()
-    return EXIT_OK
+    return EXIT_OK  # the server stopped by itself (Ctrl-C reaches `graflow`'s main as KeyboardInterrupt)
 
 
 def _bind(host: str, port: int) -> socket.socket:

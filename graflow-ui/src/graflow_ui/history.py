@@ -76,7 +76,11 @@ def result_view(task_id: str, value: Any, *, full: bool = False) -> ResultView:
     """A result as text: a short ``repr`` for the page, or (``full``) all of it, pretty-printed."""
     if full:
         # pformat would cut a long string into a parenthesised concatenation of pieces.
-        text = repr(value) if isinstance(value, (str, bytes)) else pprint.pformat(value, width=100, sort_dicts=False)
+        text = (
+            repr(value)
+            if isinstance(value, (str, bytes))
+            else pprint.pformat(value, width=100, sort_dicts=False)
+        )
         return ResultView(
             task_id=task_id,
             type=type(value).__name__,

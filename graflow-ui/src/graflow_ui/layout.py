@@ -305,8 +305,7 @@ def _node_block(node: Executable, prefix: str) -> _Block:
     label = node.task_id[len(prefix) :] if prefix and node.task_id.startswith(prefix) else node.task_id
     if node.kind == "group":
         columns: list[_Block] = [
-            _Column([_node_block(element, prefix) for element in member.elements])
-            for member in node.members
+            _Column([_node_block(element, prefix) for element in member.elements]) for member in node.members
         ]
         rows = [columns[start : start + WRAP] for start in range(0, len(columns), WRAP)]
         return _Container(node.task_id, label, "group", _Rows(rows, GAP_Y / 2))

@@ -24,8 +24,8 @@ examples:
 It binds to loopback unless told otherwise, and a --host other than loopback needs a token:
 every request then carries it (`Authorization: Bearer TOKEN`; the pages ask for it once).
 
-exit status: 0 stopped with Ctrl-C, 1 the store cannot be used, 2 bad usage (a non-loopback
---host without a token, a port already in use, an unknown option)."""
+exit status: 1 the store cannot be used, 2 bad usage (a non-loopback --host without a token,
+a port already in use, an unknown option), 130 stopped with Ctrl-C, as every graflow command."""
 
 
 @hookimpl

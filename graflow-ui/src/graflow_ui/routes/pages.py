@@ -147,7 +147,7 @@ async def login(request: Request) -> Response:
     if expected is None:
         return RedirectResponse(next_path, status_code=303)
     if not hmac.compare_digest(session_value(token), session_value(expected)):
-        return _login(next_path, error="That is not this dashboard's token.", status=401)
+        return _login(next_path, error="That token is not this dashboard's: try again.", status=401)
     answer = RedirectResponse(next_path, status_code=303)
     answer.set_cookie(COOKIE, session_value(expected), httponly=True, samesite="strict", path="/")
     return answer
