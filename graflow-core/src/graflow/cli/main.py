@@ -14,7 +14,7 @@ from typing import Final
 from graflow import __version__
 from graflow.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, WorkflowLoadError
 from graflow.cli.commands import add_core_commands
-from graflow.cli.tracebacks import user_traceback
+from graflow.tracebacks import user_traceback
 from graflow.exceptions import (
     CheckpointError,
     ConfigError,

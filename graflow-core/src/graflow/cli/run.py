@@ -28,7 +28,7 @@ from graflow.cli.report import (
     summary_table,
 )
 from graflow.cli.stores import ENV_KEY_PREFIX, ENV_REDIS_URL, store_arguments
-from graflow.cli.tracebacks import user_traceback
+from graflow.tracebacks import user_traceback
 from graflow.core.engine import WorkflowEngine
 from graflow.exceptions import (
     CheckpointError,

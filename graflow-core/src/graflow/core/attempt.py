@@ -25,6 +25,7 @@ from graflow.log import get_logger
 from graflow.plugins import hookimpl
 from graflow.remote.envelope import RemoteTaskError
 from graflow.state.records import Failure
+from graflow.tracebacks import user_traceback
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext, TaskExecutionContext
@@ -115,7 +116,9 @@ def _failure(
         error_type, message, text = exc.error_type, str(exc).partition(": ")[2], exc.remote_traceback
     else:
         error_type, message = type(exc).__name__, str(exc)
-        text = "".join(traceback.format_exception(exc))  # a rebuilt remote error's note holds its traceback
+        # The task's own frames; with none (a limit Graflow enforced, an error rebuilt from another
+        # process, whose note holds the far side's traceback), the exception and its notes.
+        text = user_traceback(exc) or "".join(traceback.format_exception_only(exc))
     worker = context.task_workers.get(task_id, "")
     return Failure(task_id, attempt, error_type, message, text, started, time.time(), worker, final)
 
