@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from graflow_ui.app import create_app
-from graflow_ui.settings import UISettings
 
 from graflow.state.local import LocalStore
+from graflow_ui.app import create_app
+from graflow_ui.settings import UISettings
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
@@ -31,15 +31,21 @@ FLOWS = Path(__file__).parent / "flows"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_flow(state_dir: Path, flow: str) -> subprocess.CompletedProcess[str]:
-    """``graflow run flows/FLOW.py --state-dir STATE_DIR`` in a process of its own."""
+def graflow(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """``python -m graflow ARGS`` in a process of its own, from the repository root."""
     return subprocess.run(
-        [sys.executable, "-m", "graflow", "run", str(FLOWS / f"{flow}.py"), "--state-dir", str(state_dir)],
+        [sys.executable, "-m", "graflow", *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=ROOT,
+        check=check,
     )
+
+
+def run_flow(state_dir: Path, flow: str) -> subprocess.CompletedProcess[str]:
+    """``graflow run flows/FLOW.py --state-dir STATE_DIR``."""
+    return graflow("run", str(FLOWS / f"{flow}.py"), "--state-dir", str(state_dir))
 
 
 def run_ids(state_dir: Path) -> dict[str, str]:

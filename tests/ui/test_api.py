@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from fastapi.testclient import TestClient
 from graflow.state.local import LocalStore
 from graflow.state.records import RunStatus
 from tests.support.waiting import wait_until
-from tests.ui.conftest import ROOT, run_ids
+from tests.ui.conftest import graflow, run_ids
 
 MakeRuns = Callable[..., Path]
 ClientFor = Callable[..., TestClient]
@@ -27,15 +25,7 @@ def state(make_runs: MakeRuns) -> Path:
 
 
 def _cli_json(*args: str) -> object:
-    done = subprocess.run(
-        [sys.executable, "-m", "graflow", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=True,
-    )
-    return json.loads(done.stdout)
+    return json.loads(graflow(*args, check=True).stdout)
 
 
 # --- runs ----------------------------------------------------------------------------------

@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from graflow_ui.app import create_app
-from graflow_ui.settings import UISettings
 
 from graflow.core.context import ExecutionContext
 from graflow.core.decorators import task
@@ -25,6 +23,8 @@ from graflow.core.engine import WorkflowEngine
 from graflow.core.retry import RetryPolicy
 from graflow.core.workflow import workflow
 from graflow_redis.queue import DistributedTaskQueue
+from graflow_ui.app import create_app
+from graflow_ui.settings import UISettings
 from graflow_worker import TaskWorker
 from tests.support.redis_keys import delete_prefix
 from tests.support.services import require_redis

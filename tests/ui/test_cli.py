@@ -12,18 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.ports import free_port
-from tests.ui.conftest import ROOT
-
-
-def _graflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "graflow", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=env,
-    )
+from tests.ui.conftest import ROOT, graflow
 
 
 def test_graflow_ui_prints_its_url_and_serves_a_durable_local_run_with_no_other_setup(
@@ -51,7 +40,7 @@ def test_graflow_ui_prints_its_url_and_serves_a_durable_local_run_with_no_other_
 
 
 def test_a_host_other_than_loopback_without_a_token_is_refused_in_one_line(tmp_path: Path) -> None:
-    done = _graflow("ui", "--state-dir", str(tmp_path), "--host", "0.0.0.0")
+    done = graflow("ui", "--state-dir", str(tmp_path), "--host", "0.0.0.0")
 
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
@@ -65,7 +54,7 @@ def test_a_port_in_use_is_refused_in_one_line(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        done = _graflow("ui", "--state-dir", str(tmp_path), "--port", str(port))
+        done = graflow("ui", "--state-dir", str(tmp_path), "--port", str(port))
 
     assert done.returncode == 2
     assert (
@@ -74,8 +63,8 @@ def test_a_port_in_use_is_refused_in_one_line(tmp_path: Path) -> None:
 
 
 def test_graflow_help_lists_ui_and_its_help_shows_the_defaults() -> None:
-    listed = _graflow("--help")
-    helped = _graflow("ui", "--help")
+    listed = graflow("--help")
+    helped = graflow("ui", "--help")
 
     assert listed.returncode == 0 and "ui " in listed.stdout
     assert "default 127.0.0.1" in helped.stdout and "default 8265" in helped.stdout

@@ -12,11 +12,11 @@ import tempfile
 from pathlib import Path
 
 import schemathesis
-from graflow_ui.app import create_app
-from graflow_ui.settings import UISettings
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
+from graflow_ui.app import create_app
+from graflow_ui.settings import UISettings
 from tests.ui.conftest import run_flow
 
 #: Examples per operation: enough to find a 500, few enough for the whole suite to take seconds.

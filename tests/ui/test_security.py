@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+
 from graflow_ui.dashboard import Dashboard
 from graflow_ui.security import COOKIE
-
 from tests.ui.conftest import run_ids
 
 ClientFor = Callable[..., TestClient]

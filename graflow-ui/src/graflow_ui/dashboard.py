@@ -20,7 +20,6 @@ from graflow_ui.fleet import Fleet, fleet_for
 from graflow_ui.history import (
     RunFacts,
     added_tasks,
-    failure_view,
     feedback_view,
     result_view,
     run_summary,
@@ -91,7 +90,7 @@ class Dashboard:
             rerun_of={"run_id": rerun_of[0], "from_task": rerun_of[1]} if rerun_of else None,
             tasks=task_views(saved, rows, RunFacts(failures, pending, running_on)),
             timeline=timeline(saved, rows, failures),
-            failures=[failure_view(f) for f in failures],
+            failures=failures,
             pending_feedback=[feedback_view(r) for r in pending],
             launches=self.launcher.launches(run_id),
             resumable=info.holder is None and not info.status.finished,

@@ -9,7 +9,6 @@ driver holds the run), skipped (the run finished without it), pending (the rest)
 
 from __future__ import annotations
 
-import dataclasses
 import pprint
 import reprlib
 from collections.abc import Iterator, Mapping
@@ -22,7 +21,6 @@ from graflow.state.records import Completion, Failure, RunInfo, RunStatus
 from graflow.state.store import SavedRun
 from graflow_ui.models import (
     AttemptBar,
-    FailureView,
     FeedbackRequestView,
     ResultView,
     RunSummary,
@@ -35,7 +33,6 @@ __all__ = [
     "PREVIEW_CHARS",
     "RunFacts",
     "added_tasks",
-    "failure_view",
     "feedback_view",
     "result_view",
     "run_summary",
@@ -252,7 +249,3 @@ def timeline(saved: SavedRun, rows: list[TaskHistory], failures: list[Failure]) 
         )
     bars.sort(key=lambda bar: (bar.start, bar.end))
     return bars
-
-
-def failure_view(failure: Failure) -> FailureView:
-    return FailureView(**dataclasses.asdict(failure))

@@ -11,13 +11,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from graflow.state.records import Failure
+
 __all__ = [
     "Action",
     "AttemptBar",
     "DeadLetter",
     "DeadLetterPage",
     "DepthSample",
-    "FailureView",
     "FeedbackAnswer",
     "FeedbackRequestView",
     "GraphEdge",
@@ -69,21 +70,6 @@ class RunPage(BaseModel):
     total: int
     offset: int
     limit: int
-
-
-class FailureView(BaseModel):
-    """An attempt that raised, with the traceback from where it ran."""
-
-    task_id: str
-    attempt: int
-    error_type: str
-    message: str
-    traceback: str
-    started_at: float
-    finished_at: float
-    worker: str
-    #: Whether the task gave up with it.
-    final: bool
 
 
 class ResultView(BaseModel):
@@ -222,7 +208,8 @@ class RunDetail(BaseModel):
     rerun_of: dict[str, str] | None = None
     tasks: list[TaskView]
     timeline: list[AttemptBar]
-    failures: list[FailureView]
+    #: Each attempt that raised, with the traceback from where it ran (the store's own record).
+    failures: list[Failure]
     pending_feedback: list[FeedbackRequestView]
     launches: list[Launch]
     #: Whether ``POST /api/runs/{id}/resume`` would start anything now.
