@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from graflow.cli.runs import task_history
-from graflow.exceptions import RunInUseError
 from graflow.hitl import FeedbackManager, FeedbackResponse
 from graflow.state.records import RunStatus
 from graflow.state.store import StateStore
@@ -125,7 +124,7 @@ class Dashboard:
     def resume(self, run_id: str) -> Action:
         info = self.store.run(run_id)
         if info.holder is not None:
-            raise RunInUseError(run_id, info.holder, 0.0)
+            raise Refused(f"run {run_id} is being driven by {info.holder}: it goes on by itself")
         if info.status.finished:
             raise Refused(
                 f"run {run_id} {info.status}: nothing is left to resume; rerun it from a task instead"
@@ -169,8 +168,7 @@ class Dashboard:
     # --- the fleet ---------------------------------------------------------------------------
 
     def workers(self) -> list[WorkerView]:
-        fleet = self._fleet()
-        return [WorkerView.model_validate(_known(record, WorkerView)) for record in fleet.workers()]
+        return [WorkerView.model_validate(_known(record)) for record in self._fleet().workers()]
 
     def queues(self) -> list[QueueView]:
         fleet = self._fleet()
@@ -236,6 +234,13 @@ _NO_SCHEDULER = (
 )
 
 
-def _known(record: dict[str, Any], model: type[WorkerView]) -> dict[str, Any]:
-    """The fields of a heartbeat the model knows (a newer worker may publish more)."""
-    return {k: v for k, v in record.items() if k in model.model_fields}
+def _known(record: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a heartbeat :class:`WorkerView` knows (a newer worker may publish more; a
+    simpler one may name its running tasks by id alone)."""
+    known = {k: v for k, v in record.items() if k in WorkerView.model_fields}
+    running = known.get("running")
+    known["running"] = [
+        task if isinstance(task, dict) else {"task_id": str(task)}
+        for task in (running if isinstance(running, list) else [])
+    ]
+    return known

@@ -13,7 +13,7 @@ import pprint
 import reprlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from graflow.cli.runs import TaskHistory
 from graflow.hitl.types import FeedbackRequest
@@ -27,6 +27,9 @@ from graflow_ui.models import (
     TaskState,
     TaskView,
 )
+
+if TYPE_CHECKING:
+    from graflow.core.dsl import Executable
 
 __all__ = [
     "FULL_RESULT_CHARS",
@@ -96,26 +99,28 @@ def result_view(task_id: str, value: Any, *, full: bool = False) -> ResultView:
     )
 
 
-def added_tasks(completions: list[Completion]) -> Iterator[tuple[str, str]]:
-    """``(by, added)`` for every task a step added at run time (``next_task``), in order."""
+def added_tasks(completions: list[Completion]) -> Iterator[tuple[str, Executable]]:
+    """``(by, what)`` for everything a step added at run time (``next_task``: a task, a chain, a group), in order."""
     for completion in completions:
         requests = completion.requests
         for executable, _goto in requests.next_tasks if requests is not None else ():
-            for task in executable.iter_tasks():
-                yield completion.task_id, task.task_id
+            yield completion.task_id, executable
 
 
 def task_views(saved: SavedRun, rows: list[TaskHistory], facts: RunFacts) -> list[TaskView]:
     """Every node of the run (``rows``: :func:`~graflow.cli.runs.task_history`) with its state."""
     done = {row.task_id for row in rows if row.status == "done"}
     judge = _Judge(saved, facts, done)
+    kinds = {
+        node.task_id: node.kind for _, added in added_tasks(saved.completions) for node in added.iter_tasks()
+    }
     attempts = {c.task_id: c.attempts for c in saved.completions}
     views = []
     for row in rows:
         views.append(
             TaskView(
                 task_id=row.task_id,
-                kind="group" if row.kind == "group" else "workflow" if row.kind == "workflow" else "task",
+                kind=_kind(kinds.get(row.task_id, row.kind)),
                 state=judge.state(row),
                 occurrences=row.occurrences,
                 attempts=attempts.get(row.task_id, 0),
@@ -128,6 +133,10 @@ def task_views(saved: SavedRun, rows: list[TaskHistory], facts: RunFacts) -> lis
             )
         )
     return views
+
+
+def _kind(kind: str) -> Literal["task", "group", "workflow"]:
+    return "group" if kind == "group" else "workflow" if kind == "workflow" else "task"
 
 
 class _Judge:

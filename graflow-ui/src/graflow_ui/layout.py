@@ -46,8 +46,10 @@ NodeKind = Literal["task", "group", "workflow"]
 EdgeKind = Literal["forward", "back", "added"]
 
 
-def layout(graph: TaskGraph, start_nodes: Sequence[str], added: Iterable[tuple[str, str]] = ()) -> GraphView:
-    """``graph`` laid out, with the tasks ``added`` at run time as ``(by task id, added task id)``."""
+def layout(
+    graph: TaskGraph, start_nodes: Sequence[str], added: Iterable[tuple[str, Executable]] = ()
+) -> GraphView:
+    """``graph`` laid out, with what was ``added`` at run time as ``(by task id, task, chain or group)``."""
     top = _graph_block(graph, start_nodes, prefix="")
     top.add_runtime_tasks(list(added))
     canvas = _Canvas()
@@ -209,13 +211,22 @@ class _GraphBlock:
         self.owner: dict[str, str] = {}
         self.w = self.h = 0.0
 
-    def add_runtime_tasks(self, added: list[tuple[str, str]]) -> None:
-        """Tasks added at run time join the layer after the node that added them."""
-        for by, task_id in added:
-            if task_id not in self.owner:
-                self.blocks[task_id] = _TaskBlock(task_id, task_id)
-                self.owner[task_id] = task_id
-            self.edges.append((by, task_id, "added"))
+    def add_runtime_tasks(self, added: list[tuple[str, Executable]]) -> None:
+        """What was added at run time joins the layer after the node that added it; a node of the
+        graph added again (run once more) gets only the edge."""
+        for by, executable in added:
+            if executable.task_id in self.owner:
+                self.edges.append((by, executable.task_id, "added"))
+                continue
+            block = (
+                _Column([_node_block(e, "") for e in executable.elements])
+                if executable.kind == "chain"
+                else _node_block(executable, "")
+            )
+            self.blocks[block.id] = block
+            for inner in _ids_inside(block):
+                self.owner[inner] = block.id
+            self.edges.append((by, block.id, "added"))
 
     def measure(self) -> None:
         self.rows = _Rows(self._layered_rows(), GAP_Y)
