@@ -23,6 +23,8 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
+#: Scripts a page loads besides common.js and its own.
+_EXTRA_SCRIPTS: Final = {"run": ("draw",)}
 #: Page name -> (title, navigation label or None when not in the navigation).
 _PAGES: Final = {
     "runs": ("Runs", "Runs"),
@@ -50,7 +52,7 @@ _SHELL: Final = """<!doctype html>
 </header>
 <main id="app" data-page="{page}" data-args="{args}"></main>
 <script src="/static/common.js?v={version}"></script>
-<script src="/static/{script}.js?v={version}"></script>
+{scripts}
 </body>
 </html>
 """
@@ -91,7 +93,10 @@ def _page(page: str, **args: str) -> HTMLResponse:
         nav=nav,
         page=page,
         args=html.escape(json.dumps(args)),
-        script=page,
+        scripts="\n".join(
+            f'<script src="/static/{name}.js?v={__version__}"></script>'
+            for name in (*_EXTRA_SCRIPTS.get(page, ()), page)
+        ),
         version=__version__,
     )
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})

@@ -59,7 +59,11 @@ const Graflow = (() => {
       throw new ApiError(401, "log in first");
     }
     const data = await answer.json().catch(() => ({ detail: answer.statusText }));
-    if (!answer.ok) throw new ApiError(answer.status, typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail));
+    if (!answer.ok)
+      throw new ApiError(
+        answer.status,
+        typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail),
+      );
     return data;
   }
 
@@ -156,7 +160,10 @@ const Graflow = (() => {
       if (reason.value.trim()) body.reason = reason.value.trim();
       for (const button of form.querySelectorAll("button")) button.disabled = true;
       try {
-        const answered = await api(`/api/feedback/${encodeURIComponent(request.feedback_id)}`, { method: "POST", body });
+        const answered = await api(`/api/feedback/${encodeURIComponent(request.feedback_id)}`, {
+          method: "POST",
+          body,
+        });
         toast(`Answered: ${request.prompt}`, "ok");
         onAnswered(answered);
       } catch (error) {
@@ -172,8 +179,16 @@ const Graflow = (() => {
       case "approval":
         fields = [reason];
         buttons = [
-          h("button", { type: "button", class: "approve", onclick: () => send({ approved: true }) }, "Approve"),
-          h("button", { type: "button", class: "reject", onclick: () => send({ approved: false }) }, "Reject"),
+          h(
+            "button",
+            { type: "button", class: "approve", onclick: () => send({ approved: true }) },
+            "Approve",
+          ),
+          h(
+            "button",
+            { type: "button", class: "reject", onclick: () => send({ approved: false }) },
+            "Reject",
+          ),
         ];
         break;
       case "text": {
@@ -187,7 +202,17 @@ const Graflow = (() => {
       case "multi_selection": {
         const many = request.feedback_type === "multi_selection";
         const choices = options.map((option, i) =>
-          h("label", { class: "choice" }, h("input", { type: many ? "checkbox" : "radio", name: "choice", value: option, required: !many && i === 0 }), option),
+          h(
+            "label",
+            { class: "choice" },
+            h("input", {
+              type: many ? "checkbox" : "radio",
+              name: "choice",
+              value: option,
+              required: !many && i === 0,
+            }),
+            option,
+          ),
         );
         fields = [h("fieldset", {}, h("legend", {}, many ? "choose any" : "choose one"), choices)];
         buttons = [h("button", { type: "submit" }, "Send")];
@@ -199,7 +224,12 @@ const Graflow = (() => {
         break;
       }
       default: {
-        const data = h("textarea", { name: "custom_data", rows: 4, class: "mono", placeholder: '{"key": "value"}' });
+        const data = h("textarea", {
+          name: "custom_data",
+          rows: 4,
+          class: "mono",
+          placeholder: '{"key": "value"}',
+        });
         fields = [data];
         buttons = [h("button", { type: "submit" }, "Send")];
         form.addEventListener("submit", (e) => {
@@ -229,7 +259,12 @@ const Graflow = (() => {
     return h(
       "article",
       { class: "card question", id: `q-${request.feedback_id}` },
-      h("header", {}, h("span", { class: "kind" }, request.feedback_type.replace("_", " ")), h("h3", {}, request.prompt)),
+      h(
+        "header",
+        {},
+        h("span", { class: "kind" }, request.feedback_type.replace("_", " ")),
+        h("h3", {}, request.prompt),
+      ),
       h(
         "p",
         { class: "meta" },
@@ -239,10 +274,30 @@ const Graflow = (() => {
         h("a", { href: `/runs/${encodeURIComponent(request.run_id)}` }, shortId(request.run_id)),
         ` · asked ${time(request.created_at)}`,
       ),
-      Object.keys(request.metadata || {}).length ? h("pre", { class: "mono small" }, JSON.stringify(request.metadata, null, 2)) : null,
+      Object.keys(request.metadata || {}).length
+        ? h("pre", { class: "mono small" }, JSON.stringify(request.metadata, null, 2))
+        : null,
       answerForm(request, onAnswered),
     );
   }
 
-  return { h, s, fill, api, ApiError, listen, every, args, main, time, duration, badge, shortId, toast, empty, answerForm, questionCard };
+  return {
+    h,
+    s,
+    fill,
+    api,
+    ApiError,
+    listen,
+    every,
+    args,
+    main,
+    time,
+    duration,
+    badge,
+    shortId,
+    toast,
+    empty,
+    answerForm,
+    questionCard,
+  };
 })();

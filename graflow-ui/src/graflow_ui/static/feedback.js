@@ -4,7 +4,19 @@
 (() => {
   const { h, fill, api, every, main, empty } = Graflow;
   const list = h("div", { id: "questions" });
-  main().append(h("div", { class: "page-head" }, h("h1", {}, "Questions"), h("p", { class: "dim" }, "Tasks wait for these answers; a suspended run carries on once answered and resumed.")), list);
+  main().append(
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", {}, "Questions"),
+      h(
+        "p",
+        { class: "dim" },
+        "Tasks wait for these answers; a suspended run carries on once answered and resumed.",
+      ),
+    ),
+    list,
+  );
   const open = new Set();
 
   async function look() {

@@ -5,7 +5,11 @@
   const { h, fill, s, api, every, main, time, duration, shortId, empty } = Graflow;
   const queues = h("div", { id: "queues", class: "queues" });
   const workers = h("div", { id: "workers", class: "table-wrap" });
-  main().append(h("div", { class: "page-head" }, h("h1", {}, "Fleet")), h("section", { class: "card" }, h("h2", {}, "Queues"), queues), h("section", { class: "card" }, h("h2", {}, "Workers"), workers));
+  main().append(
+    h("div", { class: "page-head" }, h("h1", {}, "Fleet")),
+    h("section", { class: "card" }, h("h2", {}, "Queues"), queues),
+    h("section", { class: "card" }, h("h2", {}, "Workers"), workers),
+  );
 
   async function look() {
     let found;
@@ -19,7 +23,12 @@
     }
     const [queueList, workerList] = found;
     fill(queues, ...queueList.map(queueCard));
-    fill(workers, workerList.length ? workerTable(workerList) : empty("No live worker: start one with `graflow-worker --redis-url ... --key-prefix ...`."));
+    fill(
+      workers,
+      workerList.length
+        ? workerTable(workerList)
+        : empty("No live worker: start one with `graflow-worker --redis-url ... --key-prefix ...`."),
+    );
   }
 
   function queueCard(queue) {
@@ -27,7 +36,13 @@
       "article",
       { class: "queue" },
       h("h3", {}, queue.name, " ", h("span", { class: "mono dim small" }, queue.stream)),
-      h("div", { class: "numbers" }, number("waiting", queue.depth), number("running", queue.in_flight), h("a", { href: "/dead-letters" }, number("dead letters", queue.dead_letters))),
+      h(
+        "div",
+        { class: "numbers" },
+        number("waiting", queue.depth),
+        number("running", queue.in_flight),
+        h("a", { href: "/dead-letters" }, number("dead letters", queue.dead_letters)),
+      ),
       depthChart(queue.history),
     );
   }
@@ -37,7 +52,8 @@
   }
 
   function depthChart(history) {
-    if (history.length < 2) return h("p", { class: "dim small" }, "Depth over the last minutes appears after a few samples.");
+    if (history.length < 2)
+      return h("p", { class: "dim small" }, "Depth over the last minutes appears after a few samples.");
     const width = 600;
     const height = 120;
     const t0 = history[0].at;
@@ -48,13 +64,24 @@
     const line = (key) => history.map((p) => `${x(p.at).toFixed(1)},${y(p[key]).toFixed(1)}`).join(" ");
     return s(
       "svg",
-      { class: "depth", viewBox: `0 0 ${width} ${height}`, width: "100%", height, role: "img", "aria-label": "queue depth over the last minutes" },
+      {
+        class: "depth",
+        viewBox: `0 0 ${width} ${height}`,
+        width: "100%",
+        height,
+        role: "img",
+        "aria-label": "queue depth over the last minutes",
+      },
       s("polyline", { points: line("depth"), class: "depth-line" }),
       s("polyline", { points: line("in_flight"), class: "flight-line" }),
       s("text", { x: 2, y: 12, class: "axis" }, String(top)),
       s("text", { x: 2, y: height - 20, class: "axis" }, "0"),
       s("text", { x: 30, y: height - 4, class: "axis" }, `${duration(t1 - t0)} ago`),
-      s("text", { x: width - 10, y: height - 4, "text-anchor": "end", class: "axis" }, "now · waiting (blue), running (green)"),
+      s(
+        "text",
+        { x: width - 10, y: height - 4, "text-anchor": "end", class: "axis" },
+        "now · waiting (blue), running (green)",
+      ),
     );
   }
 
@@ -62,7 +89,26 @@
     return h(
       "table",
       { class: "workers" },
-      h("thead", {}, h("tr", {}, ["worker", "host", "state", "running", "processed", "ok", "failed", "task time", "up since", "seen"].map((c) => h("th", {}, c)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          [
+            "worker",
+            "host",
+            "state",
+            "running",
+            "processed",
+            "ok",
+            "failed",
+            "task time",
+            "up since",
+            "seen",
+          ].map((c) => h("th", {}, c)),
+        ),
+      ),
       h(
         "tbody",
         {},
@@ -89,7 +135,18 @@
                   "td",
                   { colspan: 10 },
                   w.running.map((task) =>
-                    h("span", { class: "running-task" }, h("code", {}, task.task_id), " of ", h("a", { href: `/runs/${encodeURIComponent(task.session_id)}` }, shortId(String(task.session_id))), `, attempt ${task.attempt}, since ${time(task.since)}`),
+                    h(
+                      "span",
+                      { class: "running-task" },
+                      h("code", {}, task.task_id),
+                      " of ",
+                      h(
+                        "a",
+                        { href: `/runs/${encodeURIComponent(task.session_id)}` },
+                        shortId(String(task.session_id)),
+                      ),
+                      `, attempt ${task.attempt}, since ${time(task.since)}`,
+                    ),
                   ),
                 ),
               )

@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { h, fill, s, api, listen, main, time, duration, badge, shortId, toast, empty, questionCard } = Graflow;
+  const { h, fill, api, listen, main, time, duration, badge, shortId, toast, empty, questionCard } = Graflow;
   const runId = Graflow.args().run_id;
   const base = `/api/runs/${encodeURIComponent(runId)}`;
   const page = {
@@ -26,7 +26,17 @@
 
   main().append(
     head,
-    h("div", { class: "run-body" }, h("section", { class: "card graph-card" }, h("div", { class: "card-head" }, h("h2", {}, "Graph"), legend(), zoomButtons()), graphBox), side),
+    h(
+      "div",
+      { class: "run-body" },
+      h(
+        "section",
+        { class: "card graph-card" },
+        h("div", { class: "card-head" }, h("h2", {}, "Graph"), legend(), zoomButtons()),
+        graphBox,
+      ),
+      side,
+    ),
     h("section", { class: "card" }, h("h2", {}, "Questions"), questions),
     h("section", { class: "card" }, h("h2", {}, "Timeline"), timelineBox),
     h("section", { class: "card" }, h("h2", {}, "Errors"), errors),
@@ -38,7 +48,9 @@
     return h(
       "div",
       { class: "legend" },
-      ["done", "running", "retrying", "waiting", "failed", "pending", "skipped"].map((state) => h("span", { class: `chip state-${state}` }, state)),
+      ["done", "running", "retrying", "waiting", "failed", "pending", "skipped"].map((state) =>
+        h("span", { class: `chip state-${state}` }, state),
+      ),
     );
   }
 
@@ -87,20 +99,42 @@
   function renderHead() {
     const { run, rerun_of: rerunOf, resumable } = page.detail;
     document.title = `${run.workflow} ${shortId(run.run_id)} · Graflow`;
-    fill(head, 
+    fill(
+      head,
       h(
         "div",
         { class: "title-row" },
         h("h1", {}, run.workflow, " ", h("span", { class: "mono dim" }, shortId(run.run_id))),
         h("span", { id: "run-status" }, badge(run.status)),
-        h("div", { class: "actions" }, h("button", { id: "resume", disabled: !resumable, onclick: resume, title: resumable ? "carry the run on from where it stopped" : "only a stopped run that did not succeed can be resumed" }, "Resume")),
+        h(
+          "div",
+          { class: "actions" },
+          h(
+            "button",
+            {
+              id: "resume",
+              disabled: !resumable,
+              onclick: resume,
+              title: resumable
+                ? "carry the run on from where it stopped"
+                : "only a stopped run that did not succeed can be resumed",
+            },
+            "Resume",
+          ),
+        ),
       ),
       h(
         "p",
         { class: "meta" },
         `started ${time(run.started_at)} · finished ${time(run.finished_at)} · tasks ${run.tasks_done}/${run.tasks_total}`,
         run.holder ? ` · driven by ${run.holder}` : "",
-        rerunOf ? [" · a rerun of ", h("a", { href: `/runs/${encodeURIComponent(rerunOf.run_id)}` }, shortId(rerunOf.run_id)), ` from ${rerunOf.from_task}`] : "",
+        rerunOf
+          ? [
+              " · a rerun of ",
+              h("a", { href: `/runs/${encodeURIComponent(rerunOf.run_id)}` }, shortId(rerunOf.run_id)),
+              ` from ${rerunOf.from_task}`,
+            ]
+          : "",
       ),
       run.error ? h("p", { class: "error run-error" }, run.error) : null,
       h("p", { class: "mono small dim" }, `run id ${run.run_id}`),
@@ -123,7 +157,8 @@
     try {
       const action = await api(`${base}/rerun`, { method: "POST", body: { from_task: taskId } });
       toast(action.message, "ok");
-      if (action.launch && action.launch.new_run_id) location.assign(`/runs/${encodeURIComponent(action.launch.new_run_id)}`);
+      if (action.launch && action.launch.new_run_id)
+        location.assign(`/runs/${encodeURIComponent(action.launch.new_run_id)}`);
       else reload();
     } catch (error) {
       toast(error.message, "error");
@@ -133,65 +168,18 @@
   // --- the graph ---------------------------------------------------------------------------
 
   function drawGraph() {
-    const graph = page.graph;
-    if (!graph.nodes.length) {
+    if (!page.graph.nodes.length) {
       fill(graphBox, empty("This run has no nodes."));
       return;
     }
     const states = new Map(page.detail.tasks.map((task) => [task.task_id, task.state]));
-    const svg = s("svg", {
-      class: "graph-svg",
-      viewBox: `0 0 ${graph.width} ${graph.height}`,
-      width: zoom.fit ? "100%" : graph.width,
-      height: zoom.fit ? Math.min(graph.height, 640) : graph.height,
-      preserveAspectRatio: "xMidYMin meet",
-      role: "img",
-      "aria-label": `graph of run ${runId}`,
-    });
-    svg.append(
-      s(
-        "defs",
-        {},
-        s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow" })),
-      ),
-    );
-    const boxes = s("g", {});
-    const edges = s("g", {});
-    const tasks = s("g", {});
-    for (const node of graph.nodes) {
-      const state = states.get(node.id) || "pending";
-      if (node.kind === "task") {
-        const selected = node.id === page.selected ? " selected" : "";
-        tasks.append(
-          s(
-            "g",
-            { class: `node state-${state}${selected}`, "data-task-id": node.id, "data-state": state, transform: `translate(${node.x},${node.y})`, tabindex: 0, onclick: () => select(node.id), onkeydown: (e) => e.key === "Enter" && select(node.id) },
-            s("title", {}, `${node.id}: ${state}`),
-            s("rect", { width: node.w, height: node.h, rx: 6 }),
-            s("text", { x: node.w / 2, y: node.h / 2 + 4, "text-anchor": "middle" }, clip(node.label, 22)),
-          ),
-        );
-      } else {
-        boxes.append(
-          s(
-            "g",
-            { class: `box box-${node.kind} state-${state}`, "data-task-id": node.id, "data-state": state, onclick: () => select(node.id) },
-            s("title", {}, `${node.id} (${node.kind === "group" ? "parallel group" : "nested workflow"}): ${state}`),
-            s("rect", { x: node.x, y: node.y, width: node.w, height: node.h, rx: 8 }),
-            s("text", { x: node.x + 10, y: node.y + 15 }, `${clip(node.label, 40)} · ${node.kind === "group" ? "parallel" : "workflow"}`),
-          ),
-        );
-      }
-    }
-    for (const edge of graph.edges) {
-      edges.append(s("polyline", { class: `edge edge-${edge.kind}`, points: edge.points.map((p) => p.join(",")).join(" "), "marker-end": "url(#arrow)" }));
-    }
-    svg.append(boxes, edges, tasks);
-    fill(graphBox, svg);
-  }
-
-  function clip(text, length) {
-    return text.length > length ? `${text.slice(0, length - 1)}…` : text;
+    const options = {
+      selected: page.selected,
+      onSelect: select,
+      fit: zoom.fit,
+      label: `graph of run ${runId}`,
+    };
+    fill(graphBox, Graflow.draw.graph(page.graph, states, options));
   }
 
   function select(taskId) {
@@ -205,12 +193,18 @@
   function renderPanel() {
     const task = page.detail.tasks.find((t) => t.task_id === page.selected);
     if (!task) {
-      fill(side, h("h2", {}, "Task"), empty("Click a task in the graph to see it here."), h("p", { class: "dim small" }, `${page.detail.tasks.length} nodes`));
+      fill(
+        side,
+        h("h2", {}, "Task"),
+        empty("Click a task in the graph to see it here."),
+        h("p", { class: "dim small" }, `${page.detail.tasks.length} nodes`),
+      );
       return;
     }
     const failures = page.detail.failures.filter((f) => f.task_id === task.task_id);
     const question = page.detail.pending_feedback.find((q) => q.task_id === task.task_id);
-    fill(side, 
+    fill(
+      side,
       h("h2", {}, h("span", { class: "mono" }, task.task_id)),
       h(
         "dl",
@@ -224,9 +218,29 @@
         fact("finished", time(task.finished_at)),
       ),
       task.result ? [h("h3", {}, "Result"), resultBlock(task.result)] : null,
-      question ? h("p", { class: "waiting-note" }, "Waiting for an answer: ", h("a", { href: `#q-${question.feedback_id}` }, question.prompt)) : null,
+      question
+        ? h(
+            "p",
+            { class: "waiting-note" },
+            "Waiting for an answer: ",
+            h("a", { href: `#q-${question.feedback_id}` }, question.prompt),
+          )
+        : null,
       failures.length ? [h("h3", {}, "Failed attempts"), failures.map(failureBlock)] : null,
-      h("div", { class: "row" }, h("button", { type: "button", class: "rerun", onclick: () => rerun(task.task_id), title: "run this task and everything after it again, as a new run" }, "Rerun from here")),
+      h(
+        "div",
+        { class: "row" },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "rerun",
+            onclick: () => rerun(task.task_id),
+            title: "run this task and everything after it again, as a new run",
+          },
+          "Rerun from here",
+        ),
+      ),
     );
   }
 
@@ -243,7 +257,9 @@
             type: "button",
             class: "link",
             onclick: async () => {
-              const full = await api(`${base}/results/${encodeURIComponent(result.task_id)}`).catch((error) => toast(error.message, "error"));
+              const full = await api(`${base}/results/${encodeURIComponent(result.task_id)}`).catch((error) =>
+                toast(error.message, "error"),
+              );
               if (full) {
                 text.textContent = full.text;
                 more.remove();
@@ -260,8 +276,20 @@
     return h(
       "details",
       { class: `failure${failure.final ? " final" : ""}` },
-      h("summary", {}, h("code", {}, failure.task_id), ` attempt ${failure.attempt}: `, h("strong", {}, failure.error_type), `: ${failure.message}`, failure.final ? " (gave up)" : " (retried)"),
-      h("p", { class: "dim small" }, `${time(failure.finished_at)}${failure.worker ? ` on ${failure.worker}` : ""}`),
+      h(
+        "summary",
+        {},
+        h("code", {}, failure.task_id),
+        ` attempt ${failure.attempt}: `,
+        h("strong", {}, failure.error_type),
+        `: ${failure.message}`,
+        failure.final ? " (gave up)" : " (retried)",
+      ),
+      h(
+        "p",
+        { class: "dim small" },
+        `${time(failure.finished_at)}${failure.worker ? ` on ${failure.worker}` : ""}`,
+      ),
       h("pre", { class: "mono traceback" }, failure.traceback),
     );
   }
@@ -270,68 +298,47 @@
 
   function drawTimeline() {
     const bars = page.detail.timeline;
-    if (!bars.length) {
-      fill(timelineBox, empty("No attempt recorded yet."));
-      return;
-    }
-    const rows = [];
-    const rowOf = new Map();
-    for (const bar of bars) {
-      if (!rowOf.has(bar.task_id)) {
-        rowOf.set(bar.task_id, rows.length);
-        rows.push(bar.task_id);
-      }
-    }
-    const start = Math.min(...bars.map((b) => b.start));
-    const end = Math.max(...bars.map((b) => b.end));
-    const span = Math.max(end - start, 0.001);
-    const labelW = 190;
-    const width = 900;
-    const rowH = 20;
-    const height = rows.length * rowH + 24;
-    const x = (t) => labelW + ((t - start) / span) * (width - labelW - 10);
-    const svg = s("svg", { class: "gantt", viewBox: `0 0 ${width} ${height}`, width: "100%", height, role: "img", "aria-label": "timeline of task attempts" });
-    rows.forEach((taskId, i) => {
-      svg.append(s("text", { x: labelW - 8, y: i * rowH + 14, "text-anchor": "end", class: "gantt-label" }, clip(taskId, 26)));
-    });
-    for (const bar of bars) {
-      const y = rowOf.get(bar.task_id) * rowH + 3;
-      const w = Math.max(x(bar.end) - x(bar.start), 2);
-      svg.append(
-        s(
-          "g",
-          { class: `bar bar-${bar.outcome}` },
-          s("title", {}, `${bar.task_id}, attempt ${bar.attempt}: ${bar.outcome} in ${duration(bar.end - bar.start)}${bar.worker ? ` on ${bar.worker}` : ""}`),
-          s("rect", { x: x(bar.start), y, width: w, height: rowH - 6, rx: 3 }),
-          bar.attempt > 1 || bar.outcome === "failed" ? s("text", { x: x(bar.start) + w + 3, y: y + 11, class: "gantt-attempt" }, `#${bar.attempt}`) : null,
-        ),
-      );
-    }
-    svg.append(s("text", { x: labelW, y: height - 6, class: "gantt-axis" }, time(start)), s("text", { x: width - 10, y: height - 6, "text-anchor": "end", class: "gantt-axis" }, `+${duration(span)}`));
-    fill(timelineBox, svg);
+    fill(timelineBox, bars.length ? Graflow.draw.timeline(bars) : empty("No attempt recorded yet."));
   }
 
   // --- questions, errors, results, launches ----------------------------------------------------
 
   function renderQuestions() {
     const pending = page.detail.pending_feedback;
-    fill(questions, pending.length ? pending.map((q) => questionCard(q, reload)) : empty("No question waits for an answer."));
+    fill(
+      questions,
+      pending.length
+        ? pending.map((q) => questionCard(q, reload))
+        : empty("No question waits for an answer."),
+    );
   }
 
   function renderErrors() {
     const failures = page.detail.failures;
-    fill(errors, failures.length ? failures.map(failureBlock) : empty(page.detail.run.error ? page.detail.run.error : "No attempt failed."));
+    fill(
+      errors,
+      failures.length
+        ? failures.map(failureBlock)
+        : empty(page.detail.run.error ? page.detail.run.error : "No attempt failed."),
+    );
   }
 
   function renderResults() {
     const done = page.detail.tasks.filter((t) => t.result);
-    fill(results, 
+    fill(
+      results,
       done.length
         ? h(
             "table",
             { class: "results" },
             h("thead", {}, h("tr", {}, h("th", {}, "task"), h("th", {}, "result"))),
-            h("tbody", {}, done.map((t) => h("tr", {}, h("td", { class: "mono" }, t.task_id), h("td", {}, resultBlock(t.result))))),
+            h(
+              "tbody",
+              {},
+              done.map((t) =>
+                h("tr", {}, h("td", { class: "mono" }, t.task_id), h("td", {}, resultBlock(t.result))),
+              ),
+            ),
           )
         : empty("No result yet."),
     );
@@ -339,14 +346,31 @@
 
   function renderLaunches() {
     const items = page.detail.launches;
-    fill(launches, 
+    fill(
+      launches,
       items.length
         ? items.map((launch) =>
             h(
               "details",
               { class: "launch", open: launch.exit_code === null },
-              h("summary", {}, h("code", {}, launch.command.slice(2, 5).join(" ")), ` · pid ${launch.pid} · ${launch.exit_code === null ? "running" : `exit ${launch.exit_code}`} · ${time(launch.started_at)}`),
-              launch.new_run_id && launch.new_run_id !== runId ? h("p", {}, "new run ", h("a", { href: `/runs/${encodeURIComponent(launch.new_run_id)}` }, shortId(launch.new_run_id))) : null,
+              h(
+                "summary",
+                {},
+                h("code", {}, launch.command.slice(2, 5).join(" ")),
+                ` · pid ${launch.pid} · ${launch.exit_code === null ? "running" : `exit ${launch.exit_code}`} · ${time(launch.started_at)}`,
+              ),
+              launch.new_run_id && launch.new_run_id !== runId
+                ? h(
+                    "p",
+                    {},
+                    "new run ",
+                    h(
+                      "a",
+                      { href: `/runs/${encodeURIComponent(launch.new_run_id)}` },
+                      shortId(launch.new_run_id),
+                    ),
+                  )
+                : null,
               h("p", { class: "dim small" }, `log: ${launch.log_path}`),
               h("pre", { class: "mono log" }, launch.log_tail || "(no output yet)"),
             ),
@@ -358,6 +382,10 @@
   // --- live ---------------------------------------------------------------------------------
 
   load()
-    .then(() => listen(`/api/events/runs/${encodeURIComponent(runId)}`, "pulse", reload, (detail) => toast(detail, "error")))
+    .then(() =>
+      listen(`/api/events/runs/${encodeURIComponent(runId)}`, "pulse", reload, (detail) =>
+        toast(detail, "error"),
+      ),
+    )
     .catch((error) => fill(main(), h("h1", {}, "Run"), h("p", { class: "error" }, error.message)));
 })();

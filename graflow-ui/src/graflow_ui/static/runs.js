@@ -19,7 +19,12 @@
     h("option", { value: "" }, "any status"),
     STATUSES.map((s) => h("option", { value: s, selected: s === state.status }, s)),
   );
-  const workflowInput = h("input", { name: "workflow", placeholder: "workflow name", value: state.workflow, "aria-label": "workflow" });
+  const workflowInput = h("input", {
+    name: "workflow",
+    placeholder: "workflow name",
+    value: state.workflow,
+    "aria-label": "workflow",
+  });
   const table = h("div", { class: "table-wrap" });
   const pager = h("div", { class: "pager" });
   const filters = h(
@@ -50,13 +55,31 @@
 
   function render(page) {
     if (!page.runs.length) {
-      fill(table, empty(page.total ? "No runs on this page." : "No runs match. Durable runs (graflow run --durable) appear here."));
+      fill(
+        table,
+        empty(
+          page.total
+            ? "No runs on this page."
+            : "No runs match. Durable runs (graflow run --durable) appear here.",
+        ),
+      );
     } else {
-      fill(table, 
+      fill(
+        table,
         h(
           "table",
           { class: "runs" },
-          h("thead", {}, h("tr", {}, ["run", "workflow", "status", "started", "finished", "tasks", "error"].map((c) => h("th", {}, c)))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["run", "workflow", "status", "started", "finished", "tasks", "error"].map((c) =>
+                h("th", {}, c),
+              ),
+            ),
+          ),
           h(
             "tbody",
             {},
@@ -64,7 +87,15 @@
               h(
                 "tr",
                 { "data-run-id": run.run_id },
-                h("td", {}, h("a", { href: `/runs/${encodeURIComponent(run.run_id)}`, class: "mono" }, shortId(run.run_id))),
+                h(
+                  "td",
+                  {},
+                  h(
+                    "a",
+                    { href: `/runs/${encodeURIComponent(run.run_id)}`, class: "mono" },
+                    shortId(run.run_id),
+                  ),
+                ),
                 h("td", {}, run.workflow),
                 h("td", {}, badge(run.status)),
                 h("td", {}, time(run.started_at)),
@@ -78,7 +109,8 @@
       );
     }
     const last = Math.min(page.offset + page.limit, page.total);
-    fill(pager, 
+    fill(
+      pager,
       h("span", {}, page.total ? `${page.offset + 1}–${last} of ${page.total.toLocaleString()}` : ""),
       h("button", { disabled: page.offset === 0, onclick: () => move(-1) }, "‹ newer"),
       h("button", { disabled: last >= page.total, onclick: () => move(1) }, "older ›"),
@@ -87,7 +119,12 @@
 
   function progress(done, total) {
     const share = total ? Math.round((100 * done) / total) : 0;
-    return h("span", { class: "progress", title: `${done} of ${total}` }, h("span", { style: `width:${share}%` }), `${done}/${total}`);
+    return h(
+      "span",
+      { class: "progress", title: `${done} of ${total}` },
+      h("span", { class: "track" }, h("span", { class: "fill", style: `width:${share}%` })),
+      `${done}/${total}`,
+    );
   }
 
   function move(direction) {

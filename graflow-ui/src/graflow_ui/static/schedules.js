@@ -18,13 +18,22 @@
       fill(body, h("p", { class: "empty", id: "no-scheduler" }, list.message));
       return;
     }
-    fill(body, 
+    fill(
+      body,
       h("p", { class: "dim small" }, list.message),
       list.schedules.length
         ? h(
             "table",
             {},
-            h("thead", {}, h("tr", {}, ["name", "workflow", "trigger", "next fire", "state", ""].map((c) => h("th", {}, c)))),
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                ["name", "workflow", "trigger", "next fire", "state", ""].map((c) => h("th", {}, c)),
+              ),
+            ),
             h(
               "tbody",
               {},
@@ -37,7 +46,15 @@
                   h("td", { class: "mono" }, item.trigger),
                   h("td", {}, item.paused ? "–" : time(item.next_fire_at)),
                   h("td", {}, item.paused ? "paused" : "active"),
-                  h("td", {}, h("button", { type: "button", onclick: () => act(item.name, item.paused ? "resume" : "pause") }, item.paused ? "Resume" : "Pause")),
+                  h(
+                    "td",
+                    {},
+                    h(
+                      "button",
+                      { type: "button", onclick: () => act(item.name, item.paused ? "resume" : "pause") },
+                      item.paused ? "Resume" : "Pause",
+                    ),
+                  ),
                 ),
               ),
             ),
