@@ -5,11 +5,16 @@
 * ``client_for(state_dir, **settings)``: a TestClient of the dashboard over that directory,
   addressed as 127.0.0.1 (the dashboard answers to loopback names only);
 * ``live_server(state_dir, **settings)``: the dashboard served by uvicorn on a free port, for
-  Server-Sent Events and the browser.
+  Server-Sent Events and the browser;
+* ``browser`` / ``page``: Debian's Chromium driven by Playwright (from PyPI), and a fresh page
+  in it whose script errors fail the test. Without either the test skips, saying how to get
+  them; with ``CI=true`` it fails instead (``.ci/run`` installs both).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -25,6 +30,7 @@ from graflow.state.local import LocalStore
 from graflow_ui.app import create_app
 from graflow_ui.settings import UISettings
 from tests.support.ports import free_port
+from tests.support.services import missing
 from tests.support.waiting import wait_until
 
 FLOWS = Path(__file__).parent / "flows"
@@ -130,3 +136,46 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+#: Flags for a headless Chromium on a machine with no outside network (and as root, no sandbox).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    found = os.environ.get("GRAFLOW_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        missing("no Chromium to drive: `apt-get install -y chromium` (or `bash .ci/chromium.sh`)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("Playwright is not installed: `pip install playwright` (it drives the system's Chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.set_default_timeout(30_000)
+    yield opened
+    context.close()
+    assert errors == [], f"the page's scripts failed: {errors}"

@@ -10,58 +10,13 @@ skip, saying how to get them; with ``CI=true`` they fail instead (``.ci/run`` in
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.support.services import missing
 from tests.ui.conftest import ROOT, LiveServer, run_ids
 
-#: Flags for a headless Chromium on a machine with no outside network (and as root, no sandbox).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(os.environ.get("GRAFLOW_TEST_ARTIFACTS", ROOT / ".artifacts"))
-
-
-def chromium_path() -> str:
-    found = os.environ.get("GRAFLOW_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        missing("no Chromium to drive: `apt-get install -y chromium` (or `bash .ci/chromium.sh`)")
-    return found
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_path()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("Playwright is not installed: `pip install playwright` (it drives the system's Chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.set_default_timeout(30_000)
-    yield opened
-    context.close()
-    assert errors == [], f"the page's scripts failed: {errors}"
 
 
 def test_a_person_answers_the_approval_resumes_the_run_and_sees_it_succeed(
@@ -77,7 +32,7 @@ def test_a_person_answers_the_approval_resumes_the_run_and_sees_it_succeed(
     assert row.locator(".badge").inner_text() == "suspended"
 
     row.locator("a").click()
-    page.wait_for_url(f"{server.url}/runs/{run_id}")
+    page.wait_for_url(f"{server.url}/runs/{run_id}", wait_until="domcontentloaded")
     page.wait_for_selector("#graph [data-task-id='approve'][data-state='waiting']")
     states = {
         task: page.get_attribute(f"#graph [data-task-id='{task}']", "data-state")
@@ -130,10 +85,10 @@ def test_with_a_token_a_person_logs_in_once_and_the_pages_work(
     server = live_server(make_runs("broken"), token="s3cret")
 
     page.goto(f"{server.url}/runs")
-    page.wait_for_url(f"{server.url}/login?next=/runs")
+    page.wait_for_url(f"{server.url}/login?next=/runs", wait_until="domcontentloaded")
     page.fill("input[name=token]", "s3cret")
     page.click("button[type=submit]")
-    page.wait_for_url(f"{server.url}/runs")
+    page.wait_for_url(f"{server.url}/runs", wait_until="domcontentloaded")
     page.wait_for_selector("tr[data-run-id]")
 
     page.goto(f"{server.url}/schedules")

@@ -153,9 +153,9 @@ class Dashboard:
 
     def answer(self, feedback_id: str, answer: FeedbackAnswer, who: str) -> FeedbackRequestView:
         manager = self._manager()
-        request = manager.get_request(feedback_id)
-        given = answer.model_dump(exclude_none=True)
-        given.setdefault("response_type", str(request.feedback_type))
+        given = answer.model_dump(
+            exclude_none=True
+        )  # read as FeedbackResponse reads it: nothing guessed here
         given.setdefault("responded_by", who)
         response = FeedbackResponse.from_json({**given, "feedback_id": feedback_id})
         return feedback_view(manager.provide_feedback(feedback_id, response))
