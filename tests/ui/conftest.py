@@ -34,6 +34,15 @@ from tests.support.services import missing
 from tests.support.waiting import wait_until
 
 FLOWS = Path(__file__).parent / "flows"
+#: The states of flows/review.py's nodes, in graph order, once it suspended waiting for its approval.
+SUSPENDED_REVIEW = {
+    "extract": "done",
+    "transform": "done",
+    "totals": "done",
+    "customers": "done",
+    "approve": "waiting",
+    "publish": "pending",
+}
 ROOT = Path(__file__).resolve().parents[2]
 
 
