@@ -1,4 +1,4 @@
-"""The fleet as Redis sees it: heartbeats, queue depth, dead letters.
+"""The fleet as Redis sees it: heartbeats, queue depth, dead letters (and tending them).
 
 Readable by any process that knows the key prefix: ``graflow-worker status``, a
 metrics exporter, an autoscaler. A :class:`FleetView` needs only a client and the keys
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import redis
 
+from graflow_redis import scripts
 from graflow_redis.keys import GROUP, Keys
 
 __all__ = ["FleetView"]
@@ -36,6 +38,7 @@ class FleetView:
         self.keys = keys
         #: Seconds a worker's heartbeat counts as alive.
         self.heartbeat_ttl = heartbeat_ttl
+        self._requeue = client.register_script(scripts.REQUEUE)
 
     def heartbeat(self, worker_id: str, info: Mapping[str, Any]) -> None:
         """Publish that ``worker_id`` is alive, with what it runs and its counters (JSON-able ``info``)."""
@@ -105,6 +108,25 @@ class FleetView:
                 letter["at"] = float(letter["at"])
             letters.append(letter)
         return letters
+
+    def dead_letter_count(self) -> int:
+        """Entries in the dead-letter stream (``XLEN``: no payload is read)."""
+        return int(self.client.xlen(self.keys.dead))
+
+    def requeue_dead_letter(self, dead_id: str) -> str | None:
+        """Put a dead letter back on the task stream, for when what rejected it is fixed (a package
+        installed on the workers, a key rotated); ``None`` if there is no such letter (any more).
+
+        It goes back as a new submission of the same task: its driver was told of the failure
+        already and waits for it no more, but a durable run records the step when a worker
+        completes it, so ``graflow resume`` of that run reuses the result.
+        """
+        found = self._requeue(keys=[self.keys.dead, self.keys.tasks], args=[dead_id, uuid.uuid4().hex])
+        return _str(found) if found is not None else None
+
+    def discard_dead_letter(self, dead_id: str) -> bool:
+        """Delete a dead letter; whether there was one."""
+        return bool(self.client.xdel(self.keys.dead, dead_id))
 
 
 def _str(value: Any) -> str:

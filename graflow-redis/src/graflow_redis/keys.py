@@ -133,6 +133,11 @@ class RunKeys:
         return f"{self.base}:results"
 
     @property
+    def failures(self) -> str:
+        """List of the attempts that raised (JSON), in the order they ended: for people, never replayed."""
+        return f"{self.base}:failures"
+
+    @property
     def submissions(self) -> str:
         """Hash: step key -> uid of the entry that runs it, so a resumed driver adopts it."""
         return f"{self.base}:subs"
@@ -146,5 +151,6 @@ class RunKeys:
             self.order,
             self.done,
             self.results,
+            self.failures,
             self.submissions,
         ]

@@ -20,6 +20,7 @@ __all__ = [
     "FINISH",
     "LOCK_RELEASE",
     "LOCK_RENEW",
+    "REQUEUE",
     "SUBMIT",
     "TOUCH",
 ]
@@ -57,6 +58,26 @@ if first then
   return 1
 end
 return 0
+"""
+
+#: Move a dead letter back onto the task stream as a new submission (a fresh uid, no reply
+#: list: its driver was told of the failure already), once however many callers race.
+#: KEYS: dead, tasks.  ARGV: dead_id, uid.  Returns the new entry's id, or nil if no such letter.
+REQUEUE: Final = """
+local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #found == 0 then return false end
+local fields = found[1][2]
+local entry = {'uid', ARGV[2], 'reply', ''}
+for i = 1, #fields, 2 do
+  local name = fields[i]
+  if name == 'task' or name == 'session' or name == 'payload' or name == 'sig' then
+    entry[#entry + 1] = name
+    entry[#entry + 1] = fields[i + 1]
+  end
+end
+local id = redis.call('XADD', KEYS[2], '*', unpack(entry))
+redis.call('XDEL', KEYS[1], ARGV[1])
+return id
 """
 
 #: Submit a step of a durable run once across drivers. A step already recorded is not

@@ -21,9 +21,11 @@ it is not part of the run's config kept with its plan.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import asdict
 from typing import Any, Final
 
 import redis
@@ -37,7 +39,7 @@ from graflow.exceptions import (
 )
 from graflow.remote.codec import ByValue, dumps_by_value, loads, storable
 from graflow.state.lease import LEASE_SECONDS, holder_alive, this_holder
-from graflow.state.records import Completion, RunInfo, RunStatus
+from graflow.state.records import Completion, Failure, RunInfo, RunStatus
 from graflow.state.store import RunJournal, RunPlan, SavedRun, StateStore
 from graflow_redis.connection import CONNECTION_ERRORS, call_with_retry, client_from_config, describe, url_of
 from graflow_redis.errors import (
@@ -48,6 +50,7 @@ from graflow_redis.errors import (
 )
 from graflow_redis.feedback import RedisFeedback
 from graflow_redis.keys import RUN_KEYS_TTL, Keys, RunKeys
+from graflow_redis.log import emit
 from graflow_redis.schedules import RedisSchedules
 from graflow_redis.signing import ENV_VAR, KeySpec, Purpose, Sealer, Slot, is_sealed
 from graflow_redis.trust import sealer_for, trust_options
@@ -228,6 +231,33 @@ class RedisStore(StateStore):
             self.client.zrem(self.keys.runs, *gone)
         return found[:limit] if limit is not None else found
 
+    def runs_page(
+        self,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[RunInfo], int]:
+        """Unfiltered, a page is read from the index (sorted by start); a filter reads every run's info."""
+        if status is not None or workflow is not None:
+            return super().runs_page(status, workflow, offset=offset, limit=limit)
+        index = self.keys.runs
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zcard(index)
+        pipe.zrevrange(index, offset, offset + limit - 1)
+        total, page = self._read(pipe.execute)
+        run_ids = [_text(r) for r in page]
+        infos = self._info(run_ids) if run_ids else []
+        gone = [run_id for run_id, info in zip(run_ids, infos, strict=True) if info is None]
+        if gone:  # expired since: forget them in the index too, and count them no more
+            self.client.zrem(index, *gone)
+        return [info for info in infos if info is not None], int(total) - len(gone)
+
+    def failures(self, run_id: str) -> list[Failure]:
+        raw = self._read(lambda: self.client.lrange(self.keys.run(run_id).failures, 0, -1))
+        return [Failure(**json.loads(item)) for item in raw]
+
     def completions(self, run_id: str) -> list[Completion]:
         run = self.keys.run(run_id)
         order = [_text(k) for k in self._read(lambda: self.client.lrange(run.order, 0, -1))]
@@ -348,6 +378,15 @@ class _RedisJournal(RunJournal):
                 pipe.hset(run.results, tid, value)
             for key in (run.steps, run.order, run.done, run.results):
                 pipe.expire(key, RUN_KEYS_TTL)
+
+    def record_failure(self, failure: Failure) -> None:
+        run = self._run
+        try:
+            with self._store._writing(self.run_id) as pipe:  # noqa: SLF001 - the journal is the store's own
+                pipe.rpush(run.failures, json.dumps(asdict(failure)))
+                pipe.expire(run.failures, RUN_KEYS_TTL)
+        except StateStoreError as exc:  # the task's own error is what the run reports
+            emit("warning", "failure_not_recorded", run_id=self.run_id, error=str(exc))
 
     def finish(self, status: RunStatus, error: str | None = None) -> None:
         self.close()

@@ -214,7 +214,7 @@ class StreamConsumer:
                     )
                 envelope = decode_envelope(meta, fields, self.sealer, self.keys.prefix)
             except RejectedEntry as rejected:
-                self._dead_letter(meta, consumer, rejected.reason, fields.get(b"payload", b""))
+                self._dead_letter(meta, consumer, rejected.reason, fields)
                 continue
             envelope.channel_backend = self._localize(envelope.channel_backend)
             envelope.results_store = self._localize(envelope.results_store)
@@ -337,13 +337,19 @@ class StreamConsumer:
         keys, args = self._finish_call(meta, reply_item, has_reply=has_reply, dead=dead)
         return bool(self._finish(keys=keys, args=args))
 
-    def _dead_letter(self, meta: EntryMeta, consumer: str, reason: str, payload: bytes) -> None:
+    def _dead_letter(
+        self, meta: EntryMeta, consumer: str, reason: str, fields: Mapping[bytes, bytes]
+    ) -> None:
         outcome = rejected_outcome(meta.task_id, reason, self.keys.dead, consumer)
         reply_item = encode_outcome(meta, outcome, self.sealer, self.keys.prefix) if meta.uid else b""
         dead = [
             "task", meta.task_id, "uid", meta.uid, "session", meta.session_id, "reason", reason,
-            "consumer", consumer, "entry", meta.entry_id, "at", repr(time.time()), "payload", payload,
+            "consumer", consumer, "entry", meta.entry_id, "at", repr(time.time()),
+            "payload", fields.get(b"payload", b""),
         ]  # fmt: skip
+        signature = fields.get(b"sig")
+        if signature:  # kept, so that a requeued entry is verified as the original was
+            dead += ["sig", signature]
         self._settle(meta, reply_item, has_reply=bool(meta.uid), dead=dead)
         emit(
             "warning",

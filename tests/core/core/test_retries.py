@@ -26,7 +26,7 @@ NO_WAIT = RetryPolicy(max_retries=2, initial_interval=0, jitter=False)
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The waits the engine asks for between attempts (nothing actually sleeps)."""
     recorded: list[float] = []
-    fake_time = SimpleNamespace(perf_counter=time.perf_counter, sleep=recorded.append)
+    fake_time = SimpleNamespace(perf_counter=time.perf_counter, time=time.time, sleep=recorded.append)
     monkeypatch.setattr("graflow.core.attempt.time", fake_time)
     return recorded
 

@@ -14,7 +14,6 @@ from typing import Final
 from graflow import __version__
 from graflow.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, WorkflowLoadError
 from graflow.cli.commands import add_core_commands
-from graflow.cli.tracebacks import user_traceback
 from graflow.exceptions import (
     CheckpointError,
     ConfigError,
@@ -25,6 +24,7 @@ from graflow.exceptions import (
 )
 from graflow.hitl.types import FeedbackError
 from graflow.plugins import get_plugin_manager
+from graflow.tracebacks import user_traceback
 
 __all__ = ["build_parser", "main"]
 

@@ -28,7 +28,6 @@ from graflow.cli.report import (
     summary_table,
 )
 from graflow.cli.stores import ENV_KEY_PREFIX, ENV_REDIS_URL, store_arguments
-from graflow.cli.tracebacks import user_traceback
 from graflow.core.engine import WorkflowEngine
 from graflow.exceptions import (
     CheckpointError,
@@ -41,6 +40,7 @@ from graflow.exceptions import (
 from graflow.hitl.types import FeedbackRequest, FeedbackTimeoutError, suspends
 from graflow.plugins import get_plugin_manager
 from graflow.state.local import LocalStore
+from graflow.tracebacks import user_traceback
 
 if TYPE_CHECKING:
     from rich.console import Console

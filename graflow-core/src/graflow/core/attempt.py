@@ -13,14 +13,19 @@ import contextvars
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from graflow.core.context import task_context
 from graflow.exceptions import GraflowError, TaskTimeoutError, attach_task_id
+from graflow.hitl.types import suspends
 from graflow.log import get_logger
 from graflow.plugins import hookimpl
+from graflow.remote.envelope import RemoteTaskError
+from graflow.state.records import Failure
+from graflow.tracebacks import user_traceback
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext, TaskExecutionContext
@@ -57,7 +62,8 @@ def run_with_retries(
 
     A failed attempt's requests are forgotten before the next one. Graflow's own errors
     (bad arguments, cycle limits) are never retried; the last attempt's exception
-    propagates as itself, with a note saying how many attempts were made.
+    propagates as itself, with a note saying how many attempts were made. A durable run
+    keeps every failed attempt (:class:`~graflow.state.records.Failure`) for people to read.
     """
     context = tctx.execution_context
     policy = task.retry_policy
@@ -67,14 +73,20 @@ def run_with_retries(
         attempt += 1
         tctx.retry_count = attempt - 1
         explicit.discard(task.task_id)
+        started = time.time()
         try:
             return run_attempt(task, context, attempt, call, manager)
         except Exception as exc:
-            if (
+            gives_up = (
                 policy is None
                 or attempt > policy.max_retries
                 or (isinstance(exc, GraflowError) and not exc.retriable)
-            ):
+            )
+            if context.journal is not None and not suspends(exc):
+                context.journal.record_failure(
+                    _failure(task.task_id, context, attempt, started, exc, gives_up)
+                )
+            if policy is None or gives_up:
                 note = (
                     f"graflow task {task.task_id!r} failed after {attempt} attempts" if attempt > 1 else None
                 )
@@ -94,6 +106,21 @@ def run_with_retries(
         except BaseException as exc:
             attach_task_id(exc, task.task_id)
             raise
+
+
+def _failure(
+    task_id: str, context: ExecutionContext, attempt: int, started: float, exc: Exception, final: bool
+) -> Failure:
+    """What a durable run keeps of an attempt that raised; a remote one's traceback is the far side's."""
+    if isinstance(exc, RemoteTaskError):
+        error_type, message, text = exc.error_type, str(exc).partition(": ")[2], exc.remote_traceback
+    else:
+        error_type, message = type(exc).__name__, str(exc)
+        # The task's own frames; with none (a limit Graflow enforced, an error rebuilt from another
+        # process, whose note holds the far side's traceback), the exception and its notes.
+        text = user_traceback(exc) or "".join(traceback.format_exception_only(exc))
+    worker = context.task_workers.get(task_id, "")
+    return Failure(task_id, attempt, error_type, message, text, started, time.time(), worker, final)
 
 
 def call_with_timeout(call: Callable[[], Any], tctx: TaskExecutionContext, timeout: float) -> Any:

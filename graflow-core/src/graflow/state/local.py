@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any, Final
 from graflow.channels.memory import MemoryChannel
 from graflow.channels.recording import replay
 from graflow.exceptions import ConfigError, RunInUseError, RunNotFoundError, StateStoreError
+from graflow.log import get_logger
 from graflow.plugins import hookimpl
 from graflow.remote.codec import ByValue, dumps_by_value, loads, storable
 from graflow.state.lease import LEASE_SECONDS, holder_alive, this_holder
-from graflow.state.records import Completion, RunInfo, RunStatus
+from graflow.state.records import Completion, Failure, RunInfo, RunStatus
 from graflow.state.store import RunJournal, RunPlan, SavedRun, StateStore
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ DEFAULT_STATE_DIR: Final = ".graflow"
 ENV_VAR: Final = "GRAFLOW_STATE_DIR"
 #: The file's layout; a store written with another one is refused, never rewritten.
 #: 2: the plan has a table of its own (1 kept it in the runs row, which every step rewrote).
-#: (The feedback and schedule tables came later without a new version: older readers ignore them.)
+#: (The feedback, failures and schedule tables came later without a new version: older readers ignore them.)
 SCHEMA_VERSION: Final = "2"
 #: Seconds a finished (or abandoned) run is kept before it is deleted.
 DEFAULT_RUN_TTL: Final = 7 * 24 * 3600.0
@@ -75,6 +76,11 @@ CREATE TABLE IF NOT EXISTS schedules (
     last_tick REAL NOT NULL DEFAULT 0, last_run TEXT, last_status TEXT, fired INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS schedule_after (
     name TEXT NOT NULL, upstream_run TEXT NOT NULL, PRIMARY KEY (name, upstream_run));
+CREATE TABLE IF NOT EXISTS failures (
+    run_id TEXT NOT NULL, seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL, error_type TEXT NOT NULL, message TEXT NOT NULL, traceback TEXT NOT NULL,
+    started_at REAL NOT NULL, finished_at REAL NOT NULL, worker TEXT NOT NULL, final INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS failures_by_run ON failures (run_id, seq);
 """
 
 #: Everything written here may be read by another process, without the workflow's source.
@@ -231,7 +237,7 @@ class LocalStore(StateStore):
                     (cutoff, cutoff),
                 )
             ]
-            for table in ("completions", "results", "plans", "feedback", "runs"):
+            for table in ("completions", "results", "plans", "feedback", "failures", "runs"):
                 db.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(r,) for r in old])
 
     def close(self) -> None:
@@ -304,6 +310,26 @@ class LocalStore(StateStore):
                 "UPDATE runs SET tasks_done = ?, tasks_total = ? WHERE run_id = ?", (done, total, run_id)
             )
 
+    def record_failure(self, run_id: str, failure: Failure) -> None:
+        """Keep one attempt that raised (plain text columns: nothing here is unpickled)."""
+        with self._write(run_id) as db:
+            db.execute(
+                "INSERT INTO failures (run_id, task_id, attempt, error_type, message, traceback, started_at, "
+                "finished_at, worker, final) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    failure.task_id,
+                    failure.attempt,
+                    failure.error_type,
+                    failure.message,
+                    failure.traceback,
+                    failure.started_at,
+                    failure.finished_at,
+                    failure.worker,
+                    int(failure.final),
+                ),
+            )
+
     def finish_run(self, run_id: str, status: RunStatus, error: str | None) -> None:
         """Record how the run ended (a suspended run has not ended) and drop its lease."""
         finished = None if status is RunStatus.SUSPENDED else time.time()
@@ -333,22 +359,43 @@ class LocalStore(StateStore):
     def runs(
         self, status: RunStatus | None = None, workflow: str | None = None, limit: int | None = None
     ) -> list[RunInfo]:
-        query = f"SELECT {_INFO_COLUMNS} FROM runs"
-        clauses, params = [], []
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(str(status))
-        if workflow is not None:
-            clauses.append("workflow = ?")
-            params.append(workflow)
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY started_at DESC"
+        where, params = _filters(status, workflow)
+        query = f"SELECT {_INFO_COLUMNS} FROM runs{where} ORDER BY started_at DESC"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
         with self.reading() as db:
             rows = db.execute(query, params).fetchall()
         return [_info(row) for row in rows]
+
+    def runs_page(
+        self,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[RunInfo], int]:
+        """A page straight from the index on ``started_at``: its cost does not grow with the runs kept."""
+        where, params = _filters(status, workflow)
+        with self.reading() as db:
+            (total,) = db.execute(f"SELECT COUNT(*) FROM runs{where}", params).fetchone()
+            rows = db.execute(
+                f"SELECT {_INFO_COLUMNS} FROM runs{where} ORDER BY started_at DESC LIMIT ? OFFSET ?",
+                [*params, int(limit), int(offset)],
+            ).fetchall()
+        return [_info(row) for row in rows], int(total)
+
+    def failures(self, run_id: str) -> list[Failure]:
+        with self.reading() as db:
+            rows = db.execute(
+                "SELECT task_id, attempt, error_type, message, traceback, started_at, finished_at, worker, "
+                "final FROM failures WHERE run_id = ? ORDER BY seq",
+                (run_id,),
+            ).fetchall()
+        return [
+            Failure(task_id, attempt, error_type, message, text, started, finished, worker, bool(final))
+            for task_id, attempt, error_type, message, text, started, finished, worker, final in rows
+        ]
 
     def completions(self, run_id: str) -> list[Completion]:
         self.run(run_id)
@@ -418,6 +465,18 @@ _INFO_COLUMNS: Final = (
     "run_id, workflow, status, started_at, finished_at, tasks_done, tasks_total, error, holder, "
     "lease_until, queue_backend, channel_backend"
 )
+
+
+def _filters(status: RunStatus | None, workflow: str | None) -> tuple[str, list[str]]:
+    """The ``WHERE`` clause (with its leading space, or empty) and parameters of a runs query."""
+    clauses, params = [], []
+    if status is not None:
+        clauses.append("status = ?")
+        params.append(str(status))
+    if workflow is not None:
+        clauses.append("workflow = ?")
+        params.append(workflow)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 def _info(row: tuple[Any, ...]) -> RunInfo:
@@ -561,6 +620,12 @@ class _LocalJournal(RunJournal):
             self._store.record_step(
                 self.run_id, self._seq, step, done=len(self._done), total=len(self._known)
             )
+
+    def record_failure(self, failure: Failure) -> None:
+        try:
+            self._store.record_failure(self.run_id, failure)
+        except StateStoreError as exc:  # the task's own error is what the run reports
+            get_logger("graflow.state").warning("failure_not_recorded", run_id=self.run_id, error=str(exc))
 
     def finish(self, status: RunStatus, error: str | None = None) -> None:
         self.close()

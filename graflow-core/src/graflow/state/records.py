@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from graflow.channels.recording import ChannelOp
     from graflow.core.requests import TaskRequests
 
-__all__ = ["ROOT_FLOW", "Completion", "RunInfo", "RunStatus", "StepKey", "step_key"]
+__all__ = ["ROOT_FLOW", "Completion", "Failure", "RunInfo", "RunStatus", "StepKey", "step_key"]
 
 #: The flow key of a run's top-level graph (a group member's branch has its own key).
 ROOT_FLOW: Final = ""
@@ -69,6 +69,30 @@ class Completion:
     duration: float = 0.0
     attempts: int = 1
     finished_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class Failure:
+    """One attempt of a task that raised: what a dashboard shows of a retry or of the run's error.
+
+    Kept beside the completions, never replayed: a resumed run runs a failed task again
+    whatever its failures were.
+    """
+
+    task_id: str
+    #: 1 for the first attempt; a retried task has one failure per attempt that raised.
+    attempt: int
+    #: The exception's type name and message (``"ValueError"``, ``"bad row 3"``).
+    error_type: str
+    message: str
+    #: The traceback text, from where the attempt ran (a worker's or a container's, for a remote task).
+    traceback: str
+    started_at: float
+    finished_at: float
+    #: ``host:pid`` of the process that ran the attempt (``""``: the driver).
+    worker: str = ""
+    #: Whether the task gave up with it (no retry left, or an error that is never retried).
+    final: bool = False
 
 
 @dataclass

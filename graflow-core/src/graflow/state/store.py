@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from graflow.core.graph import TaskGraph
     from graflow.hitl.backend import FeedbackBackend
     from graflow.schedule.store import ScheduleStore
-    from graflow.state.records import Completion, RunInfo, RunStatus
+    from graflow.state.records import Completion, Failure, RunInfo, RunStatus
 
 __all__ = ["RunJournal", "RunPlan", "SavedRun", "StateStore"]
 
@@ -74,6 +74,14 @@ class RunJournal(ABC):
 
         ``has_result=False`` records the step alone (its result was stored by whoever
         ran it, e.g. a worker that wrote it to the same store).
+        """
+
+    def record_failure(self, failure: Failure) -> None:
+        """Keep an attempt that raised, for people to read (a dashboard); nothing replays it.
+
+        The default keeps nothing: a store that cannot show failures loses no run state.
+        A failure that cannot be written must not hide the task's own error, so an
+        implementation logs its own trouble rather than raising it.
         """
 
     @abstractmethod
@@ -143,6 +151,21 @@ class StateStore(ABC):
     ) -> list[RunInfo]:
         """Runs, newest first."""
 
+    def runs_page(
+        self,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[RunInfo], int]:
+        """One page of :meth:`runs` (newest first) and how many runs match in all.
+
+        The default reads every matching run; a store with an index answers from it.
+        """
+        found = self.runs(status, workflow)
+        return found[offset : offset + limit], len(found)
+
     @abstractmethod
     def run(self, run_id: str) -> RunInfo:
         """One run (``RunNotFoundError`` if unknown)."""
@@ -150,6 +173,10 @@ class StateStore(ABC):
     @abstractmethod
     def completions(self, run_id: str) -> list[Completion]:
         """A run's completions, in the order they were recorded."""
+
+    def failures(self, run_id: str) -> list[Failure]:
+        """The attempts of ``run_id`` that raised, in the order they ended (none kept by default)."""
+        return []
 
     @abstractmethod
     def load(self, run_id: str) -> SavedRun:

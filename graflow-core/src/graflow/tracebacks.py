@@ -1,4 +1,8 @@
-"""Tracebacks that show the user's code, not Graflow's machinery."""
+"""Tracebacks that show the user's code, not Graflow's machinery.
+
+The command line prints them, and a durable run keeps them with each failed attempt
+(:class:`~graflow.state.records.Failure`), so the dashboard shows the same.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import graflow
 
 __all__ = ["user_traceback"]
 
-#: Frames from these folders are engine plumbing between the user's code and the CLI.
+#: Frames from these folders are engine plumbing between the user's code and whoever shows it.
 _INTERNAL: Final = (str(Path(graflow.__file__).parent), str(Path(pluggy.__file__).parent), "<frozen ")
 
 
