@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -117,11 +116,17 @@ class FleetView:
         """Put a dead letter back on the task stream, for when what rejected it is fixed (a package
         installed on the workers, a key rotated); ``None`` if there is no such letter (any more).
 
-        It goes back as a new submission of the same task: its driver was told of the failure
-        already and waits for it no more, but a durable run records the step when a worker
-        completes it, so ``graflow resume`` of that run reuses the result.
+        It goes back as the same submission (its seal is bound to its uid), with no reply: its
+        driver was told of the failure already and waits for it no more, but a durable run
+        records the step when a worker completes it, so ``graflow resume`` of that run reuses
+        the result.
         """
-        found = self._requeue(keys=[self.keys.dead, self.keys.tasks], args=[dead_id, uuid.uuid4().hex])
+        letters = self.client.xrange(self.keys.dead, dead_id, dead_id)
+        if not letters:
+            return None
+        fields = letters[0][1] or {}
+        uid = _str(fields.get(b"uid", b""))
+        found = self._requeue(keys=[self.keys.dead, self.keys.tasks, self.keys.done(uid)], args=[dead_id, uid])
         return _str(found) if found is not None else None
 
     def discard_dead_letter(self, dead_id: str) -> bool:

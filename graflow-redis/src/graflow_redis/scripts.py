@@ -60,23 +60,30 @@ end
 return 0
 """
 
-#: Move a dead letter back onto the task stream as a new submission (a fresh uid, no reply
-#: list: its driver was told of the failure already), once however many callers race.
-#: KEYS: dead, tasks.  ARGV: dead_id, uid.  Returns the new entry's id, or nil if no such letter.
+#: Move a dead letter back onto the task stream, once however many callers race. It keeps
+#: its uid, to which its payload's seal is bound, and forgets that the uid was settled (its
+#: driver was told of the failure, and waits for it no more: no reply list), so the outcome
+#: of the requeued run is recorded (a durable run's step with it).
+#: KEYS: dead, tasks, done marker of the letter's uid.  ARGV: dead_id, uid.
+#: Returns the new entry's id, or nil if no such letter (or no longer with that uid).
 REQUEUE: Final = """
 local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #found == 0 then return false end
 local fields = found[1][2]
-local entry = {'uid', ARGV[2], 'reply', ''}
+local entry = {'reply', ''}
+local uid = nil
 for i = 1, #fields, 2 do
   local name = fields[i]
-  if name == 'task' or name == 'session' or name == 'payload' or name == 'sig' then
+  if name == 'uid' then uid = fields[i + 1] end
+  if name == 'uid' or name == 'task' or name == 'session' or name == 'payload' then
     entry[#entry + 1] = name
     entry[#entry + 1] = fields[i + 1]
   end
 end
+if uid ~= ARGV[2] then return false end
 local id = redis.call('XADD', KEYS[2], '*', unpack(entry))
 redis.call('XDEL', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[3])
 return id
 """
 

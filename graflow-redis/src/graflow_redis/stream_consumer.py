@@ -347,9 +347,6 @@ class StreamConsumer:
             "consumer", consumer, "entry", meta.entry_id, "at", repr(time.time()),
             "payload", fields.get(b"payload", b""),
         ]  # fmt: skip
-        signature = fields.get(b"sig")
-        if signature:  # kept, so that a requeued entry is verified as the original was
-            dead += ["sig", signature]
         self._settle(meta, reply_item, has_reply=bool(meta.uid), dead=dead)
         emit(
             "warning",
