@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from graflow.schedule import Schedule, schedules_for
 from graflow.state.local import LocalStore
 from graflow.state.records import RunStatus
 from tests.support.waiting import wait_until
@@ -297,16 +298,25 @@ def test_a_local_store_has_no_fleet_and_says_where_one_is(state: Path, client_fo
         assert "--redis-url" in answer.json()["detail"]
 
 
-def test_schedules_say_no_scheduler_is_installed_until_a_plugin_provides_them(
+def test_schedules_are_listed_with_their_next_tick_and_paused_and_resumed(
     state: Path, client_for: ClientFor
 ) -> None:
+    schedules_for({"state_dir": str(state)}).add(
+        Schedule("nightly", "/srv/flows/etl.py", cron="0 2 * * *", queue="memory")
+    )
     client = client_for(state)
 
     listed = client.get("/api/schedules").json()
+    [nightly] = listed["schedules"]
+    assert listed["available"] is True and "graflow scheduler" in listed["message"]
+    assert (nightly["name"], nightly["trigger"], nightly["paused"]) == ("nightly", "cron 0 2 * * *", False)
+    assert nightly["next_fire_at"].endswith("T02:00:00Z")
 
-    assert listed["available"] is False and listed["schedules"] == []
-    assert "no scheduler installed" in listed["message"] and "graflow_ui.schedules" in listed["message"]
-    assert client.post("/api/schedules/nightly/pause", headers=_POST).status_code == 404
+    paused = client.post("/api/schedules/nightly/pause", headers=_POST).json()
+    assert paused["paused"] is True and paused["next_fire_at"] is None
+    assert schedules_for({"state_dir": str(state)}).get("nightly").paused
+    assert client.post("/api/schedules/nightly/resume", headers=_POST).json()["paused"] is False
+    assert client.post("/api/schedules/nobody/pause", headers=_POST).status_code == 404
 
 
 def test_the_openapi_description_names_the_routes_of_spec_20(state: Path, client_for: ClientFor) -> None:

@@ -84,4 +84,5 @@ def test_with_a_token_a_person_logs_in_once_and_the_pages_work(
     page.wait_for_selector("tr[data-run-id]")
 
     page.goto(f"{server.url}/schedules")
-    assert "no scheduler installed" in page.locator("#no-scheduler").inner_text()
+    page.wait_for_selector("#schedules p")
+    assert "graflow scheduler" in page.locator("#schedules").inner_text()

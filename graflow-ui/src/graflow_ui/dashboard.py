@@ -41,7 +41,7 @@ from graflow_ui.models import (
     ScheduleList,
     WorkerView,
 )
-from graflow_ui.schedules import ENTRY_POINT_GROUP, ScheduleSource, schedule_source
+from graflow_ui.schedules import StoreSchedules
 from graflow_ui.settings import UISettings
 
 __all__ = ["Dashboard", "NoFleetError", "NoSchedulesError"]
@@ -52,7 +52,7 @@ class NoFleetError(LookupError):
 
 
 class NoSchedulesError(LookupError):
-    """No plugin provides schedules for this store (the schedules routes answer 404 saying so)."""
+    """The store keeps no schedules (the schedules routes answer 404 saying so)."""
 
 
 class Dashboard:
@@ -66,8 +66,9 @@ class Dashboard:
         self.feedback = FeedbackManager(backend) if backend is not None else None
         #: ``None`` without a fleet (a local store).
         self.fleet: Fleet | None = fleet_for(store, settings.depth_samples)
-        #: ``None`` until a plugin provides schedules (see :mod:`graflow_ui.schedules`).
-        self.schedules: ScheduleSource | None = schedule_source(store, settings.store_config)
+        kept = store.schedules()
+        #: ``None`` when the store keeps no schedules.
+        self.schedules = StoreSchedules(kept) if kept is not None else None
         self.launcher = Launcher(settings.store_config, settings.log_dir)
 
     # --- runs ----------------------------------------------------------------------------
@@ -222,16 +223,13 @@ class Dashboard:
     def unpause(self, name: str) -> Schedule:
         return self._schedules().resume(name)
 
-    def _schedules(self) -> ScheduleSource:
+    def _schedules(self) -> StoreSchedules:
         if self.schedules is None:
             raise NoSchedulesError(_NO_SCHEDULER)
         return self.schedules
 
 
-_NO_SCHEDULER = (
-    "no scheduler installed: schedules appear here once a plugin provides them "
-    f"(entry-point group {ENTRY_POINT_GROUP!r})"
-)
+_NO_SCHEDULER = "this store keeps no schedules: they are kept in a state directory or in Redis"
 
 
 def _known(record: dict[str, Any]) -> dict[str, Any]:

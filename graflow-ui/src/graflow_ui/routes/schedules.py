@@ -1,8 +1,4 @@
-"""``/api/schedules``: schedules, their next fire time, pause and resume, once a plugin provides them.
-
-Until then the list says no scheduler is installed and the actions answer 404
-(see :mod:`graflow_ui.schedules` for the seam).
-"""
+"""``/api/schedules``: the store's schedules, their next fire time, pause and resume (see :mod:`graflow_ui.schedules`)."""
 
 from __future__ import annotations
 
@@ -19,7 +15,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/schedules", tags=["schedules"])
 Board = Annotated[Dashboard, Depends(dashboard)]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "no scheduler installed, or no such schedule"}
+    404: {"model": Problem, "description": "no such schedule, or a store that keeps none"}
 }
 
 

@@ -1,4 +1,4 @@
-// Schedules: next fire time, pause and resume, once a plugin provides them (graflow_ui.schedules).
+// Schedules: the store's schedules, their next fire time, pause and resume (graflow_ui.schedules).
 "use strict";
 
 (() => {
