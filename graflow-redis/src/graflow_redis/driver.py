@@ -70,6 +70,9 @@ class _Submission:
 class FleetExecutor:
     """Runs envelopes on the worker fleet of one :class:`DistributedTaskQueue` (thread-safe)."""
 
+    #: Not yet: limits are counted by the driver that submits (fleet-wide counting is to come).
+    enforces_limits = False
+
     def __init__(self, queue: DistributedTaskQueue) -> None:
         self.queue = queue
         self.client = queue.client

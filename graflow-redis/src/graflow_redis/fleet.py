@@ -126,7 +126,9 @@ class FleetView:
             return None
         fields = letters[0][1] or {}
         uid = _str(fields.get(b"uid", b""))
-        found = self._requeue(keys=[self.keys.dead, self.keys.tasks, self.keys.done(uid)], args=[dead_id, uid])
+        found = self._requeue(
+            keys=[self.keys.dead, self.keys.tasks, self.keys.done(uid)], args=[dead_id, uid]
+        )
         return _str(found) if found is not None else None
 
     def discard_dead_letter(self, dead_id: str) -> bool:

@@ -47,6 +47,9 @@ _START_PATIENCE = 60.0
 class _PoolExecutor:
     """Runs envelopes on a process pool (the :class:`RemoteExecutor` of this backend)."""
 
+    #: Limits of tasks sent to the pool are counted by the driver, which sends them.
+    enforces_limits = False
+
     def __init__(self, pool: ProcessPoolExecutor, by_value: ByValue) -> None:
         self._pool = pool
         self._by_value = by_value

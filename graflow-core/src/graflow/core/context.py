@@ -13,6 +13,7 @@ from graflow.channels.typed import TypedChannel
 from graflow.core.dsl import Executable
 from graflow.core.graph import TaskGraph
 from graflow.core.requests import TaskRequests
+from graflow.core.routing import check_priority
 from graflow.exceptions import ConfigError, CycleLimitExceededError, GraphCompilationError
 from graflow.hitl.manager import FeedbackManager, feedback_id
 from graflow.hitl.types import (
@@ -103,6 +104,8 @@ class ExecutionContext:
         self.session_id = session_id
         self.workflow_name = workflow_name or "workflow"
         self.max_cycles: int = int(config.get("max_cycles", DEFAULT_MAX_CYCLES))
+        #: The priority of the run's tasks that name none (``None``: the default, 5).
+        self.priority: int | None = config.get("priority")
         #: Task id -> result (the return value, or what a handler stored). A store that
         #: holds results elsewhere (Redis) gives a mapping that reads from it when asked.
         self.results: MutableMapping[str, Any] = {}
@@ -146,6 +149,7 @@ class ExecutionContext:
         session_id: str | None = None,
         workflow_name: str | None = None,
         durable: bool = False,
+        priority: int | None = None,
     ) -> ExecutionContext:
         """Resolve the backends by name and check the graph, before anything runs.
 
@@ -154,10 +158,13 @@ class ExecutionContext:
         store follows the queue backend (a store of the same name, as for Redis), else it
         is the in-process store, or with ``durable=True`` the local one
         (``config["state_dir"]``); ``config["state_store"]`` names one explicitly.
+        ``priority`` (0-9) is that of the run's tasks that name none (``config["priority"]``).
         """
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
             raise ConfigError(f"max_steps must be a positive int, got {max_steps!r}")
         config = dict(config or {})
+        if priority is not None:
+            config["priority"] = check_priority(priority, "the run")
         start_nodes = _start_nodes(graph, start_node)
         session_id = session_id or uuid.uuid4().hex
         manager = get_plugin_manager()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
+from graflow.core.routing import Routing
 from graflow.core.task import TaskWrapper
 
 if TYPE_CHECKING:
@@ -29,6 +30,11 @@ def task(
     retry_policy: RetryPolicy | None = None,
     resolve_keyword_args: bool = True,
     timeout: float | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+    rate_limit: str | None = None,
+    concurrency_key: str | None = None,
+    max_concurrency: int | None = None,
 ) -> Callable[[Callable[..., Any]], TaskWrapper]: ...
 
 
@@ -44,6 +50,11 @@ def task(
     retry_policy: RetryPolicy | None = None,
     resolve_keyword_args: bool = True,
     timeout: float | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+    rate_limit: str | None = None,
+    concurrency_key: str | None = None,
+    max_concurrency: int | None = None,
 ) -> TaskWrapper | Callable[[Callable[..., Any]], TaskWrapper]:
     """Make a function a task; its id is the function's name unless given.
 
@@ -54,6 +65,11 @@ def task(
     ``resolve_keyword_args`` fills parameters the caller did not pass from channel keys
     of the same name; ``timeout`` fails an attempt that runs longer (seconds). An
     ``async def`` function works as well: its result is the awaited value.
+
+    Where and how fast it runs (:mod:`graflow.core.routing`): ``queue`` routes it to the
+    workers serving that queue; ``priority`` 0-9 (default 5, higher first); ``rate_limit``
+    ``"N/s"``, ``"N/m"`` or ``"N/h"`` and ``max_concurrency`` bound its starts across the
+    fleet, counted per ``concurrency_key`` (default: the task id).
     """
     if isinstance(func_or_id, str):
         if id is not None and id != func_or_id:
@@ -65,8 +81,17 @@ def task(
     def decorate(func: Callable[..., Any]) -> TaskWrapper:
         if not callable(func):
             raise TypeError(f"@task can only decorate a callable, got {type(func).__name__}")
+        task_id = id or getattr(func, "__name__", None) or repr(func)
+        routing = Routing.of(
+            f"task {task_id!r}",
+            queue=queue,
+            priority=priority,
+            rate_limit=rate_limit,
+            concurrency_key=concurrency_key,
+            max_concurrency=max_concurrency,
+        )
         return TaskWrapper(
-            id or getattr(func, "__name__", None) or repr(func),
+            task_id,
             func,
             inject_context=inject_context,
             handler_type=handler,
@@ -75,6 +100,7 @@ def task(
             retry_policy=retry_policy,
             resolve_keyword_args=resolve_keyword_args,
             timeout=timeout,
+            routing=routing,
         )
 
     if callable(func_or_id):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from graflow.core import scope
 from graflow.core.handlers.group_policy import resolve_policy
+from graflow.core.routing import check_queue
 from graflow.exceptions import ConfigError
 from graflow.plugins.manager import get_plugin_manager
 
@@ -197,6 +198,8 @@ class ParallelGroup(Executable):
         self.policy: GroupExecutionPolicy | None = None
         self.max_workers: int | None = None
         self.timeout: float | None = None
+        #: The queue its members' tasks go to, unless a task names its own (see :mod:`graflow.core.routing`).
+        self.queue: str | None = None
         self.configured = False
         graph = scope.current_graph()
         graph.add_node(self)
@@ -218,6 +221,7 @@ class ParallelGroup(Executable):
         policy: GroupExecutionPolicy | str | Any = _UNSET,
         max_workers: int | None | Any = _UNSET,
         timeout: float | None | Any = _UNSET,
+        queue: str | None | Any = _UNSET,
     ) -> ParallelGroup:
         """Choose how members run and how failures count; omitted arguments keep their value.
 
@@ -225,7 +229,8 @@ class ParallelGroup(Executable):
         :class:`~graflow.core.handlers.group_policy.ErrorHandlingPolicy` or policy object
         (``None``: the default, STRICT); ``max_workers``: bound on members running at once;
         ``timeout``: seconds after which a member still running counts as failed (the
-        policy judges it). A value that cannot work (an unknown backend, a policy that does
+        policy judges it); ``queue``: the queue its members' tasks go to on a worker fleet,
+        unless a task names its own. A value that cannot work (an unknown backend, a policy that does
         not fit the members) raises :class:`~graflow.exceptions.ConfigError` here, before
         any run, and leaves the group as it was.
         """
@@ -235,10 +240,16 @@ class ParallelGroup(Executable):
             new_policy = None if policy is None else resolve_policy(policy, self)
         new_workers = self.max_workers if max_workers is _UNSET else _max_workers(max_workers, self.task_id)
         new_timeout = self.timeout if timeout is _UNSET else _timeout(timeout, self.task_id)
+        new_queue = self.queue
+        if queue is not _UNSET:
+            new_queue = (
+                None if queue is None else check_queue(queue, f"group {self.task_id or '(unnamed)'!r}")
+            )
         self.backend = new_backend
         self.policy = new_policy
         self.max_workers = new_workers
         self.timeout = new_timeout
+        self.queue = new_queue
         self.configured = True
         self.open = False
         return self

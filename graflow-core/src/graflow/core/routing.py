@@ -72,7 +72,13 @@ class Routing:
         max_concurrency: int | None = None,
     ) -> Routing | None:
         """The routing these options give (``None`` when none is set), or a :class:`ConfigError` saying why not."""
-        if queue is None and priority is None and rate_limit is None and concurrency_key is None and max_concurrency is None:
+        if (
+            queue is None
+            and priority is None
+            and rate_limit is None
+            and concurrency_key is None
+            and max_concurrency is None
+        ):
             return None
         return cls(
             queue=check_queue(queue, owner) if queue is not None else None,

@@ -28,7 +28,9 @@ from graflow.core.context import NO_DATA, TaskExecutionContext, task_context
 from graflow.core.frontier import Frontier
 from graflow.core.handler import TaskHandler, TaskResult
 from graflow.core.handlers.group_policy import ErrorHandlingPolicy
+from graflow.core.limits import LIMITS
 from graflow.core.requests import TaskRequests
+from graflow.core.routing import Routing
 from graflow.exceptions import (
     CycleLimitExceededError,
     DuplicateTaskError,
@@ -242,7 +244,7 @@ class Run:
             or self.task_wrappers is not None
             or (executor is not None and handler.relocatable)
         ):
-            return self._run_with_context(wrapper, handler, cycle, executor, None, flow.deadline)
+            return self._run_with_context(wrapper, handler, cycle, executor, None, flow)
         if cycle > (wrapper.max_cycles or context.max_cycles):
             raise CycleLimitExceededError(tid, wrapper.max_cycles or context.max_cycles)
         explicit = context.explicit_results
@@ -280,7 +282,7 @@ class Run:
             return requests
         handler = self.handlers[task.handler_type]
         executor = flow.executor if handler.relocatable else None
-        return self._run_with_context(task, handler, cycle, executor, key, flow.deadline)  # type: ignore[arg-type]
+        return self._run_with_context(task, handler, cycle, executor, key, flow)  # type: ignore[arg-type]
 
     def _replayed(self, done: Completion) -> TaskRequests | None:
         """What a recorded step asked for, applied again without running it (no new checkpoint)."""
@@ -304,10 +306,11 @@ class Run:
         cycle: int,
         executor: RemoteExecutor | None,
         key: str | None,
-        deadline: Deadline | None = None,
+        flow: Flow,
     ) -> TaskRequests | None:
         """The full path: task context, retries, lifecycle hooks, remote execution, the journal."""
         context = self.context
+        deadline = flow.deadline
         tid = task.task_id
         if cycle > (task.max_cycles or context.max_cycles):
             raise CycleLimitExceededError(tid, task.max_cycles or context.max_cycles)
@@ -321,7 +324,7 @@ class Run:
             step = key if context.store.records_remote_steps else None
 
             def call() -> Any:
-                outcome = executor.execute(build_envelope(task, context, tctx, step=step))
+                outcome = executor.execute(build_envelope(task, context, tctx, step=step, queue=flow.queue))
                 recorded_remotely[0] = outcome.step_recorded
                 return apply_outcome(outcome, context, tctx)
 
@@ -336,6 +339,13 @@ class Run:
             def call() -> Any:
                 return handler.execute_task(task, context)
 
+        routing = task.routing
+        if (
+            routing is not None
+            and routing.limited
+            and not (executor is not None and executor.enforces_limits)
+        ):
+            call = _limited(call, routing.limit_key(tid), routing)
         # Set for remote attempts too: lifecycle wrappers read the attempt's context
         # (cycle, requests adopted from the outcome) through current_task_context().
         started = time.perf_counter()
@@ -445,13 +455,14 @@ class Run:
         context = self.context
         started = time.perf_counter()
         prefix = None if key is None else f"{key}/"
+        queue = group.queue or flow.queue
 
         def run() -> dict[str, Any]:
             clock = None if group.timeout is None else _GroupClock(group.timeout)
 
             def run_member(member: Executable, executor: RemoteExecutor | None) -> TaskResult:
                 deadline = None if clock is None else clock.deadline(member.task_id)
-                return self.run_member(member, executor, deadline=deadline, flow_prefix=prefix)
+                return self.run_member(member, executor, deadline=deadline, flow_prefix=prefix, queue=queue)
 
             try:
                 outcomes = coordinator.run_members(group, run_member, context)
@@ -491,6 +502,7 @@ class Run:
         *,
         deadline: Deadline | None = None,
         flow_prefix: str | None = None,
+        queue: str | None = None,
     ) -> TaskResult:
         """Run one member's branch; its failure becomes a failed :class:`TaskResult`.
 
@@ -506,7 +518,7 @@ class Run:
         succ[elements[-1].task_id] = []
         pred = {b.task_id: [a.task_id] for a, b in itertools.pairwise(elements)}
         key = f"{flow_prefix or ''}{member.task_id}"
-        flow = Flow(self, tasks, succ, pred, key=key, executor=executor or self.queue_executor)
+        flow = Flow(self, tasks, succ, pred, key=key, executor=executor or self.queue_executor, queue=queue)
         flow.deadline = deadline
         flow.ready.append(elements[0].task_id)
         try:
@@ -601,6 +613,7 @@ class Flow:
         "loops",
         "occurrences",
         "pred",
+        "queue",
         "ready",
         "remaining",
         "run",
@@ -619,6 +632,7 @@ class Flow:
         key: str,
         executor: RemoteExecutor | None = None,
         top_level: bool = False,
+        queue: str | None = None,
     ) -> None:
         self.run = run
         self.tasks = tasks
@@ -629,6 +643,8 @@ class Flow:
         #: The run's own graph (not a group member's branch, not a nested workflow).
         self.top_level = top_level
         self.executor = executor
+        #: The queue of the group this branch belongs to (the innermost that names one).
+        self.queue = queue
         if self.top_level:
             frontier = run.frontier
             self.ready: deque[str] = frontier.ready
@@ -775,6 +791,16 @@ class Flow:
                 f"next_task(): a different task is already registered as {nid!r}; give each "
                 f"dynamic task its own id (e.g. TaskWrapper(f'{nid}_{{n}}', fn)) or pass the existing task",
             )
+
+
+def _limited(call: Callable[[], Any], key: str, routing: Routing) -> Callable[[], Any]:
+    """``call`` counted against its limits in this process (see :mod:`graflow.core.limits`)."""
+
+    def limited() -> Any:
+        with LIMITS.slot(key, routing):
+            return call()
+
+    return limited
 
 
 def _loops(edges: frozenset[tuple[str, str]]) -> dict[str, frozenset[str]]:

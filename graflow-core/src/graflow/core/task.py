@@ -19,6 +19,7 @@ from graflow.core.aio import run_coroutine
 from graflow.core.context import TaskExecutionContext, current_task_context, task_context
 from graflow.core.dsl import Chain, Executable, ParallelGroup, chain, parallel
 from graflow.core.retry import RetryPolicy
+from graflow.core.routing import Routing
 from graflow.exceptions import ConfigError, MissingTaskArgumentError
 
 __all__ = [
@@ -67,6 +68,7 @@ class TaskWrapper(Executable):
         register_to_context: bool | None = None,
         timeout: float | None = None,
         bound: dict[str, Any] | None = None,
+        routing: Routing | None = None,
     ) -> None:
         if not isinstance(task_id, str) or not task_id:
             raise TypeError(f"a task id must be a non-empty string, got {task_id!r}")
@@ -93,6 +95,8 @@ class TaskWrapper(Executable):
         self.retry_policy = _retry_policy(task_id, max_retries, retry_policy)
         #: Seconds an attempt may run before it fails with :class:`TaskTimeoutError`.
         self.timeout: float | None = None if timeout is None else float(timeout)
+        #: Its queue, priority and limits (``None``: none set; see :mod:`graflow.core.routing`).
+        self.routing = routing
         #: Keyword arguments fixed when the task was bound (``t(task_id="x", city="Tokyo")``).
         self.bound: dict[str, Any] = dict(bound or {})
         #: Whether the function is ``async def``: its coroutine is awaited on the run's loop.
@@ -107,6 +111,7 @@ class TaskWrapper(Executable):
             or bool(self.bound)
             or self.is_async
             or self.timeout is not None
+            or (routing is not None and routing.limited)  # its starts are counted around the attempt
         )
         if register_to_context is not None:  # the existing releases' spelling of ``register``
             register = register_to_context
@@ -150,6 +155,7 @@ class TaskWrapper(Executable):
             resolve_keyword_args=self.resolve_keyword_args,
             timeout=self.timeout,
             bound={**self.bound, **params},
+            routing=self.routing,
         )
 
     def run(self, *args: Any, **kwargs: Any) -> Any:

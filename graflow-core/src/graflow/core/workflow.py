@@ -74,12 +74,14 @@ class WorkflowContext(Executable):
         config: dict[str, Any] | None = None,
         engine: WorkflowEngine | None = None,
         durable: bool = False,
+        priority: int | None = None,
     ) -> Any:
         """Run the workflow and return the last task's result (``(result, context)`` with ``ret_context``).
 
         ``start_node=None`` starts every node without predecessors. ``initial_channel``
         seeds the channel before the first task runs. ``durable=True`` keeps the run in the
         local state store (``config["state_dir"]``), so ``graflow resume`` can carry it on.
+        ``priority`` (0-9, higher first) is that of every task that names none, on a worker fleet.
         """
         context = ExecutionContext.create(
             self.graph,
@@ -90,6 +92,7 @@ class WorkflowContext(Executable):
             config=config,
             workflow_name=self.name,
             durable=durable,
+            priority=priority,
         )
         if initial_channel:
             channel = context.channel

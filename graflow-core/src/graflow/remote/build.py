@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from graflow.core.routing import Routing
 from graflow.plugins.manager import GraflowPluginManager, get_plugin_manager
 from graflow.remote.envelope import TaskEnvelope
 
@@ -26,6 +27,7 @@ def build_envelope(
     *,
     share_channel: bool = True,
     step: str | None = None,
+    queue: str | None = None,
     manager: GraflowPluginManager | None = None,
 ) -> TaskEnvelope:
     """The envelope that runs this attempt of ``task`` elsewhere as it would run here.
@@ -36,8 +38,9 @@ def build_envelope(
     the channel (its writes are replayed here afterwards), for a remote side that
     cannot reach the run's channel backend, such as a container without network (and
     copies of the results, for the same reason). ``step`` is the attempt's step key in a
-    durable run, for a placement that records steps itself. Plugins add what must travel
-    (a trace context) through ``graflow_inject_carrier``.
+    durable run, for a placement that records steps itself; ``queue`` is the queue of the
+    group the task runs in, if it names one. Plugins add what must travel (a trace
+    context) through ``graflow_inject_carrier``.
     """
     manager = manager or get_plugin_manager()
     channel = context.channel
@@ -71,4 +74,13 @@ def build_envelope(
         results_store=store,
         step=step,
         carrier=carrier,
+        routing=_routing(task, queue, context.priority),
     )
+
+
+def _routing(task: TaskWrapper, queue: str | None, priority: int | None) -> Routing | None:
+    """The task's routing, under its group's queue and its run's priority (``None``: nothing set)."""
+    own: Routing | None = getattr(task, "routing", None)
+    if own is None:
+        return None if queue is None and priority is None else Routing(queue=queue, priority=priority)
+    return own.under(queue, priority)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext, TaskExecutionContext
     from graflow.core.dsl import Executable
     from graflow.core.requests import TaskRequests
+    from graflow.core.routing import Routing
 
 __all__ = [
     "ChannelOp",
@@ -76,6 +77,9 @@ class TaskEnvelope:
     step: str | None = None
     #: Plugin state that must travel (``graflow_inject_carrier``), e.g. a trace context.
     carrier: dict[str, str] = field(default_factory=dict)
+    #: Where and how fast it may run: its queue, priority and limits, with its group's queue
+    #: and its run's priority applied (``None``: the defaults, no limits).
+    routing: Routing | None = None
 
     @property
     def task_id(self) -> str:

@@ -11,7 +11,14 @@ __all__ = ["RemoteExecutor"]
 
 
 class RemoteExecutor(Protocol):
-    """Runs one envelope somewhere else and waits for its outcome."""
+    """Runs one envelope somewhere else and waits for its outcome.
+
+    An executor that enforces the envelope's limits itself (``rate_limit``,
+    ``max_concurrency``: the Redis fleet does, in Redis, for every driver and worker) sets
+    ``enforces_limits = True``; for any other, the driver counts the task's starts itself.
+    """
+
+    enforces_limits: bool
 
     def execute(self, envelope: TaskEnvelope) -> TaskOutcome:
         """Run the envelope's task once; never raises for the task's own failure."""
