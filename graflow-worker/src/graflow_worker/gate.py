@@ -1,0 +1,101 @@
+"""The limit gate: a delivered task starts only when its limits allow, without holding a thread meanwhile.
+
+A task with ``rate_limit`` or ``max_concurrency`` asks Redis for a place before it runs
+(:class:`~graflow_redis.limits.RedisLimits`). When there is none, the gate keeps the
+delivery aside, still held by this worker (its entry is kept alive like a running one), and
+hands it back to the worker when Redis said a place should be free; the worker's slots
+meanwhile run other tasks. A place taken is renewed with the worker's keep-alives and
+given back when the task ends.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from graflow_redis.consumer import Delivery
+    from graflow_redis.limits import RedisLimits
+
+__all__ = ["LimitGate"]
+
+
+class LimitGate:
+    """Deliveries waiting for a place under their limits, and the places their running tasks hold."""
+
+    def __init__(self, limits: RedisLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limits = limits
+        self._clock = clock
+        self._lock = threading.Lock()
+        #: ``(when to ask again, order, delivery)``, soonest first.
+        self._waiting: list[tuple[float, int, Delivery]] = []
+        self._order = itertools.count()
+        #: Delivery uid -> the limit key its running task holds a place under.
+        self._held: dict[str, str] = {}
+
+    def admit(self, delivery: Delivery) -> bool:
+        """Whether ``delivery`` may start now; if not, it waits in the gate (see :meth:`due`)."""
+        routing = delivery.envelope.routing
+        if routing is None or not routing.limited:
+            return True
+        key = routing.limit_key(delivery.envelope.task_id)
+        grant = self._limits.acquire(key, routing, _holder(delivery))
+        with self._lock:
+            if grant.taken:
+                if routing.max_concurrency is not None:
+                    self._held[_holder(delivery)] = key
+                return True
+            heapq.heappush(self._waiting, (self._clock() + grant.retry_in, next(self._order), delivery))
+            return False
+
+    def due(self) -> list[Delivery]:
+        """The waiting deliveries whose time to ask again has come (to :meth:`admit` again)."""
+        now = self._clock()
+        ready = []
+        with self._lock:
+            while self._waiting and self._waiting[0][0] <= now:
+                ready.append(heapq.heappop(self._waiting)[2])
+        return ready
+
+    def next_due(self) -> float | None:
+        """Seconds until the next waiting delivery is due (``None``: none waits)."""
+        with self._lock:
+            return max(0.0, self._waiting[0][0] - self._clock()) if self._waiting else None
+
+    def waiting(self) -> list[Delivery]:
+        """The deliveries waiting for a place: the worker keeps their entries alive, and hands them
+        back when it stops."""
+        with self._lock:
+            return [item[2] for item in self._waiting]
+
+    def take_all(self) -> list[Delivery]:
+        """Empty the gate (the worker is stopping: it hands these back to the queue)."""
+        with self._lock:
+            taken = [item[2] for item in self._waiting]
+            self._waiting.clear()
+        return taken
+
+    def renew(self) -> None:
+        """Keep the places of running tasks (with the worker's keep-alives)."""
+        with self._lock:
+            holds = [(key, holder) for holder, key in self._held.items()]
+        self._limits.renew(holds)
+
+    def release(self, delivery: Delivery) -> None:
+        """Give back the place of a task that ended (no-op for one that held none)."""
+        with self._lock:
+            key = self._held.pop(_holder(delivery), None)
+        if key is not None:
+            self._limits.release(key, _holder(delivery))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+
+def _holder(delivery: Delivery) -> str:
+    return delivery.uid or delivery.entry_id
