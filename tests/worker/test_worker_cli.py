@@ -46,6 +46,7 @@ ENV_SAMPLES = {
     "GRAFLOW_HEALTH_FILE": ("/tmp/health", "/tmp/health"),
     "GRAFLOW_SECRET_KEY": ("new,old", "new,old"),
     "GRAFLOW_ALLOW_UNSIGNED": ("true", True),
+    "GRAFLOW_SCHEDULER": ("1", True),
     "GRAFLOW_LOG_LEVEL": ("debug", "DEBUG"),
     "GRAFLOW_LOG_FORMAT": ("console", "console"),
 }
