@@ -8,25 +8,9 @@
 # Environment overrides:
 #   GRAFLOW_CHROMIUM   a Chromium to use instead (then nothing is installed)
 set -euo pipefail
+TAG=chromium
+. "$(dirname "$0")/lib.sh"
 
-say() { echo "[chromium] $*"; }
-
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-if [ -n "${GRAFLOW_CHROMIUM:-}" ]; then
-    say "using GRAFLOW_CHROMIUM=$GRAFLOW_CHROMIUM"
-    browser="$GRAFLOW_CHROMIUM"
-elif command -v chromium >/dev/null 2>&1; then
-    say "chromium already installed"
-    browser=chromium
-else
-    say "installing chromium"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
-    browser=chromium
-fi
-
+browser=$(ensure_tool GRAFLOW_CHROMIUM chromium chromium)
 "$browser" --headless --no-sandbox --disable-gpu --version
 say "ready"

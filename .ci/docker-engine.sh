@@ -21,20 +21,15 @@ OTHER_IMAGE="${GRAFLOW_DOCKER_OTHER_IMAGE-graflow-test-python:3.13}"
 CACHE="${GRAFLOW_DEBOOTSTRAP_CACHE:-/var/cache/graflow-debootstrap}"
 DOCKERD_LOG="${GRAFLOW_DOCKERD_LOG:-/var/log/graflow-dockerd.log}"
 
-say() { echo "[docker-engine] $*"; }
-
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
+TAG=docker-engine
+. "$(dirname "$0")/lib.sh"
 
 # 1. Packages: the daemon (docker.io) and the tool that builds the image root.
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 if [ "${#missing[@]}" -gt 0 ]; then
-    say "installing ${missing[*]}"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    apt_install "${missing[@]}"
 else
     say "dockerd and debootstrap already installed"
 fi
