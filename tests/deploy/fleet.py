@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from graflow.core.routing import DEFAULT_QUEUE
 from graflow_worker.cli import build_parser, build_status_parser
 from graflow_worker.options import CONNECTION_OPTIONS, WORKER_OPTIONS
 from tests.deploy.conftest import Rendered
@@ -113,9 +114,11 @@ def worker_args(container: dict[str, Any]) -> list[str]:
 
 
 def served_queues(container: dict[str, Any], env: dict[str, str]) -> list[str]:
-    """The queues the worker serves: ``--queues``, else ``GRAFLOW_QUEUES``, else ``default``."""
+    """The queues the worker serves: ``--queues``, else ``GRAFLOW_QUEUES``, else the default queue."""
     args = container["args"]
-    spec = args[args.index("--queues") + 1] if "--queues" in args else env.get("GRAFLOW_QUEUES", "default")
+    spec = (
+        args[args.index("--queues") + 1] if "--queues" in args else env.get("GRAFLOW_QUEUES", DEFAULT_QUEUE)
+    )
     return [q.strip() for q in spec.split(",") if q.strip()]
 
 

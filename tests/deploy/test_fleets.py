@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
+from graflow.core.routing import DEFAULT_QUEUE
 from graflow_worker.options import CONNECTION_OPTIONS, WORKER_OPTIONS
 from tests.deploy.conftest import OVERLAYS, Rendered
 from tests.deploy.fleet import (
@@ -93,7 +94,7 @@ def test_the_default_fleet_serves_the_default_queue_without_gpus(rendered: dict[
     for out in rendered.values():
         default = out.named("Deployment", "graflow-worker")
         container = worker_container(default)
-        assert served_queues(container, environment(out, container)) == ["default"]
+        assert served_queues(container, environment(out, container)) == [DEFAULT_QUEUE]
         assert "nvidia.com/gpu" not in container["resources"]["limits"]
         assert "nodeSelector" not in default["spec"]["template"]["spec"]
 

@@ -1,9 +1,9 @@
 """overlays/keda autoscales each fleet on the whole depth of the queue it serves.
 
-A queue is ten Redis streams, one per priority lane, ``{PREFIX:q:QUEUE}:pN`` for N = 0..9
-(SPEC 19, graflow-redis); KEDA's redis-streams scaler reads one stream per trigger. So each
-fleet's ScaledObject must list exactly the lanes of the queues that fleet serves, under its
-key prefix, on the Redis its workers use, and add them up.
+A queue is ten Redis streams, one per priority lane (graflow_redis.lanes, which names them);
+KEDA's redis-streams scaler reads one stream per trigger. So each fleet's ScaledObject must
+list exactly the lanes of the queues that fleet serves, under its key prefix, on the Redis
+its workers use, and add them up.
 """
 
 from __future__ import annotations
@@ -13,16 +13,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from graflow.core.routing import DEFAULT_QUEUE
+from graflow_redis.lanes import lanes
 from tests.deploy.conftest import Rendered
 from tests.deploy.fleet import environment, served_queues, settings, worker_container
 from tests.deploy.keda_schema import REDIS_STREAMS_PARAMETERS
-
-LANES = range(10)
-
-
-def lane_stream(prefix: str, queue: str, lane: int) -> str:
-    """The stream of one priority lane of a queue (the braces: a Redis Cluster hash tag)."""
-    return f"{{{prefix}:q:{queue}}}:p{lane}"
 
 
 @pytest.fixture
@@ -45,7 +40,7 @@ def test_one_scaled_object_per_fleet_and_so_per_queue(keda: Rendered) -> None:
     for scaled in keda.of_kind("ScaledObject"):
         assert scaled["spec"]["scaleTargetRef"].get("kind", "Deployment") == "Deployment"
     queues = [q for d in keda.workers for q in served_queues(worker_container(d), {})]
-    assert sorted(queues) == ["default", "gpu"]
+    assert sorted(queues) == [DEFAULT_QUEUE, "gpu"]
     assert len(set(queues)) == len(queues)  # no queue is scaled by two fleets
 
 
@@ -56,7 +51,7 @@ def test_triggers_read_every_lane_of_the_fleets_queues(keda: Rendered) -> None:
         queues = served_queues(container, environment(keda, container))
         triggers = _scaled_object_of(keda, deployment)["spec"]["triggers"]
         streams = [t["metadata"]["stream"] for t in triggers]
-        expected = [lane_stream(worker.key_prefix, q, n) for q in queues for n in LANES]
+        expected = [stream for q in queues for stream in lanes(worker.key_prefix, q)]
         assert sorted(streams) == sorted(expected)
 
 
