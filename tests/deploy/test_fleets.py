@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from graflow.core.routing import DEFAULT_QUEUE
-from graflow_worker.options import CONNECTION_OPTIONS, WORKER_OPTIONS
+from graflow_worker.options import CONNECTION_OPTIONS, WORKER_OPTIONS, redis_url
 from tests.deploy.conftest import OVERLAYS, Rendered
 from tests.deploy.fleet import (
     EXTERNAL,
@@ -218,8 +218,9 @@ def test_the_dev_overlay_runs_the_redis_the_workers_use(rendered: dict[str, Rend
     assert service["spec"]["selector"].items() <= redis["spec"]["template"]["metadata"]["labels"].items()
     (port,) = service["spec"]["ports"]
     for deployment in out.workers:
-        worker = settings(out, deployment)
-        assert worker.redis_url == f"redis://{service['metadata']['name']}:{port['port']}/0"
+        assert (
+            redis_url(settings(out, deployment)) == f"redis://{service['metadata']['name']}:{port['port']}/0"
+        )
     assert redis["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
 
 

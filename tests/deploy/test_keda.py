@@ -15,6 +15,7 @@ import pytest
 
 from graflow.core.routing import DEFAULT_QUEUE
 from graflow_redis.lanes import lanes
+from graflow_worker.options import redis_url
 from tests.deploy.conftest import Rendered
 from tests.deploy.fleet import environment, served_queues, settings, worker_container
 from tests.deploy.keda_schema import REDIS_STREAMS_PARAMETERS
@@ -55,14 +56,28 @@ def test_triggers_read_every_lane_of_the_fleets_queues(keda: Rendered) -> None:
         assert sorted(streams) == sorted(expected)
 
 
+def _server(meta: dict[str, str], env: dict[str, str]) -> tuple[str, int]:
+    """``(host, port)`` a redis-streams trigger connects to; ``*FromEnv`` read the target's variables."""
+    if "address" in meta or "addressFromEnv" in meta:
+        host, _, port = (meta.get("address") or env[meta["addressFromEnv"]]).rpartition(":")
+    else:
+        host = meta.get("host") or env[meta["hostFromEnv"]]
+        port = meta.get("port") or env[meta["portFromEnv"]]
+    return host, int(port)
+
+
 def test_triggers_measure_stream_length_on_the_workers_redis(keda: Rendered) -> None:
     for deployment in keda.workers:
-        redis = urlsplit(settings(keda, deployment).redis_url)
+        container = worker_container(deployment)
+        # KEDA reads the *FromEnv variables from the target's first container.
+        assert deployment["spec"]["template"]["spec"]["containers"][0]["name"] == container["name"]
+        env = environment(keda, container)
+        redis = urlsplit(redis_url(settings(keda, deployment)))
         for trigger in _scaled_object_of(keda, deployment)["spec"]["triggers"]:
             meta = trigger["metadata"]
             assert trigger["type"] == "redis-streams"
             assert set(meta) <= REDIS_STREAMS_PARAMETERS, set(meta) - REDIS_STREAMS_PARAMETERS
-            assert meta["address"] == f"{redis.hostname}:{redis.port or 6379}"
+            assert _server(meta, env) == (redis.hostname, redis.port or 6379)
             assert int(meta.get("databaseIndex", "0")) == int(redis.path.strip("/") or 0)
             # The length: waiting + running (completed entries are deleted). With a consumer
             # group the scaler would count pending entries instead; lag is undefined here.
