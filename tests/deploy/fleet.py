@@ -129,3 +129,13 @@ def probe(out: Rendered, deployment: dict[str, Any], kind: str) -> argparse.Name
     assert command[:3] == ["graflow-worker", "status", "--self"], command
     where = f"{out.overlay}: {deployment['metadata']['name']} {kind}"
     return parse(build_status_parser(environ=environment(out, container)), command[2:], where)
+
+
+def trigger_server(meta: dict[str, str], env: dict[str, str]) -> tuple[str, int]:
+    """``(host, port)`` a KEDA redis-streams trigger connects to; ``*FromEnv`` read the target's ``env``."""
+    if "address" in meta or "addressFromEnv" in meta:
+        host, _, port = (meta.get("address") or env[meta["addressFromEnv"]]).rpartition(":")
+    else:
+        host = meta.get("host") or env[meta["hostFromEnv"]]
+        port = meta.get("port") or env[meta["portFromEnv"]]
+    return host, int(port)

@@ -17,7 +17,7 @@ from graflow.core.routing import DEFAULT_QUEUE
 from graflow_redis.lanes import lanes
 from graflow_worker.options import redis_url
 from tests.deploy.conftest import Rendered
-from tests.deploy.fleet import environment, served_queues, settings, worker_container
+from tests.deploy.fleet import environment, served_queues, settings, trigger_server, worker_container
 from tests.deploy.keda_schema import REDIS_STREAMS_PARAMETERS
 
 
@@ -56,16 +56,6 @@ def test_triggers_read_every_lane_of_the_fleets_queues(keda: Rendered) -> None:
         assert sorted(streams) == sorted(expected)
 
 
-def _server(meta: dict[str, str], env: dict[str, str]) -> tuple[str, int]:
-    """``(host, port)`` a redis-streams trigger connects to; ``*FromEnv`` read the target's variables."""
-    if "address" in meta or "addressFromEnv" in meta:
-        host, _, port = (meta.get("address") or env[meta["addressFromEnv"]]).rpartition(":")
-    else:
-        host = meta.get("host") or env[meta["hostFromEnv"]]
-        port = meta.get("port") or env[meta["portFromEnv"]]
-    return host, int(port)
-
-
 def test_triggers_measure_stream_length_on_the_workers_redis(keda: Rendered) -> None:
     for deployment in keda.workers:
         container = worker_container(deployment)
@@ -77,7 +67,7 @@ def test_triggers_measure_stream_length_on_the_workers_redis(keda: Rendered) -> 
             meta = trigger["metadata"]
             assert trigger["type"] == "redis-streams"
             assert set(meta) <= REDIS_STREAMS_PARAMETERS, set(meta) - REDIS_STREAMS_PARAMETERS
-            assert _server(meta, env) == (redis.hostname, redis.port or 6379)
+            assert trigger_server(meta, env) == (redis.hostname, redis.port or 6379)
             assert int(meta.get("databaseIndex", "0")) == int(redis.path.strip("/") or 0)
             # The length: waiting + running (completed entries are deleted). With a consumer
             # group the scaler would count pending entries instead; lag is undefined here.

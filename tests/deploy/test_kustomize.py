@@ -9,6 +9,7 @@ rendering, except the Secret the base leaves to the operator.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from graflow_worker.options import redis_url
 from tests.deploy.conftest import KUBERNETES, OVERLAYS, Rendered, kustomize
+from tests.deploy.fleet import environment, settings, trigger_server, worker_container
 from tests.deploy.keda_schema import SCALED_OBJECT
 
 #: The Kubernetes versions the manifests are validated against: the oldest one they claim
@@ -132,3 +135,53 @@ def test_rendering_fails_without_a_secret_key_file(kubectl: str, tmp_path: Path)
     done = kustomize(kubectl, copy / "overlays" / "secret")
     assert done.returncode != 0
     assert "secret-key" in done.stderr
+
+
+README = KUBERNETES.parents[1] / "README.md"
+#: The patch the README's example names (fleet.yaml), as a reader would write it.
+FLEET_PATCH = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: graflow-worker
+spec:
+  template:
+    spec:
+      containers:
+        - name: worker
+          resources:
+            requests: {cpu: "3"}
+"""
+
+
+def test_the_readmes_own_overlay_renders_as_it_says(
+    kubectl: str, tree: tuple[Path, str], tmp_path: Path
+) -> None:
+    """graflow-worker/README.md, "Your own overlay": namespace, image, Redis and a patch."""
+    root, key = tree
+    example = README.read_text().split("**Your own overlay.**", 1)[1].split("```yaml\n", 1)[1].split("```")[0]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "kustomization.yaml").write_text(
+        example.replace("path/to/graflow-worker/deploy/kubernetes", os.path.relpath(root, mine))
+    )
+    (mine / "fleet.yaml").write_text(FLEET_PATCH)
+    done = kustomize(kubectl, mine)
+    assert done.returncode == 0, done.stderr
+    out = Rendered("README", [d for d in yaml.safe_load_all(done.stdout) if d], done.stderr, key)
+    assert {d["metadata"].get("namespace") for d in out.docs} == {"graflow"}
+    default = out.named("Deployment", "graflow-worker")
+    assert worker_container(default)["image"] == "registry.example.com/graflow-worker:0.3.0"
+    assert worker_container(default)["resources"]["requests"]["cpu"] == "3"
+    assert worker_container(out.named("Deployment", "graflow-worker-gpu"))["image"].startswith(
+        "graflow-worker-gpu:"
+    )
+    for deployment in out.workers:
+        assert redis_url(settings(out, deployment)) == "redis://redis.internal:6379/0"
+        env = environment(out, worker_container(deployment))
+        for scaled in out.of_kind("ScaledObject"):
+            for trigger in scaled["spec"]["triggers"]:
+                assert trigger_server(trigger["metadata"], env) == ("redis.internal", 6379)
+    for doc in out.docs:
+        if not doc["apiVersion"].startswith("keda.sh/"):
+            kubernetes_validate.validate(doc, KUBERNETES_VERSIONS[-1], strict=True)
