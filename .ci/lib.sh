@@ -28,7 +28,7 @@ ensure_tool() {
     if command -v "$command" >/dev/null 2>&1; then
         say "$command already installed"
     else
-        apt_install "$package" >&2
+        apt_install "$package" >&2 || return
     fi
     echo "$command"
 }
