@@ -63,7 +63,8 @@ def test_worker_commands_parse_with_graflow_workers_own_parser(rendered: dict[st
 @QUEUES_PENDING
 def test_queue_flags_parse_with_graflow_workers_own_parser(rendered: dict[str, Rendered]) -> None:
     gpu = rendered["overlays/gpu"].named("Deployment", "graflow-worker-gpu")
-    assert settings(rendered["overlays/gpu"], gpu).queues in ("gpu", ["gpu"])
+    queues = settings(rendered["overlays/gpu"], gpu).queues
+    assert (queues.split(",") if isinstance(queues, str) else list(queues)) == ["gpu"]
 
 
 def test_every_variable_is_one_graflow_worker_reads(rendered: dict[str, Rendered]) -> None:
