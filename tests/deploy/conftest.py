@@ -54,7 +54,8 @@ class Rendered:
 
 def _runs_worker(deployment: dict[str, Any]) -> bool:
     containers = deployment["spec"]["template"]["spec"]["containers"]
-    return any(c["image"].split(":")[0].startswith("graflow-worker") for c in containers)
+    # registry.example.com:5000/graflow-worker-gpu:1.0 -> graflow-worker-gpu
+    return any(c["image"].rsplit("/", 1)[-1].split(":")[0].startswith("graflow-worker") for c in containers)
 
 
 def find_kubectl() -> str:

@@ -176,6 +176,7 @@ def test_the_readmes_own_overlay_renders_as_it_says(
     assert worker_container(out.named("Deployment", "graflow-worker-gpu"))["image"].startswith(
         "graflow-worker-gpu:"
     )
+    assert len(out.workers) == 2
     for deployment in out.workers:
         assert redis_url(settings(out, deployment)) == "redis://redis.internal:6379/0"
         env = environment(out, worker_container(deployment))
