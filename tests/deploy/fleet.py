@@ -45,7 +45,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str], where: str) -> argpa
     parsed = _parse(parser, argv)
     if isinstance(parsed, str):
         shown = [
-            "***" if before == "--secret-key" else a for before, a in zip(["", *argv[:-1]], argv, strict=True)
+            "***" if before == "--secret-key" else a for before, a in zip(["", *argv], argv, strict=False)
         ]
         pytest.fail(f"{where}: {shown} is not accepted by {parser.prog}: {parsed}", pytrace=False)
     return parsed
