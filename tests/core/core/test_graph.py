@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from graflow.core.context import ExecutionContext
@@ -160,3 +162,19 @@ def test_mermaid_ids_are_safe_for_task_ids_with_punctuation() -> None:
     lines = [line.strip() for line in graph.to_mermaid().splitlines()]
     assert 'load_db_v2["load-db.v2"]' in lines
     assert "load_db_v2 --> report" in lines
+
+
+@pytest.mark.parametrize("length", [3, 600])
+def test_a_cycle_closed_by_the_last_edge_is_found_however_long(length: int) -> None:
+    """Cycles are tracked as edges are added; a walk too long to make then is made once, at validation."""
+    graph = TaskGraph()
+    tasks = [TaskWrapper(f"t{i}", lambda: None, register=False) for i in range(length)]
+    for a, b in itertools.pairwise(tasks):
+        graph.add_edge(a, b)
+    assert graph.loop_edges(["t0"]) == frozenset()
+
+    graph.add_edge(tasks[-1], tasks[0])
+
+    assert graph.loop_edges(["t0"]) == frozenset({(f"t{length - 1}", "t0")})
+    with pytest.raises(GraphCompilationError, match="a cycle with no way in"):
+        graph.validate([])

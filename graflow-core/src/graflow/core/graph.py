@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from graflow.core.render import to_mermaid
 from graflow.exceptions import DuplicateTaskError, GraphCompilationError
@@ -93,6 +93,11 @@ class TaskGraph:
         #: Bumped on every change, so validation results can be cached per shape.
         self.version = 0
         self._validated: tuple[int, tuple[str, ...]] | None = None
+        #: ``(version, cycles)``: the graph's cycles as of that version (every run asks).
+        self._cycles_seen: tuple[int, list[list[str]]] | None = None
+        #: Known to have no cycle (kept up to date as edges are added), known to have one
+        #: (False), or unknown (None: a walk that would have cost too much was skipped).
+        self._acyclic: bool | None = True
         self._numbers = itertools.count(1)
 
     # --- reading ---------------------------------------------------------------------
@@ -220,6 +225,8 @@ class TaskGraph:
         a = self._node_id(from_task)
         b = self._node_id(to_task)
         if b not in self._succ[a]:
+            if self._acyclic:
+                self._acyclic = _not_reaching(self._succ, b, a)
             self._succ[a].append(b)
             self._pred[b].append(a)
             self.version += 1
@@ -383,7 +390,22 @@ class TaskGraph:
         self._validated = (self.version, starts)
 
     def _cycles(self) -> list[list[str]]:
-        """The node sets of the graph's cycles (strongly connected components with a loop), in node order."""
+        """The node sets of the graph's cycles (strongly connected components with a loop), in node order.
+
+        Cached until the graph changes: every run of a workflow asks, and the answer costs a
+        walk of the whole graph.
+        """
+        if self._acyclic:
+            return []
+        seen = self._cycles_seen
+        if seen is not None and seen[0] == self.version:
+            return seen[1]
+        found = self._find_cycles()
+        self._cycles_seen = (self.version, found)
+        self._acyclic = not found
+        return found
+
+    def _find_cycles(self) -> list[list[str]]:
         index: dict[str, int] = {}
         low: dict[str, int] = {}
         on_stack: set[str] = set()
@@ -488,6 +510,8 @@ class TaskGraph:
         other.dynamic_edges = list(self.dynamic_edges)
         other.version = self.version
         other._validated = self._validated
+        other._cycles_seen = self._cycles_seen
+        other._acyclic = self._acyclic
         return other
 
     # --- rendering -----------------------------------------------------------------
@@ -498,3 +522,30 @@ class TaskGraph:
 
     def __repr__(self) -> str:
         return f"<TaskGraph nodes={len(self._nodes)} edges={len(self.edges)}>"
+
+
+#: Nodes a cycle check on adding one edge may visit before giving up (the full check then runs once per run).
+_WALK_BUDGET: Final = 256
+
+
+def _not_reaching(succ: Mapping[str, list[str]], start: str, target: str) -> bool | None:
+    """Whether ``target`` is out of reach from ``start`` (an edge ``target -> start`` closes no cycle).
+
+    ``None`` when the walk would visit more than :data:`_WALK_BUDGET` nodes. Graphs are
+    mostly built forwards (a new task after existing ones), where ``start`` has no successor
+    yet and the answer is immediate.
+    """
+    if start == target:
+        return False
+    seen = {start}
+    stack = [start]
+    while stack:
+        for nxt in succ[stack.pop()]:
+            if nxt == target:
+                return False
+            if nxt not in seen:
+                if len(seen) >= _WALK_BUDGET:
+                    return None
+                seen.add(nxt)
+                stack.append(nxt)
+    return True
