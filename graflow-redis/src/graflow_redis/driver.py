@@ -34,6 +34,7 @@ from graflow_redis.entry import decode_outcome, entry_fields, split_reply
 from graflow_redis.errors import NoWorkerAvailableError, OutcomeDecodeError
 from graflow_redis.keys import RUN_KEYS_TTL
 from graflow_redis.log import emit
+from graflow_redis.lost import state_lost
 from graflow_redis.signing import Purpose, Slot
 from graflow_redis.store import load_record
 
@@ -199,7 +200,7 @@ class FleetExecutor:
                         fields = [part for pair in submission.fields.items() for part in pair]
                         args = [step, submission.uid, self.keys.done(""), RUN_KEYS_TTL, *fields]
                         run = self.keys.run(run_id)
-                        keys = [self.keys.tasks, run.submissions, run.steps]
+                        keys = [self.keys.tasks, run.submissions, run.steps, run.plan]
                         pipe.evalsha(self._submit_script.sha, len(keys), *keys, *args)
                 try:
                     return pipe.execute()
@@ -229,6 +230,8 @@ class FleetExecutor:
                 submission.entry_id = _text(answer[1])
             elif _text(answer[0]) == "adopt":
                 self._adopt(submission, _text(answer[1]))
+            elif _text(answer[0]) == "lost":
+                self._fail_where(lambda s, uid=submission.uid: s.uid == uid, self._state_lost)
             else:
                 self._answer_from_store(submission)
 
@@ -332,14 +335,7 @@ class FleetExecutor:
         lost = self._lost_runs({s.step[0] for s in waiting if s.step is not None})
         if lost:
             self._emit("error", "run_state_lost", runs=sorted(lost))
-            self._fail_where(
-                lambda s: s.step is not None and s.step[0] in lost,
-                lambda s: RunStateLostError(
-                    f"run {s.step[0]!r}: Redis at {self.queue.where} restarted and kept nothing of it (its plan, "
-                    f"steps and results are gone, so {s.task_id!r} cannot go on). Run Redis with persistence "
-                    "(appendonly yes) to ride out restarts; start the workflow again."
-                ),
-            )
+            self._fail_where(lambda s: s.step is not None and s.step[0] in lost, self._state_lost)
             waiting = [s for s in waiting if s.step is None or s.step[0] not in lost]
         self._emit("warning", "redis_restarted", resubmitting=len(waiting))
         if waiting:
@@ -354,6 +350,10 @@ class FleetExecutor:
         for run_id in ordered:
             pipe.exists(self.keys.run(run_id).plan)
         return {run_id for run_id, found in zip(ordered, pipe.execute(), strict=True) if not found}
+
+    def _state_lost(self, submission: _Submission) -> RunStateLostError:
+        run_id = submission.step[0] if submission.step is not None else submission.session_id
+        return state_lost(run_id, self.queue.where, task_id=submission.task_id)
 
     def _fail_where(self, which: Any, make_error: Any) -> None:
         with self._lock:

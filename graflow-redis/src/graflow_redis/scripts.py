@@ -29,12 +29,14 @@ __all__ = [
 
 #: Record an outcome once, acknowledge the entry, optionally dead-letter it; for a step of a
 #: durable run, record the step and its result in the run's state in the same breath.
-#: KEYS: done, reply, tasks, dead, steps, order, done_tasks, results.
+#: KEYS: done, reply, tasks, dead, steps, order, done_tasks, results, plan (the run's marker).
 #: ARGV: group, entry_id, reply_item, done_ttl, reply_ttl, has_reply ("1"/"0"), dead_maxlen,
 #: step_key ("" for none), step_blob, task_id, result_blob, has_result ("1"/"0"), run_ttl,
 #: then dead-letter field/value pairs (none: no dead letter).
-#: Returns 1 if this call recorded the outcome, 0 if one was recorded before.
+#: Returns 1 if this call recorded the outcome, 0 if one was recorded before, -1 (and writes
+#: nothing) when a step's run lost its state: its plan is gone, so the step must not count.
 FINISH: Final = """
+if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[9]) == 0 then return -1 end
 local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[4])
 if ARGV[2] ~= '' then
   redis.pcall('XACK', KEYS[3], ARGV[1], ARGV[2])
@@ -91,9 +93,12 @@ return id
 #: submitted again; one that an earlier driver of the run submitted and whose outcome is
 #: not recorded yet (queued, or running) is adopted instead of getting a second entry.
 #: A retry of a step whose attempt failed is a new submission.
-#: KEYS: tasks, submissions, steps.  ARGV: step_key, uid, done_prefix, run_ttl, then the
-#: entry's field/value pairs.  Returns {'recorded'}, {'adopt', earlier uid} or {'new', entry id}.
+#: A step of a run whose plan is gone is refused: the run lost its state (see graflow_redis.lost).
+#: KEYS: tasks, submissions, steps, plan.  ARGV: step_key, uid, done_prefix, run_ttl, then the
+#: entry's field/value pairs.  Returns {'recorded'}, {'adopt', earlier uid}, {'new', entry id}
+#: or {'lost'}.
 SUBMIT: Final = """
+if redis.call('EXISTS', KEYS[4]) == 0 then return {'lost'} end
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {'recorded'} end
 local earlier = redis.call('HGET', KEYS[2], ARGV[1])
 if earlier and not redis.call('GET', ARGV[3] .. earlier) then return {'adopt', earlier} end

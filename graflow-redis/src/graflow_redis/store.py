@@ -34,7 +34,6 @@ from graflow.exceptions import (
     ConfigError,
     RunInUseError,
     RunNotFoundError,
-    RunStateLostError,
     StateStoreError,
 )
 from graflow.remote.codec import ByValue, dumps_by_value, loads, storable
@@ -51,6 +50,7 @@ from graflow_redis.errors import (
 from graflow_redis.feedback import RedisFeedback
 from graflow_redis.keys import RUN_KEYS_TTL, Keys, RunKeys
 from graflow_redis.log import emit
+from graflow_redis.lost import state_lost
 from graflow_redis.schedules import RedisSchedules
 from graflow_redis.signing import ENV_VAR, KeySpec, Purpose, Sealer, Slot, is_sealed
 from graflow_redis.trust import sealer_for, trust_options
@@ -435,11 +435,7 @@ class RedisResults(MutableMapping[str, Any]):
     def _check_state(self) -> None:
         """A result that is missing because the run's state vanished is not "no result": say so."""
         if not self._client.exists(self._run.plan):
-            raise RunStateLostError(
-                f"run {self._run_id!r}: its state is gone from Redis (a restart without persistence, an "
-                "eviction or a flush), so earlier results cannot be read. Run Redis with persistence "
-                "(appendonly yes) and no eviction of graflow keys; start the workflow again."
-            )
+            raise state_lost(self._run_id, describe(self._client), missing="its plan and earlier results")
 
     def __setitem__(self, task_id: str, value: Any) -> None:
         self._cache[task_id] = value

@@ -28,10 +28,10 @@ from typing import Any, Final, cast
 import redis
 
 from graflow.remote.codec import dumps
-from graflow.remote.envelope import TaskOutcome
+from graflow.remote.envelope import TaskOutcome, failure
 from graflow.state.records import Completion
 from graflow_redis import scripts
-from graflow_redis.connection import block_seconds, register_client
+from graflow_redis.connection import block_seconds, describe, register_client
 from graflow_redis.consumer import Delivery
 from graflow_redis.entry import (
     EntryMeta,
@@ -44,6 +44,7 @@ from graflow_redis.entry import (
 from graflow_redis.fleet import FleetView
 from graflow_redis.keys import GROUP, RUN_KEYS_TTL, Keys, RunKeys
 from graflow_redis.log import emit
+from graflow_redis.lost import state_lost
 from graflow_redis.signing import Purpose, Sealer, Slot
 from graflow_redis.trust import register_sealer
 
@@ -51,6 +52,8 @@ __all__ = ["StreamConsumer"]
 
 #: How long a driver's reply list outlives its last outcome (a crashed driver's list expires).
 REPLY_TTL: Final = 86_400
+#: What the FINISH script answers for a step whose run lost its state.
+RUN_LOST: Final = -1
 #: Approximate cap of the dead-letter stream.
 DEAD_LETTER_MAXLEN: Final = 10_000
 
@@ -252,7 +255,18 @@ class StreamConsumer:
 
     def complete_many(self, items: Sequence[tuple[Delivery, TaskOutcome]]) -> list[bool]:
         """:meth:`complete` for several deliveries in one round trip (a worker's finished batch)."""
-        calls = [self._finish_call(*self._encode(d, o)) for d, o in items]
+        answers = self._run_finish([self._finish_call(*self._encode(d, o)) for d, o in items])
+        lost = [index for index, answer in enumerate(answers) if answer == RUN_LOST]
+        if lost:
+            # The step's run lost its state: its driver gets that failure, not a success to build on.
+            retold = self._run_finish([self._finish_call(*self._encode(*self._lost(items[i]))) for i in lost])
+            answers = [*answers]
+            for index, answer in zip(lost, retold, strict=True):
+                answers[index] = answer
+        return [answer == 1 for answer in answers]
+
+    def _run_finish(self, calls: list[tuple[list[str], list[Any]]]) -> list[int]:
+        """The FINISH script's answer for each call, in one round trip."""
         # EVALSHA straight into the pipeline: a registered script would make redis-py ask
         # SCRIPT EXISTS first, one more round trip per batch.
         for _ in range(2):
@@ -260,10 +274,18 @@ class StreamConsumer:
             for keys, args in calls:
                 pipe.evalsha(self._finish.sha, len(keys), *keys, *args)
             try:
-                return [bool(recorded) for recorded in pipe.execute()]
+                return [int(answer) for answer in pipe.execute()]
             except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
                 self._finish.sha = self.client.script_load(scripts.FINISH)
         raise redis.exceptions.NoScriptError("the FINISH script could not be loaded")
+
+    def _lost(self, item: tuple[Delivery, TaskOutcome]) -> tuple[Delivery, TaskOutcome]:
+        """``item`` with its outcome replaced by the failure saying its run's state is gone."""
+        delivery, outcome = item
+        run_id = delivery.envelope.session_id
+        error = state_lost(run_id, describe(self.client), task_id=outcome.task_id)
+        emit("error", "run_state_lost", run_id=run_id, task_id=outcome.task_id)
+        return delivery, failure(outcome.task_id, error, outcome.started_at)
 
     def _encode(self, delivery: Delivery, outcome: TaskOutcome) -> tuple[EntryMeta, bytes, _Step | None]:
         """The reply for ``outcome`` and, for a successful step of a durable run, its record."""
@@ -312,6 +334,7 @@ class StreamConsumer:
             run.order,
             run.done,
             run.results,
+            run.plan,
         ]
         args = [
             GROUP,
@@ -335,7 +358,7 @@ class StreamConsumer:
         self, meta: EntryMeta, reply_item: bytes, *, has_reply: bool, dead: list[Any] | None = None
     ) -> bool:
         keys, args = self._finish_call(meta, reply_item, has_reply=has_reply, dead=dead)
-        return bool(self._finish(keys=keys, args=args))
+        return int(self._finish(keys=keys, args=args)) == 1
 
     def _dead_letter(
         self, meta: EntryMeta, consumer: str, reason: str, fields: Mapping[bytes, bytes]
