@@ -40,6 +40,7 @@ from graflow_redis import scripts
 from graflow_redis.connection import client_from_config, url_of
 from graflow_redis.errors import SignatureError
 from graflow_redis.keys import Keys
+from graflow_redis.outage import DEFAULT_RETRY_TIMEOUT, rides_out
 from graflow_redis.signing import ENV_VAR, KeySpec, Purpose, Sealer, Slot, is_sealed
 from graflow_redis.trust import sealer_for, trust_options
 
@@ -95,6 +96,7 @@ class RedisChannel(Channel):
         client_ref: str | None = None,
         secret_key: KeySpec | Sealer | None = None,
         allow_unsigned: bool | None = None,
+        connection_retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
     ) -> None:
         super().__init__(name)
         self.client = client_from_config(
@@ -104,6 +106,8 @@ class RedisChannel(Channel):
         #: Seals pickled values written here and verifies them when read (``None``: unsigned).
         self.sealer = sealer_for(self.client, secret_key, allow_unsigned, key_prefix=key_prefix)
         self.lock_lease = float(lock_lease)
+        #: Seconds an operation waits through a Redis outage before the task sees it fail.
+        self.retry_timeout = float(connection_retry_timeout)
         base = Keys(key_prefix).channel(name)
         self._values = f"{base}:v:"
         self._index = f"{base}:keys"
@@ -130,6 +134,7 @@ class RedisChannel(Channel):
             key_prefix=config.get("key_prefix", "graflow"),
             lock_lease=config.get("lock_lease", DEFAULT_LOCK_LEASE),
             client_ref=config.get("client_ref"),
+            connection_retry_timeout=config.get("connection_retry_timeout", DEFAULT_RETRY_TIMEOUT),
             **trust_options(config),
         )
 
@@ -141,6 +146,7 @@ class RedisChannel(Channel):
                 "redis_url": url_of(self.client),
                 "key_prefix": self.key_prefix,
                 "lock_lease": self.lock_lease,
+                "connection_retry_timeout": self.retry_timeout,
                 "shared_with_queue": True,
             },
         )
@@ -168,12 +174,14 @@ class RedisChannel(Channel):
                 ) from None
             raise
 
+    @rides_out
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         if ttl is not None and ttl <= 0:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl}")
         ttl_ms = "" if ttl is None else max(int(ttl * 1000), 1)
         self._set(keys=[self._values + key, self._index], args=[self._encode(key, value), ttl_ms, key])
 
+    @rides_out
     def get(self, key: str, default: Any = None) -> Any:
         found = self._get(keys=[self._values + key])
         if found[0] == 1:
@@ -182,23 +190,29 @@ class RedisChannel(Channel):
             return [self._decode(key, item, Purpose.CHANNEL_ITEM) for item in found[1]]
         return default
 
+    @rides_out
     def delete(self, key: str) -> bool:
         return bool(self._delete(keys=[self._values + key, self._index], args=[key]))
 
+    @rides_out
     def exists(self, key: str) -> bool:
         return bool(self.client.exists(self._values + key))
 
+    @rides_out
     def keys(self) -> list[str]:
         return [k.decode() for k in self._keys(keys=[self._index], args=[self._values])]
 
+    @rides_out
     def clear(self) -> None:
         self._clear(keys=[self._index], args=[self._values])
 
     # --- atomic updates ---------------------------------------------------------------------
 
+    @rides_out
     def append(self, key: str, value: Any) -> int:
         return self._push_item(key, value, "R")
 
+    @rides_out
     def prepend(self, key: str, value: Any) -> int:
         return self._push_item(key, value, "L")
 
@@ -233,6 +247,7 @@ class RedisChannel(Channel):
             except redis.WatchError:
                 pass
 
+    @rides_out
     def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
         if isinstance(amount, bool) or not isinstance(amount, (int, float)):
             raise TypeError(f"atomic_add amount must be an int or a float, got {type(amount).__name__}")

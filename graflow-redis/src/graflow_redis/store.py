@@ -51,6 +51,7 @@ from graflow_redis.feedback import RedisFeedback
 from graflow_redis.keys import RUN_KEYS_TTL, Keys, RunKeys
 from graflow_redis.log import emit
 from graflow_redis.lost import state_lost
+from graflow_redis.outage import DEFAULT_RETRY_TIMEOUT, rides_out
 from graflow_redis.schedules import RedisSchedules
 from graflow_redis.signing import ENV_VAR, KeySpec, Purpose, Sealer, Slot, is_sealed
 from graflow_redis.trust import sealer_for, trust_options
@@ -85,7 +86,7 @@ class RedisStore(StateStore):
         key_prefix: str = "graflow",
         *,
         run_ttl: float = DEFAULT_RUN_TTL,
-        connection_retry_timeout: float = 60.0,
+        connection_retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
         secret_key: KeySpec | Sealer | None = None,
         allow_unsigned: bool | None = None,
     ) -> None:
@@ -120,6 +121,7 @@ class RedisStore(StateStore):
             client,
             config.get("key_prefix", "graflow"),
             run_ttl=config.get("run_ttl", DEFAULT_RUN_TTL),
+            connection_retry_timeout=config.get("connection_retry_timeout", DEFAULT_RETRY_TIMEOUT),
             **trust_options(config),
         )
 
@@ -131,11 +133,16 @@ class RedisStore(StateStore):
         """Workers read results through their own connection when it is the queue's server."""
         return (
             "redis",
-            {"redis_url": url_of(self.client), "key_prefix": self.key_prefix, "shared_with_queue": True},
+            {
+                "redis_url": url_of(self.client),
+                "key_prefix": self.key_prefix,
+                "connection_retry_timeout": self.retry_timeout,
+                "shared_with_queue": True,
+            },
         )
 
     def results_view(self, run_id: str) -> MutableMapping[str, Any]:
-        return RedisResults(self.client, self.keys, run_id, self.sealer)
+        return RedisResults(self.client, self.keys, run_id, self.sealer, retry_timeout=self.retry_timeout)
 
     def schedules(self) -> RedisSchedules:
         return RedisSchedules(self.client, self.keys, self.sealer)
@@ -410,8 +417,18 @@ class RedisResults(MutableMapping[str, Any]):
     or the driver's journal) is what writes results to Redis.
     """
 
-    def __init__(self, client: redis.Redis, keys: Keys, run_id: str, sealer: Sealer | None = None) -> None:
-        self._client = client
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        run_id: str,
+        sealer: Sealer | None = None,
+        *,
+        retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+    ) -> None:
+        self.client = client
+        #: Seconds a read waits through a Redis outage (a task reading results must not fail on one).
+        self.retry_timeout = retry_timeout
         self._run = keys.run(run_id)
         self._key = self._run.results
         self._run_id = run_id
@@ -419,12 +436,13 @@ class RedisResults(MutableMapping[str, Any]):
         self._prefix = keys.prefix
         self._cache: dict[str, Any] = {}
 
+    @rides_out
     def __getitem__(self, task_id: str) -> Any:
         try:
             return self._cache[task_id]
         except KeyError:
             pass
-        blob: bytes | None = self._client.hget(self._key, task_id)  # type: ignore[assignment]
+        blob: bytes | None = self.client.hget(self._key, task_id)  # type: ignore[assignment]
         if blob is None:
             self._check_state()
             raise KeyError(task_id)
@@ -434,8 +452,8 @@ class RedisResults(MutableMapping[str, Any]):
 
     def _check_state(self) -> None:
         """A result that is missing because the run's state vanished is not "no result": say so."""
-        if not self._client.exists(self._run.plan):
-            raise state_lost(self._run_id, describe(self._client), missing="its plan and earlier results")
+        if not self.client.exists(self._run.plan):
+            raise state_lost(self._run_id, describe(self.client), missing="its plan and earlier results")
 
     def __setitem__(self, task_id: str, value: Any) -> None:
         self._cache[task_id] = value
@@ -443,13 +461,15 @@ class RedisResults(MutableMapping[str, Any]):
     def __delitem__(self, task_id: str) -> None:
         del self._cache[task_id]
 
+    @rides_out
     def __contains__(self, task_id: object) -> bool:
         return task_id in self._cache or (
-            isinstance(task_id, str) and bool(self._client.hexists(self._key, task_id))
+            isinstance(task_id, str) and bool(self.client.hexists(self._key, task_id))
         )
 
+    @rides_out
     def __iter__(self) -> Iterator[str]:
-        stored = [_text(k) for k in self._client.hkeys(self._key)]
+        stored = [_text(k) for k in self.client.hkeys(self._key)]
         return iter(dict.fromkeys([*self._cache, *stored]))
 
     def __len__(self) -> int:
