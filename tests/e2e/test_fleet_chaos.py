@@ -8,7 +8,6 @@ the failures recorded. Tasks log each run to a file (they run in other processes
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,12 +15,9 @@ from typing import Any
 
 import pytest
 
-from graflow.core.context import ExecutionContext
 from graflow.core.decorators import task
-from graflow.core.engine import WorkflowEngine
-from graflow.core.workflow import workflow
-from graflow.queue import QueueBackend
 from tests.e2e.conftest import Fleet
+from tests.e2e.e2e_support import BackgroundRun
 from tests.support.redis_server import PrivateRedis, start_private_redis
 from tests.support.waiting import wait_until
 
@@ -31,34 +27,10 @@ DOWN = 4.0
 
 @pytest.fixture
 def aof_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
-    with start_private_redis(tmp_path_factory.mktemp("aof"), ports=range(7200, 7300), append_only=True) as server:
+    with start_private_redis(
+        tmp_path_factory.mktemp("aof"), ports=range(7200, 7300), append_only=True
+    ) as server:
         yield server
-
-
-class Run:
-    """A workflow executed on a background thread."""
-
-    def __init__(self, build: Callable[[], None], config: dict[str, Any]) -> None:
-        with workflow("chaos") as wf:
-            build()
-        self.context = ExecutionContext.create(
-            wf.graph, queue_backend=QueueBackend.REDIS, channel_backend="redis", config=config
-        )
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._execute, daemon=True)
-        self.thread.start()
-
-    def _execute(self) -> None:
-        try:
-            self.result = WorkflowEngine().execute(self.context)
-        except BaseException as exc:
-            self.error = exc
-
-    def wait(self, timeout: float) -> Any:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), f"the run did not finish within {timeout}s"
-        return self.error if self.error is not None else self.result
 
 
 def fan_out(members: int, log_path: Path, seconds: float) -> Callable[[], None]:
@@ -103,7 +75,9 @@ def test_restarts_of_redis_with_an_append_only_file_lose_nothing(
     workers = [fleet.start(f"w{n}", "--max-concurrent-tasks", "2") for n in range(2)]
     log = tmp_path / "runs"
     members = 12
-    run = Run(fan_out(members, log, 0.4), {"redis_url": aof_redis.url, "key_prefix": fleet.key_prefix})
+    run = BackgroundRun(
+        fan_out(members, log, 0.4), {"redis_url": aof_redis.url, "key_prefix": fleet.key_prefix}
+    )
     for done in range(restarts):
         wait_until(lambda done=done: len(runs_of(log)) > 2 + 4 * done, 30, "tasks to run")
         aof_redis.stop()
