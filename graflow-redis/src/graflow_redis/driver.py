@@ -28,6 +28,7 @@ from graflow.exceptions import GraflowRuntimeError, RunStateLostError
 from graflow.remote.codec import ByValue, dumps_envelope
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
 from graflow_redis import scripts
+from graflow_redis.audit import EntryAudit, Watched
 from graflow_redis.backoff import Backoff
 from graflow_redis.connection import CONNECTION_ERRORS, block_seconds, call_with_retry
 from graflow_redis.entry import decode_outcome, entry_fields, split_reply
@@ -98,6 +99,8 @@ class FleetExecutor:
         self._no_worker_since: float | None = None
         self._last_check = 0.0
         self._last_warn = 0.0
+        #: Finds waiting submissions whose entry vanished (eviction, flush, XDEL), to send them again.
+        self._audit = EntryAudit(self.client, self.keys, queue.visibility_timeout)
         #: Logged with every event; bound per call, so logging configured later still applies.
         self._log_context = {"key_prefix": queue.key_prefix, "redis": queue.where}
 
@@ -194,13 +197,13 @@ class FleetExecutor:
                 pipe = self.client.pipeline(transaction=False)
                 for submission in batch:
                     if submission.step is None:
-                        pipe.xadd(self.keys.tasks, submission.fields)  # type: ignore[arg-type]
+                        pipe.xadd(self._stream_of(submission), submission.fields)  # type: ignore[arg-type]
                     else:
                         run_id, step = submission.step
                         fields = [part for pair in submission.fields.items() for part in pair]
                         args = [step, submission.uid, self.keys.done(""), RUN_KEYS_TTL, *fields]
                         run = self.keys.run(run_id)
-                        keys = [self.keys.tasks, run.submissions, run.steps, run.plan]
+                        keys = [self._stream_of(submission), run.submissions, run.steps, run.plan]
                         pipe.evalsha(self._submit_script.sha, len(keys), *keys, *args)
                 try:
                     return pipe.execute()
@@ -341,6 +344,30 @@ class FleetExecutor:
         if waiting:
             self._send(waiting)
 
+    def _stream_of(self, submission: _Submission) -> str:
+        """The stream ``submission``'s entry was added to."""
+        return self.keys.tasks
+
+    def _audit_entries(self) -> None:
+        """Submit again every waiting submission whose entry is neither queued, pending nor recorded."""
+        with self._lock:
+            waiting = {s.uid: s for s in self._pending.values() if s.entry_id}
+        watched = [Watched(s.uid, s.entry_id, self._stream_of(s), s.fields, s.step) for s in waiting.values()]
+        lost = self._audit.missing(watched)
+        if not lost:
+            return
+        self._emit("warning", "entries_lost", tasks=sorted(waiting[w.uid].task_id for w in lost))
+        for w, (status, entry_id) in zip(lost, self._audit.resubmit(lost), strict=True):
+            submission = waiting[w.uid]
+            if status == "new":
+                submission.entry_id = entry_id
+                self._emit("info", "task_resubmitted", task_id=submission.task_id, uid=w.uid)
+            elif status == "lost":
+                self._fail_where(lambda s, uid=w.uid: s.uid == uid, self._state_lost)
+            elif status == "recorded" and submission.step is not None:  # by another submission
+                self._answer_from_store(submission)
+            # "done": it finished meanwhile, and its outcome is on its way to the reply list
+
     def _lost_runs(self, run_ids: set[str]) -> set[str]:
         """Which of these durable runs' state vanished (a restart without persistence, a flush)."""
         if not run_ids:
@@ -395,6 +422,8 @@ class FleetExecutor:
             return
         self._last_check = now
         self._check_server()
+        if self._audit.due(now):
+            self._audit_entries()
         if self.queue.workers():
             if self._no_worker_since is not None:
                 self._emit("info", "worker_alive_again", waiting_tasks=len(self._pending))

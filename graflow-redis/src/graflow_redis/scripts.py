@@ -21,6 +21,7 @@ __all__ = [
     "LOCK_RELEASE",
     "LOCK_RENEW",
     "REQUEUE",
+    "RESUBMIT",
     "SUBMIT",
     "TOUCH",
 ]
@@ -106,6 +107,21 @@ local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 return {'new', id}
+"""
+
+#: Submit again a submission whose entry vanished (deleted, evicted, flushed), keeping its uid
+#: (its payload's seal is bound to it), unless its outcome was recorded meanwhile or, for a
+#: step of a durable run, its run lost its state.
+#: KEYS: tasks, steps, plan, done marker.  ARGV: step_key ("" for none), then the entry's
+#: field/value pairs.  Returns {'done'} (its outcome is on its way), {'recorded'} (the step was
+#: recorded by another submission), {'lost'} or {'new', entry id}.
+RESUBMIT: Final = """
+if redis.call('EXISTS', KEYS[4]) == 1 then return {'done'} end
+if ARGV[1] ~= '' then
+  if redis.call('EXISTS', KEYS[3]) == 0 then return {'lost'} end
+  if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return {'recorded'} end
+end
+return {'new', redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))}
 """
 
 #: XAUTOCLAIM plus each claimed entry's delivery count.
