@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from structlog.testing import capture_logs
 
 from graflow.core.decorators import task
+from graflow_redis.errors import RedisRefusedError
 from tests.e2e.conftest import Fleet
 from tests.e2e.e2e_support import BackgroundRun
 from tests.support.redis_server import PrivateRedis, start_private_redis
@@ -93,3 +96,34 @@ def test_restarts_of_redis_with_an_append_only_file_lose_nothing(
     assert all(w.process.poll() is None for w in workers), "a worker died with a restart"
     # A task runs twice only if Redis went down after it ran and before its outcome was recorded.
     assert len(ran) - members <= 2 * restarts
+
+
+def test_redis_out_of_memory_fails_the_run_at_once_and_runs_no_task_twice(
+    fleet: Fleet, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    with start_private_redis(tmp_path_factory.mktemp("oom"), ports=range(7200, 7300)) as server:
+        fleet.redis_url = server.url
+        for n in range(2):
+            fleet.start(f"w{n}", "--max-concurrent-tasks", "2")
+        log = tmp_path / "runs"
+        members = 16
+        client = redis.Redis.from_url(server.url)
+        with capture_logs() as logs:
+            run = BackgroundRun(
+                fan_out(members, log, 0.5), {"redis_url": server.url, "key_prefix": fleet.key_prefix}
+            )
+            wait_until(lambda: runs_of(log), 30, "a task to run")
+            client.config_set("maxmemory", 1)  # maxmemory-policy is noeviction: every write is refused
+            refused_at = time.monotonic()
+            with pytest.raises(RedisRefusedError) as caught:
+                run.wait(30)
+            took = time.monotonic() - refused_at
+        client.config_set("maxmemory", 0)
+
+    error = caught.value
+    assert error.condition == "OOM"
+    assert "is out of memory" in str(error) and "raise maxmemory" in str(error)
+    assert took < 5.0
+    ran = runs_of(log)
+    assert len(ran) == len(set(ran)) <= 4  # each ran once; at most the fleet's four slots' worth
+    assert not [e for e in logs if e["event"] == "no_worker_alive"]

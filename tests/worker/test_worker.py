@@ -201,18 +201,36 @@ def test_tasks_ending_while_a_completion_is_in_flight_are_completed_in_one_batch
     assert queue.completed[first.entry_id].result == 0
 
 
-def test_a_completion_the_queue_refuses_is_left_pending_for_another_delivery(queue, make_task) -> None:
-    queue.failures["complete_many"] = [redis.ResponseError("OOM command not allowed")]
-    worker = fast_worker(queue)
-    items = [queue.put(make_task(f"t{n}", lambda: 1)) for n in range(2)]
+def _complete_two_after(queue, make_task, failures: list[Exception]) -> list[bool | None]:
+    """What completing two finished tasks returns when the queue first raises ``failures``."""
     from graflow.remote.envelope import TaskOutcome
 
+    queue.failures["complete_many"] = failures
+    worker = fast_worker(queue)
+    items = [queue.put(make_task(f"t{n}", lambda: 1)) for n in range(2)]
     batch = [
         (delivery, TaskOutcome(delivery.envelope.task_id, True, result=n)) for n, delivery in enumerate(items)
     ]
-    results = worker._completer.complete(batch)
-    assert [recorded for recorded, _ in results] == [None, None]
+    return [recorded for recorded, _ in worker._completer.complete(batch)]
+
+
+def test_a_completion_failing_for_an_unknown_reason_is_left_pending_for_another_delivery(
+    queue, make_task
+) -> None:
+    assert _complete_two_after(queue, make_task, [redis.ResponseError("ERR something unexpected")]) == [
+        None,
+        None,
+    ]
     assert queue.completed == {}
+
+
+def test_a_completion_redis_refuses_for_lack_of_memory_is_held_and_recorded_once_redis_takes_it(
+    queue, make_task
+) -> None:
+    # Handing it back would run the task again on a worker that cannot record it either.
+    refused = redis.exceptions.OutOfMemoryError("OOM command not allowed")
+    assert _complete_two_after(queue, make_task, [refused, refused]) == [True, True]
+    assert sorted(outcome.result for outcome in queue.completed.values()) == [0, 1]
 
 
 def test_fetch_failures_are_retried_and_do_not_kill_the_worker(queue, make_task) -> None:

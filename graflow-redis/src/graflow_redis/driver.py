@@ -32,10 +32,11 @@ from graflow_redis.audit import EntryAudit, Watched
 from graflow_redis.backoff import Backoff
 from graflow_redis.connection import CONNECTION_ERRORS, block_seconds, call_with_retry
 from graflow_redis.entry import decode_outcome, entry_fields, split_reply
-from graflow_redis.errors import NoWorkerAvailableError, OutcomeDecodeError
+from graflow_redis.errors import NoWorkerAvailableError, OutcomeDecodeError, RedisRefusedError
 from graflow_redis.keys import RUN_KEYS_TTL
 from graflow_redis.log import emit
 from graflow_redis.lost import state_lost
+from graflow_redis.refusal import refusal
 from graflow_redis.signing import Purpose, Slot
 from graflow_redis.store import load_record
 
@@ -50,6 +51,8 @@ FLEET_CHECK_INTERVAL: Final = 1.0
 WARN_INTERVAL: Final = 10.0
 #: Retry budget (seconds) before this driver ever reached Redis: a wrong URL fails fast.
 FIRST_CONTACT_TIMEOUT: Final = 5.0
+#: Milliseconds the probe key of a waiting driver lives (see FleetExecutor._probe).
+PROBE_TTL_MS: Final = 5000
 #: Outcomes taken from the reply list per round trip.
 BATCH: Final = 512
 #: Workers have the driver's installed packages; the user's own code travels by value.
@@ -183,7 +186,9 @@ class FleetExecutor:
                         for submission in batch:
                             self._pending.pop(submission.uid, None)
                     for submission in batch:
-                        submission.future.set_exception(exc)
+                        submission.future.set_exception(
+                            self._refused(exc, f"submitting task {submission.task_id!r}") or exc
+                        )
         except BaseException:
             with self._outbox_lock:
                 self._flushing = False
@@ -312,6 +317,12 @@ class FleetExecutor:
                     "warning", "redis_connection_lost", error=f"{type(exc).__name__}: {exc}", retry_in=pause
                 )
                 self._closed.wait(pause)
+            except redis.ResponseError as exc:
+                refused = self._refused(exc, "waiting for task outcomes")
+                if refused is None:
+                    raise
+                self._emit("error", "redis_refused", condition=refused.condition, error=str(exc))
+                self._abandon(lambda s, refused=refused: refused)
             except Exception as exc:  # a bug guard: never leave the run waiting in silence
                 self._emit("exception", "driver_listener_failed")
                 self._fail_all(
@@ -343,6 +354,14 @@ class FleetExecutor:
         self._emit("warning", "redis_restarted", resubmitting=len(waiting))
         if waiting:
             self._send(waiting)
+
+    def _probe(self) -> None:
+        """Write a short-lived key: a Redis that refuses writes (out of memory, read-only, ACL) fails the
+        waiting tasks at once, where workers that cannot record outcomes would look dead instead."""
+        self.client.set(self.keys.probe(self.driver_id), b"1", px=PROBE_TTL_MS)
+
+    def _refused(self, exc: BaseException, doing: str) -> RedisRefusedError | None:
+        return refusal(exc, where=self.queue.where, doing=doing, key_prefix=self.keys.prefix)
 
     def _stream_of(self, submission: _Submission) -> str:
         """The stream ``submission``'s entry was added to."""
@@ -422,6 +441,7 @@ class FleetExecutor:
             return
         self._last_check = now
         self._check_server()
+        self._probe()
         if self._audit.due(now):
             self._audit_entries()
         if self.queue.workers():
@@ -479,12 +499,13 @@ class FleetExecutor:
             return
         try:
             pipe = self.client.pipeline(transaction=False)
-            for submission in abandoned:
+            for submission in abandoned:  # XDEL first: it works even when Redis refuses SET (out of memory)
                 if submission.entry_id:
-                    pipe.xdel(self.keys.tasks, submission.entry_id)
+                    pipe.xdel(self._stream_of(submission), submission.entry_id)
+            for submission in abandoned:
                 pipe.set(self.keys.done(submission.uid), "withdrawn", nx=True, ex=self.queue.done_ttl)
             pipe.execute()
-        except CONNECTION_ERRORS as exc:
+        except redis.RedisError as exc:  # unreachable, or refusing writes: the entries stay, marked or not
             self._emit(
                 "warning", "withdraw_failed", tasks=len(abandoned), error=f"{type(exc).__name__}: {exc}"
             )
@@ -508,7 +529,9 @@ class FleetExecutor:
                 self.client.rpush(self.reply_key, b"")
                 listener.join(timeout=5.0)
             self.client.delete(self.reply_key)
-        except CONNECTION_ERRORS as exc:
+        except (
+            redis.RedisError
+        ) as exc:  # unreachable, or refusing writes (the listener stops within a second)
             self._emit("debug", "reply_cleanup_failed", error=f"{type(exc).__name__}: {exc}")
 
 

@@ -7,6 +7,7 @@ from graflow.exceptions import ConfigError, ExecutorUnavailableError, GraflowRun
 __all__ = [
     "NoWorkerAvailableError",
     "OutcomeDecodeError",
+    "RedisRefusedError",
     "RedisUnavailableError",
     "SecretKeyRequiredError",
     "SignatureError",
@@ -77,6 +78,24 @@ class OutcomeDecodeError(GraflowRuntimeError):
 
 class RedisUnavailableError(ExecutorUnavailableError, ConnectionError):
     """Redis did not answer within the retry budget."""
+
+
+class RedisRefusedError(StateStoreError, ExecutorUnavailableError):
+    """Redis answered, but refused a command for a reason that waiting does not fix.
+
+    Out of memory (``maxmemory`` with ``noeviction``), a read-only replica, an ACL that
+    denies a command or key: the message names the condition and the setting to change.
+    Made by :func:`graflow_redis.refusal.refusal`. The run stops as it does when its state
+    store fails (nothing more is written to a Redis that refuses), and can be resumed once fixed.
+    """
+
+    def __init__(self, message: str, condition: str) -> None:
+        #: The Redis error code: ``OOM``, ``READONLY``, ``NOPERM``, ``MISCONF``, ``NOAUTH``...
+        self.condition = condition
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (str(self), self.condition))
 
 
 class StateUnavailableError(StateStoreError, RedisUnavailableError):

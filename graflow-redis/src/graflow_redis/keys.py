@@ -51,6 +51,10 @@ class Keys:
         """List where workers push the outcomes of one driver's submissions."""
         return f"{self.prefix}:reply:{driver_id}"
 
+    def probe(self, driver_id: str) -> str:
+        """Short-lived key a waiting driver writes each second, so a Redis that refuses writes shows at once."""
+        return f"{self.prefix}:probe:{driver_id}"
+
     def channel(self, session_id: str) -> str:
         """Common prefix of one run's channel keys."""
         return f"{self.prefix}:ch:{session_id}"

@@ -52,6 +52,7 @@ from graflow_redis.keys import RUN_KEYS_TTL, Keys, RunKeys
 from graflow_redis.log import emit
 from graflow_redis.lost import state_lost
 from graflow_redis.outage import DEFAULT_RETRY_TIMEOUT, rides_out
+from graflow_redis.refusal import refusal
 from graflow_redis.schedules import RedisSchedules
 from graflow_redis.signing import ENV_VAR, KeySpec, Purpose, Sealer, Slot, is_sealed
 from graflow_redis.trust import sealer_for, trust_options
@@ -348,6 +349,14 @@ class _Writing:
         except RedisUnavailableError as exc:
             raise StateUnavailableError(f"{exc}{later}") from exc
         except redis.ResponseError as exc:
+            refused = refusal(
+                exc,
+                where=describe(store.client),
+                doing=f"recording the state of run {run_id!r}",
+                key_prefix=store.key_prefix,
+            )
+            if refused is not None:
+                raise refused from exc
             raise StateStoreError(
                 f"run {run_id!r} stopped: Redis refused to store its state ({exc}); fix that (memory, "
                 f"permissions){later}"

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from graflow.remote.envelope import TaskOutcome
 from graflow_redis.backoff import Backoff
 from graflow_redis.connection import CONNECTION_ERRORS
+from graflow_redis.refusal import refusal
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
@@ -59,6 +60,8 @@ class Completer:
         self._stopped = stopped
         self._retry = retry
         self._log = log
+        #: Where the queue's Redis is, for messages.
+        self._where = str(getattr(consumer, "where", "the queue's server"))
         self._waiting: list[Finished] = []
         self._lock = threading.Lock()
         self._completing = False
@@ -96,9 +99,10 @@ class Completer:
     def complete(self, batch: list[Finished]) -> list[Settled]:
         """Hand ``batch`` to the queue in one round trip; what each completion returned, in order.
 
-        Retries while the queue is unreachable. A completion the queue refuses for another
-        reason is logged and left pending: the entries go to another worker after the
-        visibility timeout.
+        Retries while the queue is unreachable, and while Redis refuses writes (out of memory,
+        read-only, ACL: see :mod:`graflow_redis.refusal`), holding the tasks. A completion that
+        fails for another reason is logged and left pending: the entries go to another worker
+        after the visibility timeout.
         """
         backoff = self._retry()
         while True:
@@ -119,12 +123,23 @@ class Completer:
                 )
                 self._stopped.wait(pause)
             except Exception as exc:
+                task_ids = [outcome.task_id for _, outcome in batch]
+                refused = refusal(exc, where=self._where, doing=f"recording the outcome of {task_ids}")
+                if refused is None:
+                    self._log.error(
+                        "complete_failed", task_ids=task_ids, error=f"{type(exc).__name__}: {exc}"
+                    )
+                    return [(None, outcome) for _, outcome in batch]
+                # Redis refuses writes (out of memory, read-only, ACL): keep the tasks and their
+                # outcomes here, kept alive by the heartbeat, until it takes them. Handing them back
+                # would only run them again on a worker that cannot record them either.
+                if self._stopped.is_set():
+                    return [(None, outcome) for _, outcome in batch]
+                pause = backoff.next()
                 self._log.error(
-                    "complete_failed",
-                    task_ids=[outcome.task_id for _, outcome in batch],
-                    error=f"{type(exc).__name__}: {exc}",
+                    "redis_refused", task_ids=task_ids, condition=refused.condition, error=str(refused)
                 )
-                return [(None, outcome) for _, outcome in batch]
+                self._stopped.wait(pause)
             else:
                 return [(r, outcome) for r, (_, outcome) in zip(recorded, batch, strict=True)]
 
