@@ -302,9 +302,12 @@ def test_max_concurrent_tasks_must_be_a_positive_int(queue, bad) -> None:
         TaskWorker(queue, max_concurrent_tasks=bad)
 
 
-def test_negative_graceful_shutdown_timeout_is_refused(queue) -> None:
-    with pytest.raises(ConfigError, match="graceful_shutdown_timeout must be >= 0 seconds, got -1"):
-        TaskWorker(queue, graceful_shutdown_timeout=-1)
+@pytest.mark.parametrize("value", [-1, float("nan"), float("inf")])
+def test_a_graceful_shutdown_timeout_that_is_not_finite_and_non_negative_is_refused(queue, value) -> None:
+    with pytest.raises(
+        ConfigError, match=r"graceful_shutdown_timeout must be a finite number of seconds >= 0"
+    ):
+        TaskWorker(queue, graceful_shutdown_timeout=value)
 
 
 def test_a_worker_starts_once(queue) -> None:

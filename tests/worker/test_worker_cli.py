@@ -78,10 +78,16 @@ def test_redis_url_wins_over_host_and_port() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--max-concurrent-tasks", "0"], "argument --max-concurrent-tasks: must be >= 1, got 0"),
-        (["--graceful-shutdown-timeout", "-2"], "must be >= 0, got -2.0"),
-        (["--visibility-timeout", "0"], "must be > 0, got 0.0"),
-        (["--metrics-port", "70000"], "must be a TCP port (0-65535), got 70000"),
+        (
+            ["--max-concurrent-tasks", "0"],
+            "argument --max-concurrent-tasks: the value must be a whole number >= 1",
+        ),
+        (["--graceful-shutdown-timeout", "-2"], "must be a finite number of seconds >= 0, got '-2'"),
+        (["--visibility-timeout", "0"], "must be a finite number of seconds > 0, got '0'"),
+        (["--visibility-timeout", "nan"], "must be a finite number of seconds > 0, got 'nan'"),
+        (["--heartbeat-interval", "inf"], "must be a finite number of seconds > 0, got 'inf'"),
+        (["--metrics-port", "70000"], "a port must be a whole number between 0 and 65535, got 70000"),
+        (["--redis-db", "-1"], "the value must be a whole number >= 0, got -1"),
         (["--log-format", "xml"], "invalid choice: 'xml'"),
     ],
 )
@@ -90,6 +96,15 @@ def test_bad_values_are_refused_naming_the_option(argv, message, capsys) -> None
         build_parser(environ={}).parse_args(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_bad_value_in_an_environment_variable_is_refused_as_its_flag_would_be(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser(environ={"GRAFLOW_VISIBILITY_TIMEOUT": "inf"}).parse_args([])
+    assert exit_info.value.code == 2
+    assert "argument --visibility-timeout: the value must be a finite number of seconds > 0, got 'inf'" in (
+        capsys.readouterr().err
+    )
 
 
 def test_an_empty_environment_variable_means_the_default() -> None:

@@ -34,6 +34,7 @@ from typing import Any, Final
 import cloudpickle
 import redis
 
+from graflow import settings
 from graflow.channels.base import Channel
 from graflow.exceptions import LockTimeoutError
 from graflow_redis import scripts
@@ -131,7 +132,7 @@ class RedisChannel(Channel):
             session_id,
             config.get("redis_client"),
             redis_url=config.get("redis_url"),
-            key_prefix=config.get("key_prefix", "graflow"),
+            key_prefix=settings.key_prefix(config),
             lock_lease=config.get("lock_lease", DEFAULT_LOCK_LEASE),
             client_ref=config.get("client_ref"),
             connection_retry_timeout=config.get("connection_retry_timeout", DEFAULT_RETRY_TIMEOUT),

@@ -26,7 +26,7 @@ from typing import Any, Final
 
 import redis
 
-from graflow.exceptions import ConfigError
+from graflow import settings
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
 from graflow_redis.connection import client_from_config, describe
 from graflow_redis.consumer import Delivery
@@ -53,12 +53,6 @@ OPTIONS: Final = (
 )
 
 
-def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
-
-
 class DistributedTaskQueue:
     """The Redis queue backend (``queue_backend="redis"``), for drivers and workers alike.
 
@@ -73,7 +67,7 @@ class DistributedTaskQueue:
         redis_client: redis.Redis | None = None,
         *,
         redis_url: str | None = None,
-        key_prefix: str = "graflow",
+        key_prefix: str | None = None,
         visibility_timeout: float = 30.0,
         secret_key: KeySpec | Sealer | None = None,
         allow_unsigned: bool | None = None,
@@ -84,24 +78,22 @@ class DistributedTaskQueue:
         connection_retry_timeout: float = 60.0,
         **options: Any,
     ) -> None:
-        if not isinstance(key_prefix, str) or not key_prefix:
-            raise ConfigError(f"key_prefix must be a non-empty string, got {key_prefix!r}")
-        if isinstance(max_deliveries, bool) or not isinstance(max_deliveries, int) or max_deliveries < 1:
-            raise ConfigError(f"max_deliveries must be an int >= 1, got {max_deliveries!r}")
+        key_prefix = settings.key_prefix({"key_prefix": key_prefix})
+        max_deliveries = settings.whole("max_deliveries", max_deliveries)
         config: dict[str, Any] = {"redis_client": redis_client, "redis_url": redis_url}
         #: The client every operation uses (bytes responses).
         self.client = client_from_config(config)
         self.key_prefix = key_prefix
         self.keys = Keys(key_prefix)
         #: Seconds a delivered entry may stay silent before another worker takes it.
-        self.visibility_timeout = _positive("visibility_timeout", visibility_timeout)
+        self.visibility_timeout = settings.seconds("visibility_timeout", visibility_timeout)
         #: Seconds a driver waits while no worker is alive before failing the task.
-        self.worker_wait_timeout = _positive("worker_wait_timeout", worker_wait_timeout)
+        self.worker_wait_timeout = settings.seconds("worker_wait_timeout", worker_wait_timeout)
         #: Seconds a worker's heartbeat counts as alive.
-        self.heartbeat_ttl = _positive("heartbeat_ttl", heartbeat_ttl)
+        self.heartbeat_ttl = settings.seconds("heartbeat_ttl", heartbeat_ttl)
         self.max_deliveries = max_deliveries
-        self.done_ttl = int(_positive("done_ttl", done_ttl))
-        self.connection_retry_timeout = _positive("connection_retry_timeout", connection_retry_timeout)
+        self.done_ttl = int(settings.seconds("done_ttl", done_ttl))
+        self.connection_retry_timeout = settings.seconds("connection_retry_timeout", connection_retry_timeout)
         #: Where Redis is, for messages (no credentials).
         self.where = describe(self.client)
         #: Seals what this process writes and verifies what it reads (``None``: unsigned).

@@ -30,8 +30,8 @@ from typing import Any, Final
 
 import redis
 
+from graflow import settings
 from graflow.exceptions import (
-    ConfigError,
     RunInUseError,
     RunNotFoundError,
     StateStoreError,
@@ -91,20 +91,13 @@ class RedisStore(StateStore):
         secret_key: KeySpec | Sealer | None = None,
         allow_unsigned: bool | None = None,
     ) -> None:
-        if not isinstance(key_prefix, str) or not key_prefix:
-            raise ConfigError(f"key_prefix must be a non-empty string, got {key_prefix!r}")
-        if (
-            isinstance(run_ttl, bool)
-            or not isinstance(run_ttl, (int, float))
-            or not 0 < run_ttl < float("inf")
-        ):
-            raise ConfigError(f"run_ttl must be a positive number of seconds, got {run_ttl!r}")
+        key_prefix = settings.key_prefix({"key_prefix": key_prefix})
         self.client = client
         self.key_prefix = key_prefix
         self.keys = Keys(key_prefix)
-        self.run_ttl = int(run_ttl)
+        self.run_ttl = int(settings.seconds("run_ttl", run_ttl))
         #: Seconds a write of a run's state is retried while Redis is unreachable (as the queue's).
-        self.retry_timeout = float(connection_retry_timeout)
+        self.retry_timeout = settings.seconds("connection_retry_timeout", connection_retry_timeout)
         #: Seals the plan, steps and results written here and verifies them when read (``None``: unsigned).
         self.sealer = sealer_for(client, secret_key, allow_unsigned, key_prefix=key_prefix)
         self._renew = client.register_script(_RENEW)
@@ -120,7 +113,7 @@ class RedisStore(StateStore):
         )
         return cls(
             client,
-            config.get("key_prefix", "graflow"),
+            settings.key_prefix(config),
             run_ttl=config.get("run_ttl", DEFAULT_RUN_TTL),
             connection_retry_timeout=config.get("connection_retry_timeout", DEFAULT_RETRY_TIMEOUT),
             **trust_options(config),

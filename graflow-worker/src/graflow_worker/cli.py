@@ -33,6 +33,7 @@ from graflow_worker.options import (
     add_options,
     build_queue,
     non_negative_float,
+    non_negative_int,
     redis_url,
 )
 
@@ -58,7 +59,7 @@ def add_status_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, 
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--dead-letters",
-        type=int,
+        type=non_negative_int,
         default=5,
         metavar="N",
         help="show the latest N dead letters (default 5)",

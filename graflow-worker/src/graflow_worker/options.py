@@ -13,6 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from graflow import settings
+from graflow.exceptions import ConfigError
+
 if TYPE_CHECKING:
     from graflow_redis.queue import DistributedTaskQueue
 
@@ -26,32 +29,37 @@ __all__ = [
 ]
 
 
+def _usage(check: Callable[[], Any]) -> Any:
+    """``check()``; its :class:`ConfigError` becomes argparse's usage error (one line, exit status 2)."""
+    try:
+        return check()
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+    """A whole number >= 1."""
+    return int(_usage(lambda: settings.whole("the value", text)))
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number >= 0."""
+    return int(_usage(lambda: settings.whole("the value", text, minimum=0)))
 
 
 def non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    """Finite seconds >= 0 (``nan`` and ``inf`` are refused)."""
+    return float(_usage(lambda: settings.seconds("the value", text, zero_ok=True)))
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
+    """Finite seconds > 0 (``nan`` and ``inf`` are refused)."""
+    return float(_usage(lambda: settings.seconds("the value", text)))
 
 
 def port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a TCP port (0-65535), got {value}")
-    return value
+    """A TCP port, 0-65535."""
+    return int(_usage(lambda: settings.whole("a port", text, minimum=0, maximum=65535)))
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,7 @@ CONNECTION_OPTIONS: Final[tuple[Option, ...]] = (
     Option("--redis-url", "REDIS_URL", "Redis URL (wins over host/port/db)", metavar="URL"),
     Option("--redis-host", "REDIS_HOST", "Redis host", default="localhost", metavar="HOST"),
     Option("--redis-port", "REDIS_PORT", "Redis port", type=port, default=6379, metavar="PORT"),
-    Option("--redis-db", "REDIS_DB", "Redis database number", type=int, default=0, metavar="N"),
+    Option("--redis-db", "REDIS_DB", "Redis database number", type=non_negative_int, default=0, metavar="N"),
     Option(
         "--key-prefix",
         "GRAFLOW_KEY_PREFIX",

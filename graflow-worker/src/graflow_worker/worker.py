@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from graflow.exceptions import ConfigError
+from graflow import settings
 from graflow_redis.backoff import Backoff
 from graflow_worker.completer import Completer
 from graflow_worker.counters import Counters
@@ -91,16 +91,12 @@ class TaskWorker:
         fetch_block: float = 1.0,
         observers: Iterable[WorkerObserver] = (),
     ) -> None:
-        if isinstance(max_concurrent_tasks, bool) or not isinstance(max_concurrent_tasks, int):
-            raise ConfigError(f"max_concurrent_tasks must be an int >= 1, got {max_concurrent_tasks!r}")
-        if max_concurrent_tasks < 1:
-            raise ConfigError(f"max_concurrent_tasks must be >= 1, got {max_concurrent_tasks}")
-        if graceful_shutdown_timeout < 0:
-            raise ConfigError(
-                f"graceful_shutdown_timeout must be >= 0 seconds, got {graceful_shutdown_timeout}"
-            )
-        if heartbeat_interval <= 0 or fetch_block <= 0:
-            raise ConfigError("heartbeat_interval and fetch_block must be > 0 seconds")
+        max_concurrent_tasks = settings.whole("max_concurrent_tasks", max_concurrent_tasks)
+        graceful_shutdown_timeout = settings.seconds(
+            "graceful_shutdown_timeout", graceful_shutdown_timeout, zero_ok=True
+        )
+        heartbeat_interval = settings.seconds("heartbeat_interval", heartbeat_interval)
+        fetch_block = settings.seconds("fetch_block", fetch_block)
         self.queue = queue
         self.worker_id = worker_id or default_worker_id()
         self.max_concurrent_tasks = max_concurrent_tasks

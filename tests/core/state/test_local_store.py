@@ -269,7 +269,7 @@ def test_runs_finished_longer_ago_than_run_ttl_are_deleted_when_a_store_opens(tm
 
 @pytest.mark.parametrize("bad", [0, -1, "7d", float("inf"), True])
 def test_run_ttl_must_be_a_positive_number_of_seconds(tmp_path: Path, bad: object) -> None:
-    with pytest.raises(ConfigError, match="run_ttl must be a positive number of seconds"):
+    with pytest.raises(ConfigError, match=r"run_ttl must be a (finite )?number of seconds"):
         LocalStore(tmp_path, run_ttl=bad)  # type: ignore[arg-type]
 
 

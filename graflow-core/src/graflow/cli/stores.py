@@ -14,10 +14,10 @@ shell set up for a worker fleet still lists the local runs of its directory.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping
 from typing import Any, Final
 
+from graflow import settings
 from graflow.exceptions import ConfigError, PluginNotInstalledError
 from graflow.plugins import get_plugin_manager
 
@@ -30,11 +30,11 @@ __all__ = [
     "store_config",
 ]
 
-#: The variables ``graflow-worker`` reads for the same settings.
-ENV_REDIS_URL: Final = "REDIS_URL"
-ENV_KEY_PREFIX: Final = "GRAFLOW_KEY_PREFIX"
+#: The variables every Graflow process reads for the same settings (see graflow.settings).
+ENV_REDIS_URL: Final = settings.ENV_REDIS_URL
+ENV_KEY_PREFIX: Final = settings.ENV_KEY_PREFIX
 #: The key prefix drivers and workers use unless told otherwise.
-DEFAULT_KEY_PREFIX: Final = "graflow"
+DEFAULT_KEY_PREFIX: Final = settings.DEFAULT_KEY_PREFIX
 ALLOW_UNSIGNED_HELP: Final = (
     "with Redis: go on without a secret key (GRAFLOW_SECRET_KEY) when Redis is not on loopback; whoever "
     "can write to that Redis can then run code in this process"
@@ -94,7 +94,7 @@ def store_config(args: argparse.Namespace) -> dict[str, Any]:
         return {"state_dir": state_dir} if state_dir else {}
     config: dict[str, Any] = {
         "redis_url": redis_url,
-        "key_prefix": key_prefix or os.environ.get(ENV_KEY_PREFIX) or DEFAULT_KEY_PREFIX,
+        "key_prefix": settings.key_prefix({"key_prefix": key_prefix or None}),
     }
     if allow_unsigned:
         config["allow_unsigned"] = True

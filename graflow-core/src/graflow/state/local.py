@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from graflow import settings
 from graflow.channels.memory import MemoryChannel
 from graflow.channels.recording import replay
 from graflow.exceptions import ConfigError, RunInUseError, RunNotFoundError, StateStoreError
@@ -44,7 +45,7 @@ __all__ = ["DEFAULT_STATE_DIR", "LocalStore", "state_dir"]
 
 #: Where durable local runs live unless config or the environment says otherwise.
 DEFAULT_STATE_DIR: Final = ".graflow"
-ENV_VAR: Final = "GRAFLOW_STATE_DIR"
+ENV_VAR: Final = settings.ENV_STATE_DIR
 #: The file's layout; a store written with another one is refused, never rewritten.
 #: 2: the plan has a table of its own (1 kept it in the runs row, which every step rewrote).
 #: (The feedback, failures and schedule tables came later without a new version: older readers ignore them.)
@@ -111,7 +112,7 @@ class LocalStore(StateStore):
         self.directory = Path(directory)
         self.reader = reader
         self.path = self.directory / "runs.db"
-        self.run_ttl = _positive("run_ttl", run_ttl)
+        self.run_ttl = settings.seconds("run_ttl", run_ttl)
         if sync not in ("normal", "full"):
             raise ConfigError(f"state_sync must be 'normal' or 'full', got {sync!r}")
         self._lock = threading.RLock()
@@ -575,12 +576,6 @@ def _damaged(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.DatabaseError) and (
         "not a database" in str(exc) or "malformed" in str(exc)
     )
-
-
-def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
 
 
 class _LocalJournal(RunJournal):

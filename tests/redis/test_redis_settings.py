@@ -1,0 +1,42 @@
+"""A driver reads its settings as a worker does: ``GRAFLOW_KEY_PREFIX``, and checked numbers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from graflow.core.decorators import task
+from graflow.core.workflow import workflow
+from graflow.exceptions import ConfigError
+from graflow_redis.queue import DistributedTaskQueue
+from tests.redis.thread_worker import ThreadWorker
+
+
+def test_a_driver_without_a_key_prefix_uses_graflow_key_prefix_as_the_workers_do(
+    redis_url: str,
+    key_prefix: str,
+    start_worker: Callable[..., ThreadWorker],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GRAFLOW_KEY_PREFIX", key_prefix)
+    start_worker()  # on the test's prefix, given explicitly
+    with workflow("env_prefix") as wf:
+        task("hello")(lambda: "hi")
+
+    config: dict[str, Any] = {"redis_url": redis_url, "worker_wait_timeout": 10}
+    assert wf.execute(queue_backend="redis", channel_backend="redis", config=config) == "hi"
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["visibility_timeout", "worker_wait_timeout", "heartbeat_ttl", "done_ttl", "connection_retry_timeout"],
+)
+@pytest.mark.parametrize("value", [math.nan, math.inf, 0, -1])
+def test_a_queue_refuses_a_timeout_that_is_not_finite_and_positive(
+    redis_url: str, option: str, value: float
+) -> None:
+    with pytest.raises(ConfigError, match=rf"^{option} must be a finite number of seconds > 0"):
+        DistributedTaskQueue(redis_url=redis_url, **{option: value})
