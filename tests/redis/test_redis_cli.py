@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
-from graflow.cli.main import build_parser
+from graflow.cli.main import build_parser, main
 from graflow.cli.run import backend_options
 from graflow.cli.stores import store_arguments, store_config
 from graflow.exceptions import ConfigError
@@ -64,3 +65,23 @@ def test_allow_unsigned_without_redis_is_a_usage_error() -> None:
     args = argparse.Namespace(state_dir=None, redis_url=None, key_prefix=None, allow_unsigned=True)
     with pytest.raises(ConfigError, match="use it with --redis-url URL"):
         store_config(args)
+
+
+def test_graflow_run_with_a_malformed_redis_url_is_one_line_and_exit_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "flow.py"
+    flow.write_text(
+        "from graflow.core.decorators import task\n"
+        "from graflow.core.workflow import workflow\n"
+        "with workflow('w') as wf:\n"
+        "    task('a')(lambda: 1)\n"
+    )
+    code = main(["run", str(flow), "--queue", "redis", "--redis-url", "nope"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines() == [
+        "graflow: error: 'nope' is not a Redis URL (Redis URL must specify one of the following schemes "
+        "(redis://, rediss://, unix://)); give one like redis://host:6379/0 (config redis_url, --redis-url "
+        "or REDIS_URL)"
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import pytest
 from graflow_worker.cli import build_parser, build_status_parser, main
 from graflow_worker.options import CONNECTION_OPTIONS, WORKER_OPTIONS, redis_url
 from graflow_worker.status import fleet_report, render_report
+from tests.support.ports import free_port
 
 
 def test_defaults_match_the_spec() -> None:
@@ -147,6 +149,43 @@ def test_a_worker_refuses_to_start_on_a_redis_off_loopback_without_a_key() -> No
     assert done.returncode == 2, done.stderr
     assert "graflow-worker: error: Redis at redis://192.0.2.10:6379/0 is not on loopback" in done.stderr
     assert "GRAFLOW_SECRET_KEY=<key>" in done.stderr and "--allow-unsigned" in done.stderr
+
+
+def _worker(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "graflow_worker", *argv], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def _not_logs(stderr: str) -> list[str]:
+    """The lines of ``stderr`` that are not the worker's JSON log events."""
+    return [line for line in stderr.splitlines() if not line.startswith("{")]
+
+
+def test_a_metrics_port_in_use_is_one_line_and_exit_status_2() -> None:
+    pytest.importorskip("graflow_redis.queue")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", free_port(range(7200, 7300))))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _worker("--metrics-port", str(port), "--redis-url", "redis://127.0.0.1:6379/0")
+    assert done.returncode == 2
+    assert _not_logs(done.stderr) == [
+        f"graflow-worker: error: --metrics-port {port}: cannot listen there (Address already in use); "
+        "choose a free port, or stop what listens on it"
+    ]
+
+
+@pytest.mark.parametrize("argv", [[], ["status"]], ids=["worker", "status"])
+def test_a_malformed_redis_url_is_one_line_and_exit_status_2(argv: list[str]) -> None:
+    pytest.importorskip("graflow_redis.queue")
+    done = _worker(*argv, "--redis-url", "http://user:secret@cache:6379")
+    assert done.returncode == 2
+    [line] = _not_logs(done.stderr)
+    assert "'http://***@cache:6379' is not a Redis URL" in line
+    assert "give one like redis://host:6379/0" in line
+    assert "secret" not in line
 
 
 def test_status_reports_an_unreachable_redis_and_exits_1(capsys, unused_port) -> None:

@@ -21,6 +21,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from graflow.exceptions import ConfigError
 from graflow_redis.backoff import Backoff
 from graflow_redis.errors import RedisUnavailableError
 
@@ -112,8 +113,6 @@ def client_from_config(config: Mapping[str, Any]) -> redis.Redis:
     client = config.get("redis_client")
     if client is not None:
         if not isinstance(client, redis.Redis):
-            from graflow.exceptions import ConfigError
-
             raise ConfigError(
                 f"config['redis_client'] must be a redis.Redis client, got {type(client).__name__}; "
                 "or pass config={'redis_url': 'redis://host:6379/0'}"
@@ -124,7 +123,14 @@ def client_from_config(config: Mapping[str, Any]) -> redis.Redis:
         found = _refs.get(str(ref))
         if found is not None:
             return found
-    return shared_client(resolve_url(config))
+    url = resolve_url(config)
+    try:
+        return shared_client(url)
+    except ValueError as exc:  # redis-py's word for a malformed URL
+        raise ConfigError(
+            f"{_without_password(url)!r} is not a Redis URL ({exc}); give one like redis://host:6379/0 "
+            "(config redis_url, --redis-url or REDIS_URL)"
+        ) from None
 
 
 def register_client(client: redis.Redis) -> str:
@@ -157,6 +163,11 @@ def url_of(client: redis.Redis) -> str:
     if ":" in str(host):  # IPv6 literal
         host = f"[{host}]"
     return f"{scheme}://{auth}{host}:{kwargs.get('port', 6379)}/{db}"
+
+
+def _without_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if "@" in rest else url
 
 
 def describe(client: redis.Redis) -> str:

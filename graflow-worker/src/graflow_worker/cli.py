@@ -168,7 +168,14 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if metrics is not None:
-        metrics.serve(args.metrics_port)
+        try:
+            metrics.serve(args.metrics_port)
+        except OSError as exc:  # in use, or not ours to bind
+            sys.stderr.write(
+                f"graflow-worker: error: --metrics-port {args.metrics_port}: cannot listen there "
+                f"({exc.strerror or exc}); choose a free port, or stop what listens on it\n"
+            )
+            return 2
     worker.start()
     scheduler = _start_scheduler(args, stop_requested) if args.scheduler else None
     signing = f"{queue.sealer.count} key(s)" if queue.sealer is not None else "off"
@@ -239,6 +246,7 @@ def status(args: argparse.Namespace) -> int:
         return 0 if healthy else 1
 
     # Loaded here for the reason given in run().
+    from graflow.exceptions import ConfigError
     from graflow_redis.connection import CONNECTION_ERRORS
     from graflow_worker.status import fleet_report, render_report
 
@@ -246,6 +254,9 @@ def status(args: argparse.Namespace) -> int:
         # The report unpickles nothing (heartbeats are JSON, dead letters stay bytes): no key needed.
         queue = build_queue(args, allow_unsigned=True)
         report = fleet_report(queue, dead_letters=args.dead_letters)
+    except ConfigError as exc:
+        sys.stderr.write(f"graflow-worker status: error: {exc}\n")
+        return 2
     except CONNECTION_ERRORS as exc:
         sys.stderr.write(
             f"error: cannot reach Redis at {_redacted(redis_url(args))} ({type(exc).__name__}: {exc}); "

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from graflow.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SUSPENDED
+from graflow.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SUSPENDED, EXIT_USAGE
 from graflow.cli.feedback import respond_hint
 from graflow.cli.loader import WorkflowTarget, loaded_workflow
 from graflow.cli.progress import RunProgress, TaskRecord
@@ -151,6 +151,9 @@ def run_command(args: argparse.Namespace) -> int:
     with loaded_workflow(WorkflowTarget.parse(args.target)) as wf:
         try:
             context = wf.create_context(**options)
+        except ConfigError as exc:  # a malformed setting (a Redis URL...): bad usage, one line
+            err.print(f"graflow: error: {exc}")
+            return EXIT_USAGE
         except GraflowError as exc:  # the graph, a backend or the state store refused before any task
             if not isinstance(exc, ONE_LINE_ERRORS):
                 sys.stderr.write(user_traceback(exc))
