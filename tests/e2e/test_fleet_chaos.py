@@ -8,7 +8,9 @@ the failures recorded. Tasks log each run to a file (they run in other processes
 
 from __future__ import annotations
 
+import signal
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from graflow.core.decorators import task
 from graflow_redis.errors import RedisRefusedError
 from tests.e2e.conftest import Fleet
 from tests.e2e.e2e_support import BackgroundRun
+from tests.support.ports import free_port
 from tests.support.redis_server import PrivateRedis, start_private_redis
 from tests.support.waiting import wait_until
 
@@ -127,3 +130,42 @@ def test_redis_out_of_memory_fails_the_run_at_once_and_runs_no_task_twice(
     ran = runs_of(log)
     assert len(ran) == len(set(ran)) <= 4  # each ran once; at most the fleet's four slots' worth
     assert not [e for e in logs if e["event"] == "no_worker_alive"]
+
+
+def test_a_task_run_twice_counts_once_in_status_prometheus_and_the_driver(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    ports = {"paused": free_port(range(7200, 7300))}
+    paused = fleet.start("paused", "--max-concurrent-tasks", "1", "--metrics-port", str(ports["paused"]))
+    ports["taker"] = free_port(range(7200, 7300))  # the first is taken now
+    log = tmp_path / "runs"
+    members = 3
+    run = BackgroundRun(
+        fan_out(members, log, 1.0), {"redis_url": fleet.redis_url, "key_prefix": fleet.key_prefix}
+    )
+    wait_until(lambda: runs_of(log), 30, "a task to start on the first worker")
+    paused.signal(signal.SIGSTOP)  # silent past the visibility timeout: its task goes to another worker
+    fleet.start("taker", "--metrics-port", str(ports["taker"]))
+    try:
+        assert run.wait(60) == sum(range(members))
+    finally:
+        paused.signal(signal.SIGCONT)  # it finishes its run late: the outcome was recorded already
+
+    def counted(name: str, status: str) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[name]}/metrics", timeout=5) as response:
+            body = response.read().decode()
+        line = f'graflow_worker_tasks_total{{status="{status}",worker_id="{name}"}} '
+        return float(body.split(line, 1)[1].split()[0])
+
+    def heartbeats() -> dict[str, Any]:
+        return {w["worker_id"]: w for w in fleet.queue().workers()}
+
+    wait_until(lambda: counted("paused", "duplicate") == 1, 30, "the late run to count as a duplicate")
+    wait_until(lambda: heartbeats().get("paused", {}).get("tasks_duplicate") == 1, 10, "its heartbeat")
+    recorded = members + 1  # the members and the total, each recorded once
+    status = sum(w["tasks_processed"] for w in heartbeats().values())
+    prometheus = sum(counted(name, s) for name in ports for s in ("succeeded", "failed"))
+    driver = sum(1 for c in run.context.store.completions(run.context.session_id) if c.worker)
+    assert (status, prometheus, driver) == (recorded, recorded, recorded)
+    assert runs_of(log).count("m0") == 2  # it really ran twice
+    assert len(runs_of(log)) == members + 1

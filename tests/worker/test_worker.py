@@ -258,9 +258,9 @@ def test_a_result_recorded_by_another_run_counts_as_duplicate(queue, make_task) 
     delivery = queue.put(make_task("twice", lambda: 1))
     queue.completed[delivery.entry_id] = object()  # type: ignore[assignment]  # another worker was first
     with fast_worker(queue, observers=[Statuses()]) as worker:
-        queue.wait_for(lambda: worker.tasks_processed == 1)
+        queue.wait_for(lambda: worker.tasks_duplicate == 1)
     assert statuses == ["duplicate"]
-    assert worker.tasks_duplicate == 1
+    assert worker.tasks_processed == 0  # the fleet's count stays one per submission
 
 
 def test_an_observer_that_raises_does_not_stop_tasks(queue, make_task) -> None:

@@ -213,6 +213,7 @@ def fleet(queue) -> dict:
             "tasks_processed": 12,
             "tasks_succeeded": 11,
             "tasks_failed": 1,
+            "tasks_duplicate": 2,
             "total_execution_time": 3.5,
         },
     )
@@ -233,7 +234,8 @@ def test_status_report_lists_workers_what_they_run_and_the_queue(queue, make_tas
     assert lines[0] == ("fleet 'stub': 1 live worker(s), 1 task(s) running, queue depth 1, dead letters 1")
     header, row = lines[2].split(), lines[3].split()
     assert header[:4] == ["WORKER", "HOST", "PID", "STATE"]
-    assert row == ["worker-1", "node-a", "41", "running", "1/4", "12", "11", "1", "3.50s", "100s"]
+    assert header[5:9] == ["PROCESSED", "OK", "FAILED", "DUPLICATE"]
+    assert row == ["worker-1", "node-a", "41", "running", "1/4", "12", "11", "1", "2", "3.50s", "100s"]
     assert "  worker-1: running 'transform' (run abcdef12, attempt 2, for 10s)" in lines
     assert "  5-0 task 'bad' (5s ago): signature mismatch" in lines
 

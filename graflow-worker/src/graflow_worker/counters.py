@@ -15,18 +15,25 @@ __all__ = ["Counters"]
 class Counters:
     """A worker's running totals; :meth:`count` is called once per finished task, from any thread.
 
+    ``processed`` counts the outcomes this worker recorded, so summed over the fleet it is
+    what the driver counts (one per submission), and what Prometheus counts as
+    ``succeeded`` plus ``failed``. A run whose outcome was not recorded by this worker is
+    counted apart: ``duplicate`` (another run of the same entry recorded first) or
+    ``unrecorded`` (the worker stopped before handing it over; the entry goes to another).
     Reading a single counter needs no lock (an ``int`` read is atomic); :meth:`count`
     updates them together, so ``processed == succeeded + failed`` always holds between
     two counts.
     """
 
     def __init__(self) -> None:
-        #: Tasks run to the end (succeeded + failed).
+        #: Outcomes this worker recorded (succeeded + failed).
         self.processed = 0
         self.succeeded = 0
         self.failed = 0
         #: Runs whose result had already been recorded by another run of the same entry.
         self.duplicate = 0
+        #: Runs whose outcome this worker could not hand over (it stopped first).
+        self.unrecorded = 0
         #: Seconds spent in tasks, summed over every task run.
         self.execution_time = 0.0
         #: Set by every :meth:`count`; the heartbeat waits on it to publish fresh figures early.
@@ -38,17 +45,21 @@ class Counters:
 
         Returns how the task ended, as observers and metrics name it.
         """
-        status: TaskStatus = (
-            "duplicate" if recorded is False else ("succeeded" if outcome.success else "failed")
-        )
+        status: TaskStatus
         with self._lock:
-            self.processed += 1
-            if outcome.success:
-                self.succeeded += 1
-            else:
-                self.failed += 1
-            if recorded is False:
+            if recorded is None:
+                status = "unrecorded"
+                self.unrecorded += 1
+            elif not recorded:
+                status = "duplicate"
                 self.duplicate += 1
+            else:
+                status = "succeeded" if outcome.success else "failed"
+                self.processed += 1
+                if outcome.success:
+                    self.succeeded += 1
+                else:
+                    self.failed += 1
             self.execution_time += outcome.duration
         self.changed.set()
         return status
@@ -56,5 +67,5 @@ class Counters:
     def __repr__(self) -> str:
         return (
             f"<Counters processed={self.processed} succeeded={self.succeeded} "
-            f"failed={self.failed} duplicate={self.duplicate}>"
+            f"failed={self.failed} duplicate={self.duplicate} unrecorded={self.unrecorded}>"
         )

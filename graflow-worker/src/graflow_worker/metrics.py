@@ -11,8 +11,10 @@ metric                                     type       labels
 ``graflow_dead_letters``                   gauge      ``key_prefix``
 =========================================  =========  =====================================
 
-``status`` is ``succeeded``, ``failed`` or ``duplicate`` (the task ran, but another run of
-the same entry had recorded its result first). Queue depth and dead letters are read
+``status`` is ``succeeded`` or ``failed`` (the outcome this worker recorded: summed over the
+fleet, one per submission, as the driver and ``graflow-worker status`` count them),
+``duplicate`` (the task ran, but another run of the same entry had recorded its result
+first) or ``unrecorded`` (it ran, but the worker stopped before handing the outcome over). Queue depth and dead letters are read
 from Redis when Prometheus scrapes, so they are the fleet's figures, not this worker's.
 Each worker has its own registry: no process-global metric state.
 """
@@ -79,7 +81,7 @@ class WorkerMetrics(WorkerObserver):
     def on_start(self, worker: TaskWorker) -> None:
         self.capacity.labels(worker.worker_id).set(worker.max_concurrent_tasks)
         self.in_flight.labels(worker.worker_id).set(0)
-        for status in ("succeeded", "failed", "duplicate"):
+        for status in ("succeeded", "failed", "duplicate", "unrecorded"):
             self.tasks.labels(worker.worker_id, status)  # export zeros from the start
 
     def on_task_started(self, worker: TaskWorker, delivery: Delivery) -> None:

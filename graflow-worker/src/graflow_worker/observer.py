@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Notifier", "TaskStatus", "WorkerObserver"]
 
-#: How a task ended on this worker: it ran and succeeded, it ran and failed, or it
-#: succeeded/failed but another run of the same entry had already recorded a result.
-TaskStatus = Literal["succeeded", "failed", "duplicate"]
+#: How a task ended on this worker: it ran and its success or failure was recorded; or it ran
+#: but another run of the same entry had already recorded a result (``duplicate``); or it ran
+#: but this worker stopped before handing its outcome over (``unrecorded``: another worker runs it).
+TaskStatus = Literal["succeeded", "failed", "duplicate", "unrecorded"]
 
 
 class WorkerObserver:

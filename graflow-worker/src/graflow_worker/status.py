@@ -44,7 +44,9 @@ def render_report(report: dict[str, Any], now: float | None = None) -> str:
             f"{report['key_prefix']} --redis-url ...`"
         )
     else:
-        header = ("WORKER", "HOST", "PID", "STATE", "RUNNING", "PROCESSED", "OK", "FAILED", "TASK TIME", "UP")
+        header = (
+            "WORKER", "HOST", "PID", "STATE", "RUNNING", "PROCESSED", "OK", "FAILED", "DUPLICATE", "TASK TIME", "UP"
+        )  # fmt: skip
         rows = [header]
         for w in workers:
             running = w.get("running") or []
@@ -58,6 +60,7 @@ def render_report(report: dict[str, Any], now: float | None = None) -> str:
                     str(w.get("tasks_processed", 0)),
                     str(w.get("tasks_succeeded", 0)),
                     str(w.get("tasks_failed", 0)),
+                    str(w.get("tasks_duplicate", 0)),
                     f"{float(w.get('total_execution_time') or 0.0):.2f}s",
                     _age(w.get("started"), now),
                 )

@@ -76,8 +76,10 @@ class TaskWorker:
         ...
         worker.stop()           # drains within graceful_shutdown_timeout
 
-    Counters (``tasks_processed``, ``tasks_succeeded``, ``tasks_failed``,
-    ``total_execution_time``) count tasks this worker ran to the end.
+    Counters: ``tasks_processed`` (= ``tasks_succeeded`` + ``tasks_failed``) counts the outcomes
+    this worker recorded, so the fleet's sum is the driver's count; ``tasks_duplicate`` and
+    ``tasks_unrecorded`` count runs whose outcome it did not record; ``total_execution_time``
+    covers every run.
     """
 
     def __init__(
@@ -257,7 +259,7 @@ class TaskWorker:
 
     @property
     def tasks_processed(self) -> int:
-        """Tasks run to the end (succeeded + failed)."""
+        """Outcomes this worker recorded (succeeded + failed); duplicates and unrecorded runs apart."""
         return self._counters.processed
 
     @property
@@ -272,6 +274,11 @@ class TaskWorker:
     def tasks_duplicate(self) -> int:
         """Runs whose result had already been recorded by another run of the same entry."""
         return self._counters.duplicate
+
+    @property
+    def tasks_unrecorded(self) -> int:
+        """Runs whose outcome this worker could not hand over before it stopped (another worker runs them)."""
+        return self._counters.unrecorded
 
     @property
     def total_execution_time(self) -> float:
@@ -299,6 +306,7 @@ class TaskWorker:
     def get_metrics(self) -> dict[str, Any]:
         """Counters and state, as plain data (also what the heartbeat publishes)."""
         processed = self.tasks_processed
+        runs = processed + self.tasks_duplicate + self.tasks_unrecorded
         return {
             "worker_id": self.worker_id,
             "state": self.state,
@@ -313,8 +321,9 @@ class TaskWorker:
             "tasks_succeeded": self.tasks_succeeded,
             "tasks_failed": self.tasks_failed,
             "tasks_duplicate": self.tasks_duplicate,
+            "tasks_unrecorded": self.tasks_unrecorded,
             "total_execution_time": self.total_execution_time,
-            "average_execution_time": self.total_execution_time / processed if processed else 0.0,
+            "average_execution_time": self.total_execution_time / runs if runs else 0.0,
         }
 
     def __repr__(self) -> str:
