@@ -40,12 +40,12 @@ from graflow.exceptions import LockTimeoutError
 from graflow_redis import scripts
 from graflow_redis.connection import client_from_config, url_of
 from graflow_redis.errors import SignatureError
-from graflow_redis.keys import Keys
+from graflow_redis.keys import RUN_KEYS_TTL, Keys
 from graflow_redis.outage import DEFAULT_RETRY_TIMEOUT, rides_out
 from graflow_redis.signing import ENV_VAR, KeySpec, Purpose, Sealer, Slot, is_sealed
 from graflow_redis.trust import sealer_for, trust_options
 
-__all__ = ["RedisChannel"]
+__all__ = ["RedisChannel", "expire_channel"]
 
 _INT: Final = re.compile(rb"-?\d+")
 _INT64: Final = range(-(2**63), 2**63)
@@ -180,7 +180,9 @@ class RedisChannel(Channel):
         if ttl is not None and ttl <= 0:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl}")
         ttl_ms = "" if ttl is None else max(int(ttl * 1000), 1)
-        self._set(keys=[self._values + key, self._index], args=[self._encode(key, value), ttl_ms, key])
+        self._set(
+            keys=[self._values + key, self._index], args=[self._encode(key, value), ttl_ms, key, RUN_KEYS_TTL]
+        )
 
     @rides_out
     def get(self, key: str, default: Any = None) -> Any:
@@ -221,7 +223,7 @@ class RedisChannel(Channel):
         vkey = self._values + key
         item = self._encode(key, value, Purpose.CHANNEL_ITEM)
         while True:
-            length = int(self._push(keys=[vkey, self._index], args=[item, side, key]))
+            length = int(self._push(keys=[vkey, self._index], args=[item, side, key, RUN_KEYS_TTL]))
             if length >= 0:
                 return length
             # The key holds a plain value (a list given to set()): turn it into a Redis list.
@@ -244,6 +246,8 @@ class RedisChannel(Channel):
                     pipe.rpush(vkey, *[self._encode(key, item, Purpose.CHANNEL_ITEM) for item in current])
                     if isinstance(ttl_ms, int) and ttl_ms > 0:
                         pipe.pexpire(vkey, ttl_ms)
+                    else:
+                        pipe.expire(vkey, RUN_KEYS_TTL)
                 pipe.execute()
             except redis.WatchError:
                 pass
@@ -256,7 +260,7 @@ class RedisChannel(Channel):
         kind = "f" if isinstance(amount, float) else "i"
         if kind == "i" and amount not in _INT64:
             return self._add_in_python(key, vkey, amount)
-        status, text = self._add(keys=[vkey, self._index], args=[encode(amount), kind, key])
+        status, text = self._add(keys=[vkey, self._index], args=[encode(amount), kind, key, RUN_KEYS_TTL])
         if status == b"i":
             return int(text)
         if status == b"f":
@@ -280,7 +284,7 @@ class RedisChannel(Channel):
                     top: Any = pipe.zrange(self._index, -1, -1, withscores=True)
                     pipe.multi()
                     if raw is None:
-                        pipe.set(vkey, self._encode(key, total))
+                        pipe.set(vkey, self._encode(key, total), ex=RUN_KEYS_TTL)
                         pipe.zadd(self._index, {key: (float(top[0][1]) + 1) if top else 1})
                     else:
                         pipe.set(vkey, self._encode(key, total), keepttl=True)
@@ -315,6 +319,18 @@ class RedisChannel(Channel):
 
     def __repr__(self) -> str:
         return f"<RedisChannel {self.name!r} prefix={self.key_prefix!r}>"
+
+
+def expire_channel(client: redis.Redis, key_prefix: str, session_id: str, seconds: int) -> int:
+    """Keep run ``session_id``'s channel ``seconds`` more (its run finished): values with a longer
+    or no ttl get this one, and so does the index. Returns how many values were given it.
+
+    While a run goes on, every write gives its value (unless it has a ttl of its own) and the
+    index an idle expiry of ``RUN_KEYS_TTL``, so the channel of a run whose driver died expires too.
+    """
+    base = Keys(key_prefix).channel(session_id)
+    expire = client.register_script(scripts.CHANNEL_EXPIRE)
+    return int(expire(keys=[f"{base}:keys"], args=[f"{base}:v:", max(int(seconds * 1000), 1)]))
 
 
 class _LeaseKeeper:

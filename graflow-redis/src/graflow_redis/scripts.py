@@ -12,6 +12,7 @@ __all__ = [
     "CHANNEL_ADD",
     "CHANNEL_CLEAR",
     "CHANNEL_DELETE",
+    "CHANNEL_EXPIRE",
     "CHANNEL_GET",
     "CHANNEL_KEYS",
     "CHANNEL_PUSH",
@@ -153,25 +154,31 @@ return n
 
 # --- channel --------------------------------------------------------------------------
 
-#: Keeps the channel's key index (a sorted set scored by first write) in insertion order.
+#: Keeps the channel's key index (a sorted set scored by first write) in insertion order, and
+#: gives the index and a value without a ttl of its own an idle expiry (seconds), so the channel
+#: of a run whose driver died expires like the run's other keys.
 _TRACK: Final = """
-local function track(vkey, idx, name)
+local function track(vkey, idx, name, idle)
   if redis.call('EXISTS', vkey) == 0 then
     local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
     local score = 1
     if top[2] then score = tonumber(top[2]) + 1 end
     redis.call('ZADD', idx, score, name)
   end
+  redis.call('EXPIRE', idx, idle)
+end
+local function idle_expiry(vkey, idle)
+  if redis.call('PTTL', vkey) == -1 then redis.call('EXPIRE', vkey, idle) end
 end
 """
 
-#: KEYS: value, index.  ARGV: encoded value, ttl_ms ("" for none), name.
+#: KEYS: value, index.  ARGV: encoded value, ttl_ms ("" for none), name, idle seconds.
 CHANNEL_SET: Final = (
     _TRACK
     + """
-track(KEYS[1], KEYS[2], ARGV[3])
+track(KEYS[1], KEYS[2], ARGV[3], ARGV[4])
 if ARGV[2] == '' then
-  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
 else
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 end
@@ -187,34 +194,37 @@ if t == 'list' then return {2, redis.call('LRANGE', KEYS[1], 0, -1)} end
 return {0}
 """
 
-#: KEYS: value, index.  ARGV: encoded item, "R" (append) or "L" (prepend), name.
+#: KEYS: value, index.  ARGV: encoded item, "R" (append) or "L" (prepend), name, idle seconds.
 #: Returns the new length, or -1 when the key holds a plain value (the caller converts it).
 CHANNEL_PUSH: Final = (
     _TRACK
     + """
 local t = redis.call('TYPE', KEYS[1])['ok']
-if t == 'none' then
-  track(KEYS[1], KEYS[2], ARGV[3])
-elseif t ~= 'list' then
+if t == 'none' or t == 'list' then
+  track(KEYS[1], KEYS[2], ARGV[3], ARGV[4])
+else
   return -1
 end
-if ARGV[2] == 'R' then return redis.call('RPUSH', KEYS[1], ARGV[1]) end
-return redis.call('LPUSH', KEYS[1], ARGV[1])
+local n
+if ARGV[2] == 'R' then n = redis.call('RPUSH', KEYS[1], ARGV[1]) else n = redis.call('LPUSH', KEYS[1], ARGV[1]) end
+idle_expiry(KEYS[1], ARGV[4])
+return n
 """
 )
 
 #: Add a number, keeping int as int (INCRBY) and float as float (IEEE double, %.17g round-trips).
-#: KEYS: value, index.  ARGV: encoded amount, "i" or "f", name.
+#: KEYS: value, index.  ARGV: encoded amount, "i" or "f", name, idle seconds.
 #: Returns {"i"|"f", new value text}, or {"x", why} when the value is not a plain number here.
 CHANNEL_ADD: Final = (
     _TRACK
     + """
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then
-  track(KEYS[1], KEYS[2], ARGV[3])
-  redis.call('SET', KEYS[1], ARGV[1])
+  track(KEYS[1], KEYS[2], ARGV[3], ARGV[4])
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
   return {ARGV[2], ARGV[1]}
 end
+redis.call('EXPIRE', KEYS[2], ARGV[4])
 if t ~= 'string' then return {'x', t} end
 local v = redis.call('GET', KEYS[1])
 local isint = string.match(v, '^%-?%d+$') ~= nil
@@ -249,6 +259,22 @@ for _, n in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   end
 end
 return live
+"""
+
+#: A finished run's channel is kept ``run_ttl`` like the rest of the run: every value whose own
+#: ttl is longer (or that has none) expires then, and so does the index.
+#: KEYS: index.  ARGV: value key prefix, ttl_ms.  Returns how many values were given the ttl.
+CHANNEL_EXPIRE: Final = """
+local n = 0
+for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local left = redis.call('PTTL', ARGV[1] .. name)
+  if left == -1 or left > tonumber(ARGV[2]) then
+    redis.call('PEXPIRE', ARGV[1] .. name, ARGV[2])
+    n = n + 1
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return n
 """
 
 #: KEYS: index.  ARGV: value key prefix.

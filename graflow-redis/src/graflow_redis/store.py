@@ -40,6 +40,7 @@ from graflow.remote.codec import ByValue, dumps_by_value, loads, storable
 from graflow.state.lease import LEASE_SECONDS, holder_alive, this_holder
 from graflow.state.records import Completion, Failure, RunInfo, RunStatus
 from graflow.state.store import RunJournal, RunPlan, SavedRun, StateStore
+from graflow_redis.channel import expire_channel
 from graflow_redis.connection import CONNECTION_ERRORS, call_with_retry, client_from_config, describe, url_of
 from graflow_redis.errors import (
     RedisUnavailableError,
@@ -189,6 +190,10 @@ class RedisStore(StateStore):
             ttl = RUN_KEYS_TTL if status is RunStatus.SUSPENDED else self.run_ttl
             for key in run.all():
                 pipe.expire(key, ttl)
+        try:
+            expire_channel(self.client, self.key_prefix, run_id, ttl)
+        except redis.RedisError as exc:  # its keys still expire RUN_KEYS_TTL after their last write
+            emit("warning", "channel_expiry_not_set", run_id=run_id, error=f"{type(exc).__name__}: {exc}")
 
     def renew_lease(self, run_id: str) -> bool:
         run = self.keys.run(run_id)
