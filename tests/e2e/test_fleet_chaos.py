@@ -97,8 +97,9 @@ def test_restarts_of_redis_with_an_append_only_file_lose_nothing(
     assert sorted(set(run.context.channel.get("seen"))) == list(range(members))
     assert [run.context.channel.get(f"out{n}") for n in range(members)] == list(range(members))
     assert all(w.process.poll() is None for w in workers), "a worker died with a restart"
-    # A task runs twice only if Redis went down after it ran and before its outcome was recorded.
-    assert len(ran) - members <= 2 * restarts
+    # A task runs again only if it was running when Redis went down: its entry sat idle past the
+    # 2 s visibility timeout while Redis was away. At most the fleet's 4 slots per restart.
+    assert len(ran) - members <= 4 * restarts
 
 
 def test_redis_out_of_memory_fails_the_run_at_once_and_runs_no_task_twice(
