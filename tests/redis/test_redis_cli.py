@@ -11,6 +11,7 @@ from graflow.cli.main import build_parser, main
 from graflow.cli.run import backend_options
 from graflow.cli.stores import store_arguments, store_config
 from graflow.exceptions import ConfigError
+from tests.redis.thread_worker import ThreadWorker
 
 
 def test_the_redis_queue_reads_redis_url_and_key_prefix_from_the_environment_like_a_worker(
@@ -67,16 +68,21 @@ def test_allow_unsigned_without_redis_is_a_usage_error() -> None:
         store_config(args)
 
 
-def test_graflow_run_with_a_malformed_redis_url_is_one_line_and_exit_status_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _flow(tmp_path: Path, body: str) -> Path:
+    """A workflow file whose ``with workflow('w')`` block is ``body`` (indented)."""
     flow = tmp_path / "flow.py"
     flow.write_text(
         "from graflow.core.decorators import task\n"
         "from graflow.core.workflow import workflow\n"
-        "with workflow('w') as wf:\n"
-        "    task('a')(lambda: 1)\n"
+        f"with workflow('w') as wf:\n{body}"
     )
+    return flow
+
+
+def test_graflow_run_with_a_malformed_redis_url_is_one_line_and_exit_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = _flow(tmp_path, "    task('a')(lambda: 1)\n")
     code = main(["run", str(flow), "--queue", "redis", "--redis-url", "nope"])
     err = capsys.readouterr().err
     assert code == 2
@@ -85,3 +91,20 @@ def test_graflow_run_with_a_malformed_redis_url_is_one_line_and_exit_status_2(
         "(redis://, rediss://, unix://)); give one like redis://host:6379/0 (config redis_url, --redis-url "
         "or REDIS_URL)"
     ]
+
+
+def test_a_task_failing_on_a_worker_shows_the_remote_traceback_then_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    redis_url: str,
+    key_prefix: str,
+    thread_worker: ThreadWorker,
+) -> None:
+    flow = _flow(tmp_path, "    @task\n    def explode():\n        raise ValueError('bad row 7')\n")
+    code = main(["run", str(flow), "--queue", "redis", "--redis-url", redis_url, "--key-prefix", key_prefix])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "remote traceback (" in err  # as the worker formatted it
+    assert ", line 6, in explode" in err
+    assert err.count("ValueError: bad row 7") == 2  # the traceback's last line, then the error's line
+    assert "graflow: error: task 'explode' failed: ValueError: bad row 7" in err.splitlines()

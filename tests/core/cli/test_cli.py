@@ -306,29 +306,29 @@ def test_a_failing_task_shows_its_traceback_through_user_code_only(write, cli: R
     assert "graflow/core/engine.py" not in err
 
 
+GROUP_FAILING = """
+from graflow import task, workflow
+
+with workflow("fanout") as fanout:
+
+    @task
+    def broken():
+        raise KeyError("missing column")
+
+    @task
+    def fine():
+        return 1
+
+    @task
+    def merge():
+        return 2
+
+    (broken | fine).set_group_name("pair") >> merge
+"""
+
+
 def test_a_failing_parallel_group_exits_1_naming_the_group_and_member(write, cli: Run) -> None:
-    path = write(
-        "group.py",
-        """
-        from graflow import task, workflow
-
-        with workflow("fanout") as fanout:
-
-            @task
-            def broken():
-                raise KeyError("missing column")
-
-            @task
-            def fine():
-                return 1
-
-            @task
-            def merge():
-                return 2
-
-            (broken | fine).set_group_name("pair") >> merge
-        """,
-    )
+    path = write("group.py", GROUP_FAILING)
 
     code, out, err = cli("run", path)
 
@@ -343,6 +343,26 @@ def test_a_failing_parallel_group_exits_1_naming_the_group_and_member(write, cli
         "succeeded",
         "skipped",
     ]
+
+
+def test_a_graflow_error_is_one_line_printed_once_after_the_failing_members_traceback(
+    write, cli: Run
+) -> None:
+    code, _, err = cli("run", write("group.py", GROUP_FAILING))
+
+    assert code == 1
+    assert err.count("parallel group 'pair' failed") == 1  # not in a traceback too
+    assert 'group.py", line 8, in broken' in err  # the member's own exception, through its code
+    assert "graflow/core" not in err
+    assert err.rstrip().splitlines()[-1].startswith("graflow: error: parallel group 'pair' failed")
+
+
+def test_verbose_prints_the_whole_traceback_of_a_graflow_error(write, cli: Run) -> None:
+    code, _, err = cli("run", write("group.py", GROUP_FAILING), "-v")
+
+    assert code == 1
+    assert "graflow.exceptions.ParallelGroupError: parallel group 'pair' failed" in err
+    assert "graflow/core/" in err
 
 
 def test_max_steps_stops_a_run_that_loops_and_exits_1(write, cli: Run) -> None:

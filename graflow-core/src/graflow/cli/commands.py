@@ -148,6 +148,16 @@ _TARGET_HELP: Final = (
 )
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="on failure, print the whole traceback (Graflow's frames and the worker's too); without it a "
+        "Graflow error is one line, and a task's own exception shows the traceback through its code",
+    )
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -230,6 +240,7 @@ def add_core_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
         help="put KEY in the run's channel before it starts (repeatable); VALUE is read as JSON "
         "when it parses (10, true, [1,2], '\"text\"'), else as text",
     )
+    _add_verbose(run)
     run.set_defaults(func=_deferred("graflow.cli.run", "run_command"))
 
     graph = _command(
@@ -271,6 +282,7 @@ def add_durable_commands(subparsers: argparse._SubParsersAction) -> None:  # typ
     )
     resume.add_argument("run_id", metavar="RUN_ID", help="the run's id (`graflow runs` lists them)")
     add_store_options(resume)
+    _add_verbose(resume)
     resume.set_defaults(func=_deferred("graflow.cli.resume", "resume_command"))
 
     rerun = _command(
@@ -286,6 +298,7 @@ def add_durable_commands(subparsers: argparse._SubParsersAction) -> None:  # typ
         "--from", dest="from_task", metavar="TASK", required=True, help="the first task to run again"
     )
     add_store_options(rerun)
+    _add_verbose(rerun)
     rerun.set_defaults(func=_deferred("graflow.cli.resume", "rerun_command"))
 
     runs = _command(

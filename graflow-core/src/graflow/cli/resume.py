@@ -41,7 +41,7 @@ def resume_command(args: argparse.Namespace) -> int:
             f"Resuming workflow {info.workflow!r} ({info.status}, started {info.to_json()['started_at']}): "
             f"{_steps(reused)} reused, not run again"
         )
-    return execute_and_report(context, out, err)
+    return execute_and_report(context, out, err, verbose=args.verbose)
 
 
 def rerun_command(args: argparse.Namespace) -> int:
@@ -55,7 +55,7 @@ def rerun_command(args: argparse.Namespace) -> int:
         f"Rerunning workflow {context.workflow_name!r} from task {args.from_task!r}: a new run replaying "
         f"run {args.run_id} ({_steps(len(context.history or ()))} reused, not run again)"
     )
-    return execute_and_report(context, out, err)
+    return execute_and_report(context, out, err, verbose=args.verbose)
 
 
 def _steps(count: int) -> str:

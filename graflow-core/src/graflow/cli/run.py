@@ -12,8 +12,9 @@ import json
 import os
 import shlex
 import sys
+import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from graflow.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SUSPENDED, EXIT_USAGE
 from graflow.cli.feedback import respond_hint
@@ -30,15 +31,13 @@ from graflow.cli.report import (
 from graflow.cli.stores import ENV_KEY_PREFIX, ENV_REDIS_URL, store_arguments
 from graflow.core.engine import WorkflowEngine
 from graflow.exceptions import (
-    CheckpointError,
     ConfigError,
     GraflowError,
-    RunInUseError,
-    RunNotFoundError,
     StateStoreError,
 )
 from graflow.hitl.types import FeedbackRequest, FeedbackTimeoutError, suspends
 from graflow.plugins import get_plugin_manager
+from graflow.remote.envelope import RemoteTaskError
 from graflow.state.local import LocalStore
 from graflow.tracebacks import user_traceback
 
@@ -56,9 +55,6 @@ __all__ = [
     "run_command",
     "run_options",
 ]
-
-#: Errors about the run's state rather than its tasks: their message says it all, with no traceback.
-ONE_LINE_ERRORS: Final = (StateStoreError, CheckpointError, RunInUseError, RunNotFoundError)
 
 
 def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
@@ -155,8 +151,7 @@ def run_command(args: argparse.Namespace) -> int:
             err.print(f"graflow: error: {exc}")
             return EXIT_USAGE
         except GraflowError as exc:  # the graph, a backend or the state store refused before any task
-            if not isinstance(exc, ONE_LINE_ERRORS):
-                sys.stderr.write(user_traceback(exc))
+            sys.stderr.write(_traceback_text(exc, args.verbose))
             err.print(f"graflow: error: {exc}")
             return EXIT_FAILED
         for key, value in initial_channel.items():
@@ -164,7 +159,7 @@ def run_command(args: argparse.Namespace) -> int:
         announce(out, context)
         kept = f", kept in {context.store.where}" if context.durable else ""
         out.print(f"Running workflow {wf.name!r} from {args.target} (queue: {args.queue}{kept})")
-        return execute_and_report(context, out, err)
+        return execute_and_report(context, out, err, verbose=args.verbose)
 
 
 def announce(out: Console, context: ExecutionContext) -> None:
@@ -173,8 +168,13 @@ def announce(out: Console, context: ExecutionContext) -> None:
     out.file.flush()
 
 
-def execute_and_report(context: ExecutionContext, out: Console, err: Console) -> int:
-    """Execute ``context`` with progress lines, print the summary; return the exit status."""
+def execute_and_report(
+    context: ExecutionContext, out: Console, err: Console, *, verbose: bool = False
+) -> int:
+    """Execute ``context`` with progress lines, print the summary; return the exit status.
+
+    A failure is one line; before it, the traceback of the task's own exception (``verbose``: all of it).
+    """
     progress = RunProgress(ProgressPrinter(out, lambda request: _answer_hint(context, request)))
     name = context.workflow_name
     try:
@@ -182,7 +182,7 @@ def execute_and_report(context: ExecutionContext, out: Console, err: Console) ->
             result = WorkflowEngine().execute(context)
     except FeedbackTimeoutError as exc:
         if not suspends(exc):  # not durable: the task's failure, reported as any other
-            return _report_failure(exc, context, progress, out, err)
+            return _report_failure(exc, context, progress, out, err, verbose)
         _print_summary(out, progress, name, "suspended")
         _print_waiting(out, context)
         return EXIT_SUSPENDED
@@ -192,18 +192,22 @@ def execute_and_report(context: ExecutionContext, out: Console, err: Console) ->
         _print_resume_hint(err, context)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        return _report_failure(exc, context, progress, out, err)
+        return _report_failure(exc, context, progress, out, err, verbose)
     _print_summary(out, progress, name, "succeeded")
     out.print(f"Result: {short_repr(result)}")
     return EXIT_OK
 
 
 def _report_failure(
-    exc: Exception, context: ExecutionContext, progress: RunProgress, out: Console, err: Console
+    exc: Exception,
+    context: ExecutionContext,
+    progress: RunProgress,
+    out: Console,
+    err: Console,
+    verbose: bool,
 ) -> int:
     _print_summary(out, progress, context.workflow_name, "failed")
-    if not isinstance(exc, ONE_LINE_ERRORS):
-        sys.stderr.write(user_traceback(exc))
+    sys.stderr.write(_traceback_text(exc, verbose))
     err.print(f"graflow: error: {_failure_line(exc)}")
     if not isinstance(exc, StateStoreError):  # its own message says how to resume
         _print_resume_hint(err, context)
@@ -275,6 +279,30 @@ def _counts(records: Sequence[TaskRecord]) -> str:
     )
     running = sum(r.status == "running" for r in tasks)
     return f"{text}, {running} still running" if running else text
+
+
+def _traceback_text(exc: BaseException, verbose: bool) -> str:
+    """What to print above the error's line: the traceback of the task's own exception, if one is at
+    the root of ``exc`` (through its code, or the worker's note when it ran elsewhere); everything
+    with ``verbose``. A Graflow error's own traceback would only repeat its line."""
+    if verbose:
+        return "".join(traceback.format_exception(exc))
+    own: BaseException | None = exc
+    if isinstance(exc, GraflowError) and not isinstance(exc, RemoteTaskError):
+        own = exc.__cause__  # a group's failing member, say; never the OSError under a StateStoreError
+        while own is not None and not _raised_by_a_task(own):
+            own = own.__cause__
+    if own is None:
+        return ""
+    return user_traceback(own) or "".join(
+        f"{note.rstrip()}\n" for note in getattr(own, "__notes__", ()) if note.startswith("remote traceback")
+    )
+
+
+def _raised_by_a_task(exc: BaseException) -> bool:
+    """Whether ``exc`` is a task's own exception (on a worker too), not one of Graflow's."""
+    own = not isinstance(exc, GraflowError) or isinstance(exc, RemoteTaskError)
+    return own and getattr(exc, "graflow_task_id", None) is not None
 
 
 def _failure_line(exc: BaseException) -> str:
