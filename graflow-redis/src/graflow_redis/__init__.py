@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from graflow_redis.errors import (
         NoWorkerAvailableError,
         OutcomeDecodeError,
+        RedisRefusedError,
         RedisUnavailableError,
         SecretKeyRequiredError,
         SignatureError,
@@ -45,6 +46,7 @@ __all__ = [
     "FleetView",
     "NoWorkerAvailableError",
     "OutcomeDecodeError",
+    "RedisRefusedError",
     "RedisChannel",
     "RedisCoordinator",
     "RedisUnavailableError",
@@ -73,6 +75,7 @@ _WHERE = {
     "StubConsumer": "stub",
     "NoWorkerAvailableError": "errors",
     "OutcomeDecodeError": "errors",
+    "RedisRefusedError": "errors",
     "RedisUnavailableError": "errors",
     "SecretKeyRequiredError": "errors",
     "SignatureError": "errors",
