@@ -51,6 +51,19 @@ def test_channel_operations_wait_for_redis_to_come_back(server: PrivateRedis) ->
     assert channel.get("log") == ["one"]
 
 
+def test_a_channel_lock_is_taken_and_given_back_across_an_outage(server: PrivateRedis) -> None:
+    channel = RedisChannel("run", redis_url=server.url, key_prefix="outage")
+    restarter = _down_for(server, DOWN)
+    try:
+        with channel.lock("k", timeout=1.0):  # taken once Redis is back: the wait is not the lock's
+            channel.append("log", "locked")
+    finally:
+        restarter.join()
+    with channel.lock("k", timeout=1.0):  # it was given back
+        pass
+    assert channel.get("log") == ["locked"]
+
+
 def test_a_result_read_waits_for_redis_to_come_back(server: PrivateRedis) -> None:
     channel = RedisChannel("run", redis_url=server.url, key_prefix="outage")
     results = RedisResults(channel.client, Keys("outage"), "run")

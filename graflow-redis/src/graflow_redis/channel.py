@@ -301,7 +301,7 @@ class RedisChannel(Channel):
         token = uuid.uuid4().hex
         lease_ms = max(int(self.lock_lease * 1000), 100)
         deadline = time.monotonic() + timeout
-        while not self.client.set(lock_key, token, nx=True, px=lease_ms):
+        while not self._take_lock(lock_key, token, lease_ms):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise LockTimeoutError(
@@ -309,13 +309,28 @@ class RedisChannel(Channel):
                     "Raise timeout= or keep locked sections short."
                 )
             # Woken by a release; the short cap also notices a holder whose lease ran out.
-            self.client.blpop([wake_key], timeout=max(min(left, 0.1), 0.01))
+            self._wait_for_release(wake_key, max(min(left, 0.1), 0.01))
         keeper = _LeaseKeeper(self._renew, lock_key, token, lease_ms)
         try:
             yield
         finally:
             keeper.stop()
-            self._release(keys=[lock_key, wake_key], args=[token, lease_ms])
+            self._give_back_lock(lock_key, wake_key, token, lease_ms)
+
+    @rides_out
+    def _take_lock(self, lock_key: str, token: str, lease_ms: int) -> bool:
+        # Ours already: a retry after a reply lost in an outage must not wait for our own lease.
+        return bool(self.client.set(lock_key, token, nx=True, px=lease_ms)) or self.client.get(lock_key) == (
+            token.encode()
+        )
+
+    @rides_out
+    def _wait_for_release(self, wake_key: str, seconds: float) -> None:
+        self.client.blpop([wake_key], timeout=seconds)
+
+    @rides_out
+    def _give_back_lock(self, lock_key: str, wake_key: str, token: str, lease_ms: int) -> None:
+        self._release(keys=[lock_key, wake_key], args=[token, lease_ms])
 
     def __repr__(self) -> str:
         return f"<RedisChannel {self.name!r} prefix={self.key_prefix!r}>"
