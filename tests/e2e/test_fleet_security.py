@@ -180,7 +180,7 @@ def test_off_loopback_a_worker_and_a_driver_need_a_key_or_allow_unsigned(
     source.write_text(FLOW)
     store = ["--redis-url", remote_url, "--key-prefix", fleet.key_prefix]
     driver = graflow("run", str(source), "--queue", "redis", *store, cwd=tmp_path)
-    assert driver.returncode == 1 and "is not on loopback" in driver.stdout + driver.stderr
+    assert driver.returncode == 2 and "is not on loopback" in driver.stdout + driver.stderr
     listing = graflow("runs", *store, cwd=tmp_path)
     assert listing.returncode == 2 and "is not on loopback" in listing.stderr
 
