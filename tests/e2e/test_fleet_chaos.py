@@ -161,8 +161,14 @@ def test_a_task_run_twice_counts_once_in_status_prometheus_and_the_driver(
     def heartbeats() -> dict[str, Any]:
         return {w["worker_id"]: w for w in fleet.queue().workers()}
 
+    def settled() -> bool:  # heartbeats publish the counters a moment after the metrics change
+        seen = heartbeats()
+        return seen.get("paused", {}).get("tasks_duplicate") == 1 and sum(
+            w["tasks_processed"] for w in seen.values()
+        ) == counted("taker", "succeeded") + counted("paused", "succeeded")
+
     wait_until(lambda: counted("paused", "duplicate") == 1, 30, "the late run to count as a duplicate")
-    wait_until(lambda: heartbeats().get("paused", {}).get("tasks_duplicate") == 1, 10, "its heartbeat")
+    wait_until(settled, 10, "the heartbeats to carry the final counters")
     recorded = members + 1  # the members and the total, each recorded once
     status = sum(w["tasks_processed"] for w in heartbeats().values())
     prometheus = sum(counted(name, s) for name in ports for s in ("succeeded", "failed"))
