@@ -11,6 +11,7 @@ import pytest
 from graflow.core.decorators import task
 from graflow.core.workflow import workflow
 from graflow.exceptions import ConfigError
+from graflow_redis.channel import RedisChannel
 from graflow_redis.queue import DistributedTaskQueue
 from tests.redis.thread_worker import ThreadWorker
 
@@ -40,3 +41,9 @@ def test_a_queue_refuses_a_timeout_that_is_not_finite_and_positive(
 ) -> None:
     with pytest.raises(ConfigError, match=rf"^{option} must be a finite number of seconds > 0"):
         DistributedTaskQueue(redis_url=redis_url, **{option: value})
+
+
+@pytest.mark.parametrize("option", ["lock_lease", "connection_retry_timeout"])
+def test_a_channel_refuses_a_timeout_that_is_not_finite_and_positive(redis_url: str, option: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{option} must be a finite number of seconds > 0, got nan"):
+        RedisChannel("run", redis_url=redis_url, **{option: math.nan})

@@ -106,9 +106,9 @@ class RedisChannel(Channel):
         self.key_prefix = key_prefix
         #: Seals pickled values written here and verifies them when read (``None``: unsigned).
         self.sealer = sealer_for(self.client, secret_key, allow_unsigned, key_prefix=key_prefix)
-        self.lock_lease = float(lock_lease)
+        self.lock_lease = settings.seconds("lock_lease", lock_lease)
         #: Seconds an operation waits through a Redis outage before the task sees it fail.
-        self.retry_timeout = float(connection_retry_timeout)
+        self.retry_timeout = settings.seconds("connection_retry_timeout", connection_retry_timeout)
         base = Keys(key_prefix).channel(name)
         self._values = f"{base}:v:"
         self._index = f"{base}:keys"
