@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from graflow.core.routing import DEFAULT_PRIORITY, DEFAULT_QUEUE
+from graflow_redis import lanes
+
 __all__ = ["GROUP", "RUN_KEYS_TTL", "Keys", "RunKeys"]
 
-#: The consumer group every worker of a key prefix reads the task stream through.
+#: The consumer group every worker of a key prefix reads the task streams through.
 GROUP: Final = "graflow-workers"
 #: Seconds a run's keys outlive their last write while it runs; a finished run's keys get
 #: the run's ``run_ttl`` instead, so an abandoned run expires on its own.
@@ -24,10 +27,23 @@ class Keys:
 
     prefix: str
 
+    def lane(self, queue: str, priority: int) -> str:
+        """Stream of the task entries of ``queue`` at ``priority`` (see :mod:`graflow_redis.lanes`)."""
+        return lanes.lane(self.prefix, queue, priority)
+
+    def lanes(self, queue: str) -> list[str]:
+        """A queue's lanes, highest priority first."""
+        return lanes.lanes(self.prefix, queue)
+
     @property
     def tasks(self) -> str:
-        """Stream of task entries waiting for, or held by, a worker."""
-        return f"{self.prefix}:tasks"
+        """The lane of a task with no routing: the default queue at the default priority."""
+        return self.lane(DEFAULT_QUEUE, DEFAULT_PRIORITY)
+
+    @property
+    def queues(self) -> str:
+        """Set of the queue names submitted to or served (what ``status`` reports depth for)."""
+        return f"{self.prefix}:queues"
 
     @property
     def dead(self) -> str:

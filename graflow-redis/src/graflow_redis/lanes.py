@@ -19,7 +19,7 @@ from typing import Final
 
 from graflow.core.routing import DEFAULT_PRIORITY, DEFAULT_QUEUE, Routing
 
-__all__ = ["FETCH", "INVERT_EVERY", "LANES", "lane", "lanes", "route"]
+__all__ = ["CLAIM", "DEPTH", "FETCH", "INVERT_EVERY", "LANES", "lane", "lanes", "route"]
 
 #: Priorities, highest first: the order a fetch reads a queue's lanes in.
 LANES: Final = tuple(range(9, -1, -1))
@@ -55,6 +55,49 @@ for i = first, last, step do
   end
 end
 return taken
+"""
+
+#: Claim up to COUNT entries of a queue whose holder went silent (``XAUTOCLAIM``), highest
+#: lane first, with each claimed entry's delivery count. A lane without a group is skipped.
+#: KEYS: the queue's lanes.  ARGV: group, consumer, min_idle_ms, count, then one scan cursor
+#: per lane.  Returns one ``{next cursor, entries, delivery counts}`` per lane.
+CLAIM: Final = """
+local want = tonumber(ARGV[4])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local cursor, entries, counts = ARGV[4 + i], {}, {}
+  if want > 0 and redis.call('EXISTS', key) == 1 then
+    local ok, r = pcall(redis.call, 'XAUTOCLAIM', key, ARGV[1], ARGV[2], ARGV[3], cursor, 'COUNT', want)
+    if ok then
+      cursor, entries = r[1], r[2]
+      for j, e in ipairs(entries) do
+        local p = redis.call('XPENDING', key, ARGV[1], e[1], e[1], 1)
+        if p[1] then counts[j] = p[1][4] else counts[j] = 1 end
+      end
+      want = want - #entries
+    end
+  end
+  out[i] = {cursor, entries, counts}
+end
+return out
+"""
+
+#: Entries of a queue waiting for a worker, and entries held by one (acknowledged entries are
+#: deleted, so a lane's length less its pending entries is what waits).
+#: KEYS: the queue's lanes.  ARGV: group.  Returns {waiting, held}.
+DEPTH: Final = """
+local waiting, held = 0, 0
+for _, key in ipairs(KEYS) do
+  local n = redis.call('XLEN', key)
+  if n > 0 then
+    local ok, p = pcall(redis.call, 'XPENDING', key, ARGV[1])
+    local pending = 0
+    if ok then pending = p[1] end
+    held = held + pending
+    waiting = waiting + math.max(n - pending, 0)
+  end
+end
+return {waiting, held}
 """
 
 

@@ -16,7 +16,6 @@ __all__ = [
     "CHANNEL_KEYS",
     "CHANNEL_PUSH",
     "CHANNEL_SET",
-    "CLAIM",
     "FINISH",
     "LOCK_RELEASE",
     "LOCK_RENEW",
@@ -101,19 +100,6 @@ local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 return {'new', id}
-"""
-
-#: XAUTOCLAIM plus each claimed entry's delivery count.
-#: KEYS: tasks.  ARGV: group, consumer, min_idle_ms, start_id, count.
-#: Returns {next_start, entries, deleted_ids, delivery_counts}.
-CLAIM: Final = """
-local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
-local counts = {}
-for i, e in ipairs(r[2]) do
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
-  if p[1] then counts[i] = p[1][4] else counts[i] = 1 end
-end
-return {r[1], r[2], r[3] or {}, counts}
 """
 
 #: Reset (keep alive) or raise (release) the idle time of entries still owned by a consumer.

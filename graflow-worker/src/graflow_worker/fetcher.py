@@ -5,23 +5,34 @@ work it cannot start (another worker could), and it waits for a slot to free rat
 than polling. A failed fetch (Redis restarting) is retried with a
 :class:`~graflow_redis.backoff.Backoff`; deliveries that arrive while the worker is
 stopping are handed straight back.
+
+A task under a rate or concurrency limit starts only once the worker's
+:class:`~graflow_worker.gate.LimitGate` admits it; until then it waits in the gate
+without a slot, so the worker's other work goes on, and the fetch wait is cut short
+when the gate's next delivery is due. The gate holds at most
+:data:`GATE_ROOM_PER_SLOT` deliveries per slot: a worker never hoards the entries of
+a limited queue that other workers could be waiting on as well.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
     from graflow_redis.backoff import Backoff
     from graflow_redis.consumer import Consumer, Delivery
+    from graflow_worker.gate import LimitGate
     from graflow_worker.pool import TaskPool
     from graflow_worker.slots import Slots
 
-__all__ = ["Fetcher"]
+__all__ = ["GATE_ROOM_PER_SLOT", "Fetcher"]
+
+#: Limited deliveries a worker keeps waiting for their turn, per slot.
+GATE_ROOM_PER_SLOT: Final = 4
 
 
 class Fetcher:
@@ -39,6 +50,7 @@ class Fetcher:
         release: Callable[[Delivery, str], None],
         retry: Callable[[], Backoff],
         log: FilteringBoundLogger,
+        gate: LimitGate | None = None,
     ) -> None:
         self._consumer = consumer
         self._worker_id = worker_id
@@ -49,6 +61,8 @@ class Fetcher:
         self._release = release
         self._retry = retry
         self._log = log
+        self._gate = gate
+        self._gate_room = GATE_ROOM_PER_SLOT * slots.capacity
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -62,12 +76,25 @@ class Fetcher:
 
     def _loop(self) -> None:
         backoff = self._retry()
+        gate = self._gate
         while True:
             free = self._slots.wait_free(self._stopping)
             if not free:
                 return
+            block = self._block
+            if gate is not None:
+                free -= self._start(gate.due(free))
+                due_in = gate.next_due()
+                if free <= 0:
+                    continue
+                if len(gate) >= self._gate_room:  # full: wait for a waiting one's turn, fetch nothing
+                    if self._stopping.wait(due_in if due_in is not None else self._block):
+                        return
+                    continue
+                if due_in is not None:
+                    block = min(block, due_in)
             try:
-                deliveries = self._consumer.fetch(self._worker_id, count=free, block=self._block)
+                deliveries = self._consumer.fetch(self._worker_id, count=free, block=block)
             except Exception as exc:
                 pause = backoff.next()
                 self._log.warning(
@@ -77,11 +104,19 @@ class Fetcher:
                     return
                 continue
             backoff.reset()
-            if not deliveries:
-                continue
-            if self._stopping.is_set():
-                for delivery in deliveries:
-                    self._release(delivery, "stopping")
-                return
-            self._slots.hold(deliveries)
-            self._pool.submit(deliveries)
+            if deliveries:
+                self._start(deliveries)
+
+    def _start(self, deliveries: list[Delivery]) -> int:
+        """Run the deliveries the gate admits (the rest wait in it); how many started."""
+        if not deliveries:
+            return 0
+        if self._stopping.is_set():
+            for delivery in deliveries:
+                self._release(delivery, "stopping")
+            return 0
+        if self._gate is not None:
+            deliveries = [delivery for delivery in deliveries if self._gate.admit(delivery)]
+        self._slots.hold(deliveries)
+        self._pool.submit(deliveries)
+        return len(deliveries)

@@ -15,13 +15,19 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
+
+from graflow_redis.connection import CONNECTION_ERRORS
+from graflow_redis.limits import Grant
 
 if TYPE_CHECKING:
     from graflow_redis.consumer import Delivery
     from graflow_redis.limits import RedisLimits
 
-__all__ = ["LimitGate"]
+__all__ = ["UNREACHABLE_RETRY", "LimitGate"]
+
+#: Seconds a limited delivery waits before asking again while Redis cannot be reached.
+UNREACHABLE_RETRY: Final = 1.0
 
 
 class LimitGate:
@@ -38,12 +44,19 @@ class LimitGate:
         self._held: dict[str, str] = {}
 
     def admit(self, delivery: Delivery) -> bool:
-        """Whether ``delivery`` may start now; if not, it waits in the gate (see :meth:`due`)."""
+        """Whether ``delivery`` may start now; if not, it waits in the gate (see :meth:`due`).
+
+        While Redis cannot be reached the delivery waits and asks again after
+        :data:`UNREACHABLE_RETRY` seconds: a limit is never skipped.
+        """
         routing = delivery.envelope.routing
         if routing is None or not routing.limited:
             return True
         key = routing.limit_key(delivery.envelope.task_id)
-        grant = self._limits.acquire(key, routing, _holder(delivery))
+        try:
+            grant = self._limits.acquire(key, routing, _holder(delivery))
+        except CONNECTION_ERRORS:
+            grant = Grant(False, UNREACHABLE_RETRY)
         with self._lock:
             if grant.taken:
                 if routing.max_concurrency is not None:
@@ -52,12 +65,12 @@ class LimitGate:
             heapq.heappush(self._waiting, (self._clock() + grant.retry_in, next(self._order), delivery))
             return False
 
-    def due(self) -> list[Delivery]:
-        """The waiting deliveries whose time to ask again has come (to :meth:`admit` again)."""
+    def due(self, limit: int) -> list[Delivery]:
+        """Up to ``limit`` waiting deliveries whose time to ask again has come (to :meth:`admit` again)."""
         now = self._clock()
-        ready = []
+        ready: list[Delivery] = []
         with self._lock:
-            while self._waiting and self._waiting[0][0] <= now:
+            while self._waiting and self._waiting[0][0] <= now and len(ready) < limit:
                 ready.append(heapq.heappop(self._waiting)[2])
         return ready
 
