@@ -61,3 +61,22 @@ def test_a_rate_limited_task_is_due_when_the_window_has_room(
     assert not gate.admit(delivery("b", rated))
     assert 0 < (gate.next_due() or 0) <= 1.0
     assert gate.due(10) == []
+
+
+def test_a_place_given_back_makes_the_first_task_waiting_for_it_due_at_once(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    gate = LimitGate(RedisLimits(redis_client, key_prefix, hold=30))
+    capped, other = (
+        Routing(concurrency_key="db", max_concurrency=1),
+        Routing(concurrency_key="x", max_concurrency=1),
+    )
+    running, waiting, elsewhere = delivery("a", capped), delivery("b", capped), delivery("c", other)
+    assert gate.admit(running) and gate.admit(delivery("d", other))
+    assert not gate.admit(waiting) and not gate.admit(elsewhere)
+
+    gate.release(running)
+
+    assert gate.due(10) == [waiting]
+    assert gate.admit(waiting)
+    assert gate.waiting() == [elsewhere]

@@ -134,7 +134,7 @@ def test_a_rate_limit_holds_across_two_workers(fleet: Fleet) -> None:
     recorded = sorted(spans(run), key=lambda s: s[2])
     starts = [started for _, _, started, _ in recorded]
     assert len(starts) == 12
-    jitter = 0.1  # between Redis granting the start and the task reading its clock
+    jitter = 0.25  # between Redis granting the start and the task reading its clock, on a busy machine
     # Any 5 consecutive starts span at least the period: never more than 4 in one second.
     assert min(later - earlier for earlier, later in zip(starts, starts[4:], strict=False)) >= 1.0 - jitter
     assert starts[-1] - starts[0] >= 2.0 - jitter

@@ -29,10 +29,13 @@ if TYPE_CHECKING:
     from graflow_worker.pool import TaskPool
     from graflow_worker.slots import Slots
 
-__all__ = ["GATE_ROOM_PER_SLOT", "Fetcher"]
+__all__ = ["GATE_POLL", "GATE_ROOM_PER_SLOT", "Fetcher"]
 
 #: Limited deliveries a worker keeps waiting for their turn, per slot.
 GATE_ROOM_PER_SLOT: Final = 4
+#: Longest fetch wait while deliveries wait in the gate: a place given back makes one due at
+#: once, and a blocked fetch cannot be woken.
+GATE_POLL: Final = 0.05
 
 
 class Fetcher:
@@ -88,11 +91,11 @@ class Fetcher:
                 if free <= 0:
                     continue
                 if len(gate) >= self._gate_room:  # full: wait for a waiting one's turn, fetch nothing
-                    if self._stopping.wait(due_in if due_in is not None else self._block):
+                    if self._stopping.wait(min(due_in, GATE_POLL) if due_in is not None else self._block):
                         return
                     continue
                 if due_in is not None:
-                    block = min(block, due_in)
+                    block = min(block, due_in, GATE_POLL)
             try:
                 deliveries = self._consumer.fetch(self._worker_id, count=free, block=block)
             except Exception as exc:

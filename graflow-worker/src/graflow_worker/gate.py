@@ -99,11 +99,19 @@ class LimitGate:
         self._limits.renew(holds)
 
     def release(self, delivery: Delivery) -> None:
-        """Give back the place of a task that ended (no-op for one that held none)."""
+        """Give back the place of a task that ended (no-op for one that held none), and make the
+        first delivery waiting here under the same key due at once: the place is likely its."""
         with self._lock:
             key = self._held.pop(_holder(delivery), None)
-        if key is not None:
-            self._limits.release(key, _holder(delivery))
+        if key is None:
+            return
+        self._limits.release(key, _holder(delivery))
+        with self._lock:
+            for index, (_, order, waiting) in enumerate(self._waiting):
+                if _limit_key(waiting) == key:
+                    self._waiting[index] = (self._clock(), order, waiting)
+                    heapq.heapify(self._waiting)
+                    break
 
     def __len__(self) -> int:
         with self._lock:
@@ -112,3 +120,8 @@ class LimitGate:
 
 def _holder(delivery: Delivery) -> str:
     return delivery.uid or delivery.entry_id
+
+
+def _limit_key(delivery: Delivery) -> str | None:
+    routing = delivery.envelope.routing
+    return routing.limit_key(delivery.envelope.task_id) if routing is not None else None
