@@ -39,6 +39,7 @@ import structlog
 
 from graflow.core.routing import DEFAULT_QUEUE
 from graflow.exceptions import ConfigError
+from graflow.remote.runner import warm_up
 from graflow_redis.backoff import Backoff
 from graflow_worker.completer import Completer
 from graflow_worker.counters import Counters
@@ -186,6 +187,7 @@ class TaskWorker:
         """Start the task pool, the fetch loop and the heartbeat; returns at once."""
         if self.started_at is not None:
             raise RuntimeError(f"worker {self.worker_id!r} was already started; build a new TaskWorker")
+        warm_up()  # before the first fetch: the first task must not wait for imports
         self.started_at = time.time()
         self._notifier.started()
         self._log.info(
