@@ -29,7 +29,8 @@ INVERT_EVERY: Final = 10
 #: Take up to COUNT new entries of one queue, highest lane first (lowest first when inverted).
 #: KEYS: the queue's lanes, highest priority first.  ARGV: group, consumer, count, inverted (0/1).
 #: Returns a flat list: lane key, entry id, {field, value, ...}, lane key, entry id, ...
-#: A lane that exists but has no group yet (a driver wrote first) gets one, from its start.
+#: An empty lane costs one XLEN. A lane that has entries but no group yet (a driver wrote
+#: first) gets one, from its start.
 FETCH: Final = """
 local want = tonumber(ARGV[3])
 local first, last, step = 1, #KEYS, 1
@@ -38,7 +39,7 @@ local taken = {}
 for i = first, last, step do
   if want <= 0 then break end
   local key = KEYS[i]
-  if redis.call('EXISTS', key) == 1 then
+  if redis.call('XLEN', key) > 0 then
     local ok, read = pcall(redis.call, 'XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want, 'STREAMS', key, '>')
     if not ok then
       redis.call('XGROUP', 'CREATE', key, ARGV[1], '0')
