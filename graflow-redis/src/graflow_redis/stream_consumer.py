@@ -30,7 +30,7 @@ from typing import Any, Final, cast
 import redis
 
 from graflow.core.routing import DEFAULT_QUEUE
-from graflow.remote.codec import dumps
+from graflow.remote.codec import dumps_data
 from graflow.remote.envelope import TaskOutcome
 from graflow.state.records import Completion
 from graflow_redis import lanes, scripts
@@ -345,7 +345,7 @@ class StreamConsumer:
                 attempts=delivery.envelope.attempt,
             )
             run_id = delivery.envelope.session_id
-            blob, result = dumps(completion), dumps(outcome.result)
+            blob, result = dumps_data(completion), dumps_data(outcome.result)
             if self.sealer is not None:
                 prefix = self.keys.prefix
                 blob = self.sealer.seal(Slot(Purpose.STEP, prefix, run_id, step), blob)

@@ -40,8 +40,8 @@ def warm_up() -> None:
     otherwise its first task pays tens of milliseconds of imports, and every run's first
     task on fresh workers shows it.
     """
-    import graflow.core.run  # noqa: F401  (the engine a task's attempt goes through)
-    import graflow.core.task  # noqa: F401  (what an envelope's task unpickles into)
+    import graflow.core.run  # noqa: F401  # lazy: loaded here on purpose, ahead of the first task
+    import graflow.core.task  # noqa: F401  # lazy: what an envelope's task unpickles into
 
     get_plugin_manager()
 
