@@ -49,6 +49,7 @@ ENV_SAMPLES = {
     "GRAFLOW_ALLOW_UNSIGNED": ("true", True),
     "GRAFLOW_SCHEDULER": ("1", True),
     "GRAFLOW_QUEUES": ("gpu, default", ["gpu", "default"]),
+    "GRAFLOW_MAX_DELIVERIES": ("3", 3),
     "GRAFLOW_LOG_LEVEL": ("debug", "DEBUG"),
     "GRAFLOW_LOG_FORMAT": ("console", "console"),
 }

@@ -147,7 +147,8 @@ class StreamConsumer:
         self._group_ready = True
 
     def fetch(self, consumer: str, count: int = 1, block: float = 1.0) -> list[Delivery]:
-        """Up to ``count`` entries for ``consumer``: reclaimed ones first, then new ones.
+        """Up to ``count`` entries for ``consumer``: one entry reclaimed from a silent worker
+        (alone, so that it can run alone), else new ones.
 
         New entries come highest priority first (:data:`~graflow_redis.lanes.FETCH`); when
         every served lane is empty it waits up to ``block`` seconds for one. Entries that
@@ -168,16 +169,18 @@ class StreamConsumer:
             return self._fetch(consumer, count, block)
 
     def _fetch(self, consumer: str, count: int, block: float) -> list[Delivery]:
-        raw: list[_RawEntry] = []
         now = time.monotonic()
         if now >= self._next_claim:
-            raw.extend(self._reclaim(consumer, count))
+            # One at a time, and alone: an entry whose holder died may be what killed it, and
+            # a worker runs such a suspect with nothing else (graflow-worker's isolation).
+            raw = self._reclaim(consumer, 1)
             if all(cursor == "0-0" for cursor in self._claim_cursors.values()):
                 self._next_claim = now + self._claim_interval
-        if len(raw) < count:
-            raw.extend(self._take_new(consumer, count - len(raw)))
+            if raw:
+                return self._accept(consumer, raw)
+        raw = self._take_new(consumer, count)
         if not raw:
-            raw.extend(self._wait_new(consumer, count, block))
+            raw = self._wait_new(consumer, count, block)
         return self._accept(consumer, raw)
 
     def _take_new(self, consumer: str, count: int) -> list[_RawEntry]:
@@ -262,9 +265,9 @@ class StreamConsumer:
             try:
                 if attempt > self.max_deliveries:
                     raise RejectedEntry(
-                        f"delivered {attempt} times without completing (each worker holding it died "
-                        f"or went silent for {self.visibility_timeout:g}s); giving up after max_deliveries="
-                        f"{self.max_deliveries}"
+                        f"started {attempt - 1} times without completing (each worker holding it died "
+                        f"or went silent for {self.visibility_timeout:g}s, the last ones running it "
+                        f"alone); max_deliveries={self.max_deliveries}"
                     )
                 envelope = decode_envelope(meta, fields, self.sealer, self.keys.prefix)
             except RejectedEntry as rejected:

@@ -12,11 +12,20 @@ without a slot, so the worker's other work goes on, and the fetch wait is cut sh
 when the gate's next delivery is due. The gate holds at most
 :data:`GATE_ROOM_PER_SLOT` deliveries per slot: a worker never hoards the entries of
 a limited queue that other workers could be waiting on as well.
+
+A delivery seen before (``attempt > 1``: its earlier holder died, went silent or handed
+it back) is a *suspect*: it may be what killed that worker. Suspects run alone: the
+fetcher stops taking work, waits until nothing else runs here, and runs them one at a
+time. A task that kills its process then takes no innocent task down with it, and is
+the only entry whose deliveries grow until it reaches ``max_deliveries`` and is
+dead-lettered; the tasks that shared its first worker complete on their next, isolated
+run. Suspects waiting their turn are kept alive like running tasks.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
@@ -66,6 +75,10 @@ class Fetcher:
         self._log = log
         self._gate = gate
         self._gate_room = GATE_ROOM_PER_SLOT * slots.capacity
+        #: Suspects waiting to run alone (see the module's doc), and whether one runs now.
+        self._suspects: deque[Delivery] = deque()
+        self._suspects_lock = threading.Lock()
+        self._alone = False
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -77,6 +90,18 @@ class Fetcher:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def suspects(self) -> list[Delivery]:
+        """Suspects waiting for their turn to run alone (kept alive by the heartbeat)."""
+        with self._suspects_lock:
+            return list(self._suspects)
+
+    def take_suspects(self) -> list[Delivery]:
+        """Empty the suspects' line (the worker is stopping: it hands them back to the queue)."""
+        with self._suspects_lock:
+            taken = list(self._suspects)
+            self._suspects.clear()
+        return taken
+
     def _loop(self) -> None:
         backoff = self._retry()
         gate = self._gate
@@ -84,6 +109,10 @@ class Fetcher:
             free = self._slots.wait_free(self._stopping)
             if not free:
                 return
+            if self._alone or self._suspects:
+                if not self._isolate():
+                    return
+                continue
             block = self._block
             if gate is not None:
                 free -= self._start(gate.due(free))
@@ -111,15 +140,40 @@ class Fetcher:
                 self._start(deliveries)
 
     def _start(self, deliveries: list[Delivery]) -> int:
-        """Run the deliveries the gate admits (the rest wait in it); how many started."""
+        """Run the deliveries the gate admits (the rest wait in it), suspects aside; how many started."""
         if not deliveries:
             return 0
         if self._stopping.is_set():
             for delivery in deliveries:
                 self._release(delivery, "stopping")
             return 0
+        suspects = [delivery for delivery in deliveries if delivery.attempt > 1]
+        if suspects:
+            deliveries = [delivery for delivery in deliveries if delivery.attempt == 1]
+            with self._suspects_lock:
+                self._suspects.extend(suspects)
+            for suspect in suspects:
+                self._log.info(
+                    "task_isolated",
+                    task_id=suspect.envelope.task_id,
+                    attempt=suspect.attempt,
+                    reason="delivered before without completing: it runs alone",
+                )
         if self._gate is not None:
             deliveries = [delivery for delivery in deliveries if self._gate.admit(delivery)]
         self._slots.hold(deliveries)
         self._pool.submit(deliveries)
         return len(deliveries)
+
+    def _isolate(self) -> bool:
+        """Once nothing runs here, start the next suspect alone, or end isolation when none is
+        left; False if the worker is stopping meanwhile."""
+        if not self._slots.wait_idle(self._stopping):
+            return False
+        with self._suspects_lock:
+            suspect = self._suspects.popleft() if self._suspects else None
+        self._alone = suspect is not None
+        if suspect is not None and (self._gate is None or self._gate.admit(suspect)):
+            self._slots.hold([suspect])
+            self._pool.submit([suspect])
+        return True

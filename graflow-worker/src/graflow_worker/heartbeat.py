@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
-    from graflow_redis.consumer import Consumer
+    from graflow_redis.consumer import Consumer, Delivery
     from graflow_worker.gate import LimitGate
     from graflow_worker.observer import Notifier
     from graflow_worker.slots import Slots
@@ -44,9 +44,12 @@ class Heartbeat:
         notifier: Notifier,
         log: FilteringBoundLogger,
         gate: LimitGate | None = None,
+        aside: Callable[[], list[Delivery]] | None = None,
     ) -> None:
         self._consumer = consumer
         self._gate = gate
+        #: Deliveries this worker holds without a slot (waiting for a limit or to run alone).
+        self._aside = aside
         self._worker_id = worker_id
         self._interval = interval
         self._slots = slots
@@ -83,11 +86,11 @@ class Heartbeat:
                 return
 
     def beat(self) -> None:
-        """Keep running deliveries (and those waiting in the limit gate) alive, and the places
+        """Keep running deliveries (and those held aside) alive, and the places
         their limits gave them, then publish the report; a failure waits for the next beat."""
         running = self._slots.deliveries()
-        if self._gate is not None:
-            running += self._gate.waiting()
+        if self._aside is not None:
+            running += self._aside()
         try:
             if running:
                 self._consumer.keep_alive(running)

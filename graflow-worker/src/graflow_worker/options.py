@@ -139,6 +139,15 @@ WORKER_OPTIONS: Final[tuple[Option, ...]] = (
         metavar="SECONDS",
     ),
     Option(
+        "--max-deliveries",
+        "GRAFLOW_MAX_DELIVERIES",
+        "times a task is started without completing (its worker died each time) before it is "
+        "dead-lettered; after the first such death it runs alone",
+        type=positive_int,
+        default=10,
+        metavar="N",
+    ),
+    Option(
         "--heartbeat-interval",
         "GRAFLOW_HEARTBEAT_INTERVAL",
         "seconds between heartbeats (at most a third of the visibility timeout is used)",
@@ -247,6 +256,8 @@ def build_queue(args: argparse.Namespace, **overrides: Any) -> DistributedTaskQu
     options: dict[str, Any] = {"redis_url": redis_url(args), "key_prefix": args.key_prefix}
     if getattr(args, "visibility_timeout", None) is not None:
         options["visibility_timeout"] = args.visibility_timeout
+    if getattr(args, "max_deliveries", None) is not None:
+        options["max_deliveries"] = args.max_deliveries
     if getattr(args, "secret_key", None):
         options["secret_key"] = args.secret_key
     if getattr(args, "allow_unsigned", False):

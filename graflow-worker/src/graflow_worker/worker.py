@@ -170,6 +170,7 @@ class TaskWorker:
             notifier=self._notifier,
             log=self._log,
             gate=self._gate,
+            aside=self._held_aside,
         )
 
     # --- life cycle ------------------------------------------------------------------
@@ -244,9 +245,15 @@ class TaskWorker:
             self._release(delivery, "forced_exit")
         return len(running) + self._hand_back_waiting("forced_exit")
 
+    def _held_aside(self) -> list[Delivery]:
+        """Deliveries held without a slot: waiting for their limits, or for their turn to run alone."""
+        waiting = self._gate.waiting() if self._gate is not None else []
+        return waiting + self._fetcher.suspects()
+
     def _hand_back_waiting(self, reason: str) -> int:
-        """Release the deliveries waiting in the limit gate; how many."""
+        """Release the deliveries held aside (see :meth:`_held_aside`); how many."""
         waiting = self._gate.take_all() if self._gate is not None else []
+        waiting += self._fetcher.take_suspects()
         for delivery in waiting:
             self._release(delivery, reason)
         return len(waiting)
