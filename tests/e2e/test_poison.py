@@ -10,7 +10,6 @@ each start recorded in a file, and then dead-lettered.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,35 +17,10 @@ from typing import Any
 from graflow.core.decorators import task
 from graflow.core.group import ParallelGroup
 from tests.e2e.conftest import Fleet
+from tests.e2e.supervisor import Supervisor
 from tests.e2e.test_fleet_faults import Run, config_for
 
 MAX_DELIVERIES = 3
-
-
-class Supervisor:
-    """Keeps two workers running: starts a new one whenever one exits."""
-
-    def __init__(self, fleet: Fleet) -> None:
-        self.fleet = fleet
-        self.restarts = 0
-        self._stop = threading.Event()
-        self._workers = [self._start() for _ in range(2)]
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _start(self) -> Any:
-        return self.fleet.start(None, "--max-deliveries", str(MAX_DELIVERIES), wait=False)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.2):
-            for index, worker in enumerate(self._workers):
-                if worker.process.poll() is not None:
-                    self.restarts += 1
-                    self._workers[index] = self._start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
 
 
 def starts(marks: Path, name: str) -> int:
@@ -79,9 +53,8 @@ def test_a_task_that_kills_its_worker_is_dead_lettered_alone_and_the_others_comp
         time.sleep(0.3)  # the innocent tasks of its worker are running by now
         os._exit(1)
 
-    supervisor = Supervisor(fleet)
+    supervisor = Supervisor(fleet, 2, "--max-deliveries", str(MAX_DELIVERIES))
     try:
-        fleet.wait_live(*[w.worker_id for w in supervisor._workers])
         run = Run(
             lambda: ParallelGroup([bomb, *(innocent(i) for i in range(12))], name="batch").with_execution(
                 policy="best_effort"

@@ -273,7 +273,7 @@ class StreamConsumer:
             except RejectedEntry as rejected:
                 self._dead_letter(meta, consumer, rejected.reason, fields)
                 continue
-            envelope.channel_backend = self._localize(envelope.channel_backend)
+            envelope.channel_backend = self._localize(envelope.channel_backend, meta.uid or entry_id)
             envelope.results_store = self._localize(envelope.results_store)
             deliveries.append(
                 Delivery(
@@ -282,16 +282,21 @@ class StreamConsumer:
             )
         return deliveries
 
-    def _localize(self, spec: tuple[str, dict[str, Any]] | None) -> tuple[str, dict[str, Any]] | None:
+    def _localize(
+        self, spec: tuple[str, dict[str, Any]] | None, submission: str | None = None
+    ) -> tuple[str, dict[str, Any]] | None:
         """Let the task reach the run's Redis channel or results as this worker does.
 
         Through this worker's own connection when it shares the queue's server (the
         driver's URL may not resolve here: ``localhost`` on the driver, a service name
-        in a container), and with this worker's signing settings.
+        in a container), and with this worker's signing settings. A channel is opened for
+        the ``submission``, so its writes count once however often it runs.
         """
         if spec is None or spec[0] != "redis":
             return spec
         config = {**spec[1], **self._trust}
+        if submission:
+            config["submission"] = submission
         if config.get("shared_with_queue"):
             config["client_ref"] = self._client_ref
         return ("redis", config)
