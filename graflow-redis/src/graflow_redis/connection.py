@@ -1,5 +1,8 @@
 """Redis clients from Graflow config: where to connect, how to retry, one pool per URL.
 
+A URL is ``redis://``, ``rediss://`` or ``unix://`` (redis-py's own forms), or
+``redis+sentinel://`` for a primary found through Redis Sentinel (:mod:`graflow_redis.sentinel`).
+
 Short blips are retried inside redis-py (:class:`redis.retry.Retry` with exponential
 backoff); longer outages, such as a Redis restart, are ridden out by
 :func:`call_with_retry` and by the loops of the driver and the worker, each waiting
@@ -20,9 +23,16 @@ from urllib.parse import quote
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+from redis.sentinel import SentinelConnectionPool
 
 from graflow_redis.backoff import Backoff
 from graflow_redis.errors import RedisUnavailableError
+from graflow_redis.sentinel import (
+    is_sentinel_url,
+    parse_sentinel_url,
+    sentinel_client,
+    url_of_sentinel_client,
+)
 
 __all__ = [
     "CONNECTION_ERRORS",
@@ -64,16 +74,22 @@ def resolve_url(config: Mapping[str, Any]) -> str:
     return DEFAULT_URL
 
 
+def _options() -> dict[str, Any]:
+    """Timeouts and retries of every connection made here, whatever the URL's kind."""
+    return {
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
+        "retry_on_error": list(CONNECTION_ERRORS),
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": 5.0,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+    }
+
+
 def _new_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
-        retry_on_error=list(CONNECTION_ERRORS),
-        socket_timeout=SOCKET_TIMEOUT,
-        socket_connect_timeout=5.0,
-        socket_keepalive=True,
-        health_check_interval=30,
-    )
+    if is_sentinel_url(url):
+        return sentinel_client(parse_sentinel_url(url), **_options())
+    return redis.Redis.from_url(url, **_options())
 
 
 def shared_client(url: str) -> redis.Redis:
@@ -99,10 +115,13 @@ def _binary_client(client: redis.Redis) -> redis.Redis:
     with _lock:
         sibling = _binary.get(client)
         if sibling is None:
-            pool = redis.ConnectionPool(
-                connection_class=client.connection_pool.connection_class,
-                **{**kwargs, "decode_responses": False},
-            )
+            pool = client.connection_pool
+            binary = {**kwargs, "decode_responses": False}
+            if isinstance(pool, SentinelConnectionPool):
+                binary.pop("connection_pool", None)  # the pool's own proxy, made again by the new pool
+                pool = SentinelConnectionPool(pool.service_name, pool.sentinel_manager, **binary)  # type: ignore[no-untyped-call]
+            else:
+                pool = redis.ConnectionPool(connection_class=pool.connection_class, **binary)
             sibling = _binary[client] = redis.Redis(connection_pool=pool)
     return sibling
 
@@ -140,7 +159,14 @@ def lookup_client(ref: str) -> redis.Redis | None:
 
 
 def url_of(client: redis.Redis) -> str:
-    """A URL that reaches the same server and database as ``client`` (with its credentials)."""
+    """A URL that reaches the same server and database as ``client`` (with its credentials).
+
+    For a client of a primary found through Sentinel, the ``redis+sentinel://`` URL of its
+    sentinels, so that whoever connects with it follows failovers too.
+    """
+    sentinel = url_of_sentinel_client(client)
+    if sentinel is not None:
+        return sentinel
     kwargs = client.connection_pool.connection_kwargs
     username, password = kwargs.get("username"), kwargs.get("password")
     auth = ""
@@ -165,6 +191,8 @@ def describe(client: redis.Redis) -> str:
     scheme, _, rest = url.partition("://")
     if "@" in rest:
         rest = rest.split("@", 1)[1]
+    if "password=" in rest:  # a sentinel's password, in the query
+        rest = rest.split("?", 1)[0]
     return f"{scheme}://{rest}"
 
 

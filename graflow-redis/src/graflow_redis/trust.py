@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import redis
+from redis.sentinel import SentinelConnectionPool
 
 from graflow_redis.connection import describe
 from graflow_redis.errors import SecretKeyRequiredError
@@ -122,7 +123,18 @@ def _warn_unsigned(where: str) -> None:
 
 def is_loopback(client: redis.Redis) -> bool:
     """Whether ``client`` reaches a server on this machine only (a loopback address or a unix socket)."""
-    kwargs = client.connection_pool.connection_kwargs
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        # The primary is wherever the sentinels say, now and after a failover: both must be local.
+        hosts = [
+            str(s.connection_pool.connection_kwargs.get("host")) for s in pool.sentinel_manager.sentinels
+        ]
+        try:
+            hosts.append(str(pool.get_master_address()[0]))  # type: ignore[no-untyped-call]
+        except redis.RedisError:
+            return False  # where the primary is cannot be known: not known to be local
+        return all(is_loopback_host(h) for h in hosts)
+    kwargs = pool.connection_kwargs
     if kwargs.get("path"):
         return True
     return is_loopback_host(str(kwargs.get("host") or "localhost"))

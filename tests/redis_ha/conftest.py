@@ -1,0 +1,43 @@
+"""Fixtures for Redis beyond one server (SPEC 21): servers the test starts, and real workers on them.
+
+* ``sentinels``: a primary, its replica and three sentinels on loopback ports 7100-7119.
+* ``fleet_on``: ``fleet_on(url)`` is a :class:`~tests.support.fleet.Fleet` of real
+  ``graflow-worker`` processes for that URL, on a key prefix of the test's own; killed at
+  teardown, their logs printed when the test failed.
+
+Every server is killed at teardown with its folder; the shared Redis at 6379 is not used.
+Without ``redis-server`` the tests skip, and fail under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.support.fleet import Fleet, stop_fleet
+from tests.support.redis_sentinel import SentinelSet, start_sentinel_set
+from tests.support.reports import pytest_runtest_makereport  # noqa: F401 (a hook)
+
+
+@pytest.fixture
+def sentinels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSet]:
+    with start_sentinel_set(tmp_path_factory.mktemp("sentinel"), ports=range(7100, 7120)) as servers:
+        yield servers
+
+
+@pytest.fixture
+def fleet_on(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], Fleet]]:
+    fleets: list[Fleet] = []
+
+    def make(url: str) -> Fleet:
+        fleet = Fleet(url, f"ha-{uuid.uuid4().hex[:12]}", tmp_path_factory.mktemp("fleet"))
+        fleets.append(fleet)
+        return fleet
+
+    yield make
+    for fleet in fleets:
+        stop_fleet(fleet, request)
