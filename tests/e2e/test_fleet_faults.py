@@ -150,7 +150,7 @@ def test_garbage_and_tampered_entries_are_dead_lettered_and_reported(fleet) -> N
         assert not outcome.success
         assert outcome.error_type == "TaskRejectedError"
         assert f"task {name!r} was rejected by worker 'strict'" in outcome.error_message
-        assert f"dead-letter stream '{fleet.key_prefix}:dead'" in outcome.error_message
+        assert f"dead-letter stream '{{{fleet.key_prefix}}}:dead'" in outcome.error_message
     assert "is not signed (13 bytes that are not a Graflow seal)" in outcomes["garbage"].error_message
     assert "signature that does not match" in outcomes["tampered"].error_message
     assert "is not signed (an unsigned pickle)" in outcomes["unsigned"].error_message

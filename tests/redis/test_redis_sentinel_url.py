@@ -38,11 +38,11 @@ def test_only_redis_sentinel_urls_are_sentinel_urls() -> None:
     ("url", "why"),
     [
         ("redis+sentinel://h:26379", "it names no service"),
-        ("redis+sentinel:///svc/0", "it names no sentinel"),
+        ("redis+sentinel:///svc/0", "it names no host"),
         ("redis+sentinel://h:26379/svc/zero", "its database 'zero' is not a number"),
         ("redis+sentinel://h:26379/svc/0/extra", "has more than SERVICE/DB"),
-        ("redis+sentinel://h:port/svc", "the sentinel 'h:port' has no valid port"),
-        ("redis+sentinel://:99999/svc", "the sentinel ':99999' has no host"),
+        ("redis+sentinel://h:port/svc", "the host 'h:port' has no valid port"),
+        ("redis+sentinel://:99999/svc", "the host ':99999' has no name"),
         ("redis+sentinel://h:26379/svc?ssl=true", "it has unknown options ['ssl']"),
     ],
 )

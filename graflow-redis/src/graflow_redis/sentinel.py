@@ -22,6 +22,7 @@ import redis
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from graflow_redis.errors import RedisURLError
+from graflow_redis.urls import credentials, host_list, hosts_text, malformed, userinfo
 
 __all__ = [
     "SCHEME",
@@ -55,12 +56,7 @@ class SentinelURL:
 
     def url(self) -> str:
         """The URL again, credentials included: what another process connects with."""
-        auth = ""
-        if self.password:
-            auth = f"{quote(self.username or '', safe='')}:{quote(self.password, safe='')}@"
-        elif self.username:
-            auth = f"{quote(self.username, safe='')}@"
-        hosts = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.sentinels)
+        auth, hosts = userinfo(self.username, self.password), hosts_text(self.sentinels)
         query = (
             f"?sentinel_password={quote(self.sentinel_password, safe='')}" if self.sentinel_password else ""
         )
@@ -74,34 +70,31 @@ def is_sentinel_url(url: str) -> bool:
 
 def parse_sentinel_url(url: str) -> SentinelURL:
     """Parse a ``redis+sentinel://`` URL; :class:`RedisURLError` says what is wrong and the form expected."""
+
+    def fail(why: str) -> RedisURLError:
+        return malformed(
+            url, "Sentinel", why, _FORM, "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster/0"
+        )
+
     parts = urlsplit(url)
     if parts.scheme.lower() != SCHEME:
-        raise _malformed(url, f"its scheme is {parts.scheme!r}, not {SCHEME!r}")
+        raise fail(f"its scheme is {parts.scheme!r}, not {SCHEME!r}")
     auth, _, hosts = parts.netloc.rpartition("@")
-    if not hosts:
-        raise _malformed(url, "it names no sentinel")
-    sentinels = tuple(_host_port(url, item) for item in hosts.split(","))
+    sentinels = host_list(hosts, DEFAULT_SENTINEL_PORT, fail)
     path = [unquote(p) for p in parts.path.strip("/").split("/") if p]
     if not path:
-        raise _malformed(url, "it names no service (the name the sentinels monitor the primary under)")
+        raise fail("it names no service (the name the sentinels monitor the primary under)")
     if len(path) > 2:
-        raise _malformed(url, f"its path {parts.path!r} has more than SERVICE/DB")
-    db = 0
-    if len(path) == 2:
-        if not path[1].isdigit():
-            raise _malformed(url, f"its database {path[1]!r} is not a number")
-        db = int(path[1])
-    username, password = None, None
-    if auth:
-        user, has_password, secret = auth.partition(":")
-        username = unquote(user) or None
-        password = unquote(secret) if has_password else None
+        raise fail(f"its path {parts.path!r} has more than SERVICE/DB")
+    if len(path) == 2 and not path[1].isdigit():
+        raise fail(f"its database {path[1]!r} is not a number")
     query = parse_qs(parts.query)
     unknown = sorted(set(query) - {"sentinel_password"})
     if unknown:
-        raise _malformed(url, f"it has unknown options {unknown} (only sentinel_password is known)")
-    sentinel_password = query.get("sentinel_password", [None])[-1]
-    return SentinelURL(sentinels, path[0], db, username, password, sentinel_password)
+        raise fail(f"it has unknown options {unknown} (only sentinel_password is known)")
+    username, password = credentials(auth)
+    db = int(path[1]) if len(path) == 2 else 0
+    return SentinelURL(sentinels, path[0], db, username, password, query.get("sentinel_password", [None])[-1])
 
 
 def sentinel_client(target: SentinelURL, **options: Any) -> redis.Redis:
@@ -139,29 +132,3 @@ def url_of_sentinel_client(client: redis.Redis) -> str | None:
         sentinel_password,
     )
     return target.url()
-
-
-def _host_port(url: str, item: str) -> tuple[str, int]:
-    host, port = item, str(DEFAULT_SENTINEL_PORT)
-    if item.startswith("["):  # IPv6 literal
-        host, _, rest = item[1:].partition("]")
-        if rest:
-            port = rest.removeprefix(":")
-    elif ":" in item:
-        host, _, port = item.rpartition(":")
-    if not host:
-        raise _malformed(url, f"the sentinel {item!r} has no host")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise _malformed(url, f"the sentinel {item!r} has no valid port")
-    return host, int(port)
-
-
-def _malformed(url: str, why: str) -> RedisURLError:
-    shown = url
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest.split("/", 1)[0]:
-        shown = f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return RedisURLError(
-        f"the Sentinel URL {shown!r} is malformed: {why}. Write it as {_FORM}, for example "
-        "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster/0"
-    )
