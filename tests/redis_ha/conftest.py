@@ -1,12 +1,13 @@
 """Fixtures for Redis beyond one server (SPEC 21): servers the test starts, and real workers on them.
 
 * ``sentinels``: a primary, its replica and three sentinels on loopback ports 7100-7119.
+* ``cluster``: a Redis Cluster of three primaries with a replica each, on ports 7120-7139.
 * ``fleet_on``: ``fleet_on(url)`` is a :class:`~tests.support.fleet.Fleet` of real
   ``graflow-worker`` processes for that URL, on a key prefix of the test's own; killed at
   teardown, their logs printed when the test failed.
 
 Every server is killed at teardown with its folder; the shared Redis at 6379 is not used.
-Without ``redis-server`` the tests skip, and fail under ``CI=true``.
+Without ``redis-server`` (and ``redis-cli`` for the cluster) the tests skip, and fail under ``CI=true``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.support.fleet import Fleet, stop_fleet
+from tests.support.redis_cluster import PrivateCluster, start_cluster
 from tests.support.redis_sentinel import SentinelSet, start_sentinel_set
 from tests.support.reports import pytest_runtest_makereport  # noqa: F401 (a hook)
 
@@ -25,6 +27,12 @@ from tests.support.reports import pytest_runtest_makereport  # noqa: F401 (a hoo
 def sentinels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSet]:
     with start_sentinel_set(tmp_path_factory.mktemp("sentinel"), ports=range(7100, 7120)) as servers:
         yield servers
+
+
+@pytest.fixture
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateCluster]:
+    with start_cluster(tmp_path_factory.mktemp("cluster"), ports=range(7120, 7140)) as nodes:
+        yield nodes
 
 
 @pytest.fixture

@@ -90,6 +90,7 @@ class RedisChannel(Channel):
         redis_client: redis.Redis | None = None,
         *,
         redis_url: str | None = None,
+        redis_cluster: bool = False,
         key_prefix: str = "graflow",
         lock_lease: float = DEFAULT_LOCK_LEASE,
         connection_retry_timeout: float = 60.0,
@@ -99,7 +100,12 @@ class RedisChannel(Channel):
     ) -> None:
         super().__init__(name)
         self.client = client_from_config(
-            {"redis_client": redis_client, "redis_url": redis_url, "client_ref": client_ref}
+            {
+                "redis_client": redis_client,
+                "redis_url": redis_url,
+                "redis_cluster": redis_cluster,
+                "client_ref": client_ref,
+            }
         )
         self.key_prefix = key_prefix
         #: Seals pickled values written here and verifies them when read (``None``: unsigned).
@@ -150,6 +156,7 @@ class RedisChannel(Channel):
             session_id,
             config.get("redis_client"),
             redis_url=config.get("redis_url"),
+            redis_cluster=bool(config.get("redis_cluster")),
             key_prefix=config.get("key_prefix", "graflow"),
             lock_lease=config.get("lock_lease", DEFAULT_LOCK_LEASE),
             connection_retry_timeout=config.get("connection_retry_timeout", 60.0),
@@ -238,7 +245,7 @@ class RedisChannel(Channel):
 
     def _listify(self, key: str, vkey: str) -> None:
         """Rewrite a pickled list under ``vkey`` as a Redis list, keeping its TTL (optimistic)."""
-        with self.client.pipeline() as pipe:
+        with self.client.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(vkey)  # type: ignore[no-untyped-call]
                 if pipe.type(vkey) != b"string":
@@ -273,7 +280,7 @@ class RedisChannel(Channel):
 
     def _add_in_python(self, key: str, vkey: str, amount: int | float) -> int | float:
         """Read-modify-write under WATCH, for what Lua cannot add (huge ints, non-numbers to reject)."""
-        with self.client.pipeline() as pipe:
+        with self.client.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(vkey, self._index)  # type: ignore[no-untyped-call]

@@ -1,7 +1,8 @@
 """Redis clients from Graflow config: where to connect, how to retry, one pool per URL.
 
 A URL is ``redis://``, ``rediss://`` or ``unix://`` (redis-py's own forms), or
-``redis+sentinel://`` for a primary found through Redis Sentinel (:mod:`graflow_redis.sentinel`).
+``redis+sentinel://`` for a primary found through Redis Sentinel (:mod:`graflow_redis.sentinel`),
+or ``redis+cluster://`` for a Redis Cluster (:mod:`graflow_redis.cluster`).
 
 Short blips are retried inside redis-py (:class:`redis.retry.Retry` with exponential
 backoff); longer outages, such as a Redis restart, are ridden out by
@@ -17,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 from urllib.parse import quote
 
 import redis
@@ -26,6 +27,15 @@ from redis.retry import Retry
 from redis.sentinel import SentinelConnectionPool
 
 from graflow_redis.backoff import Backoff
+from graflow_redis.cluster import (
+    as_cluster_url,
+    cluster_client,
+    connection_options,
+    is_cluster,
+    is_cluster_url,
+    parse_cluster_url,
+    url_of_cluster_client,
+)
 from graflow_redis.errors import RedisUnavailableError
 from graflow_redis.sentinel import (
     is_sentinel_url,
@@ -35,6 +45,7 @@ from graflow_redis.sentinel import (
 )
 
 __all__ = [
+    "CLIENT_KEYS",
     "CONNECTION_ERRORS",
     "DEFAULT_URL",
     "block_seconds",
@@ -44,6 +55,8 @@ __all__ = [
     "lookup_client",
     "register_client",
     "resolve_url",
+    "script_pipeline",
+    "server_id",
     "shared_client",
     "url_of",
 ]
@@ -53,7 +66,17 @@ T = TypeVar("T")
 #: Where to connect when neither config nor the environment says.
 DEFAULT_URL: Final = "redis://localhost:6379/0"
 #: Errors that mean "Redis cannot be reached right now": retry, nothing is wrong with the data.
-CONNECTION_ERRORS: Final = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+#: On a cluster also the moments of a failover: a slot without a primary (``CLUSTERDOWN``,
+#: ``TRYAGAIN``, or none known to the client yet).
+CONNECTION_ERRORS: Final = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+)
+#: The config keys that say which client to use (what :func:`client_from_config` reads).
+CLIENT_KEYS: Final = ("redis_client", "redis_url", "redis_cluster", "client_ref")
 #: Read timeout of clients built here; blocking reads are kept well below it.
 SOCKET_TIMEOUT: Final = 15.0
 
@@ -89,6 +112,8 @@ def _options() -> dict[str, Any]:
 def _new_client(url: str) -> redis.Redis:
     if is_sentinel_url(url):
         return sentinel_client(parse_sentinel_url(url), **_options())
+    if is_cluster_url(url):
+        return cluster_client(parse_cluster_url(url), **_options())
     return redis.Redis.from_url(url, **_options())
 
 
@@ -109,6 +134,15 @@ def shared_client(url: str) -> redis.Redis:
 
 def _binary_client(client: redis.Redis) -> redis.Redis:
     """``client``, or a sibling on the same server that returns bytes (payloads are pickles)."""
+    if is_cluster(client):
+        if not connection_options(client).get("decode_responses"):
+            return client
+        with _lock:
+            sibling = _binary.get(client)
+            if sibling is None:
+                # The user's cluster client, read as bytes: the same nodes and credentials, Graflow's timeouts.
+                sibling = _binary[client] = shared_client(url_of(client))
+        return sibling
     kwargs = client.connection_pool.connection_kwargs
     if not kwargs.get("decode_responses"):
         return client
@@ -127,15 +161,18 @@ def _binary_client(client: redis.Redis) -> redis.Redis:
 
 
 def client_from_config(config: Mapping[str, Any]) -> redis.Redis:
-    """The client a backend uses: ``config["redis_client"]`` if given, else a shared one for the URL."""
+    """The client a backend uses: ``config["redis_client"]`` if given, else a shared one for the URL.
+
+    ``config["redis_cluster"]`` makes a ``redis://`` URL name one node of a Redis Cluster.
+    """
     client = config.get("redis_client")
     if client is not None:
-        if not isinstance(client, redis.Redis):
+        if not isinstance(client, redis.Redis) and not is_cluster(client):
             from graflow.exceptions import ConfigError
 
             raise ConfigError(
-                f"config['redis_client'] must be a redis.Redis client, got {type(client).__name__}; "
-                "or pass config={'redis_url': 'redis://host:6379/0'}"
+                f"config['redis_client'] must be a redis.Redis or redis.cluster.RedisCluster client, got "
+                f"{type(client).__name__}; or pass config={{'redis_url': 'redis://host:6379/0'}}"
             )
         return _binary_client(client)
     ref = config.get("client_ref")
@@ -143,7 +180,10 @@ def client_from_config(config: Mapping[str, Any]) -> redis.Redis:
         found = _refs.get(str(ref))
         if found is not None:
             return found
-    return shared_client(resolve_url(config))
+    url = resolve_url(config)
+    if config.get("redis_cluster"):
+        url = as_cluster_url(url)
+    return shared_client(url)
 
 
 def register_client(client: redis.Redis) -> str:
@@ -164,9 +204,9 @@ def url_of(client: redis.Redis) -> str:
     For a client of a primary found through Sentinel, the ``redis+sentinel://`` URL of its
     sentinels, so that whoever connects with it follows failovers too.
     """
-    sentinel = url_of_sentinel_client(client)
-    if sentinel is not None:
-        return sentinel
+    other = url_of_cluster_client(client) or url_of_sentinel_client(client)
+    if other is not None:
+        return other
     kwargs = client.connection_pool.connection_kwargs
     username, password = kwargs.get("username"), kwargs.get("password")
     auth = ""
@@ -198,10 +238,57 @@ def describe(client: redis.Redis) -> str:
 
 def block_seconds(client: redis.Redis, wanted: float) -> float:
     """How long a blocking read may wait: ``wanted``, kept below the client's read timeout."""
-    timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+    kwargs = connection_options(client) if is_cluster(client) else client.connection_pool.connection_kwargs
+    timeout = kwargs.get("socket_timeout")
     if timeout:
         wanted = min(wanted, max(float(timeout) - 1.0, float(timeout) / 2))
     return max(wanted, 0.01)
+
+
+def script_pipeline(client: redis.Redis) -> Any:
+    """A non-transactional pipeline for a batch that runs scripts (``evalsha``).
+
+    On one server, the client's own: the batch is one round trip. redis-py's cluster
+    pipelines refuse scripts, so on a cluster each command is sent when it is added (a
+    round trip each) and :meth:`execute` returns their answers in order, as a pipeline does.
+    """
+    if is_cluster(client):
+        return _OneByOne(client)
+    return client.pipeline(transaction=False)
+
+
+class _OneByOne:
+    """The part of a pipeline's interface :func:`script_pipeline` needs, each command sent at once."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._answers: list[Any] = []
+
+    def __getattr__(self, command: str) -> Callable[..., _OneByOne]:
+        method = getattr(self._client, command)
+
+        def send(*args: Any, **kwargs: Any) -> _OneByOne:
+            self._answers.append(method(*args, **kwargs))
+            return self
+
+        return send
+
+    def execute(self) -> list[Any]:
+        answers, self._answers = self._answers, []
+        return answers
+
+
+def server_id(client: redis.Redis, key: str) -> str:
+    """The run id of the server that holds ``key``: it changes when that server restarts or fails over.
+
+    On a cluster, the primary serving the key's slot now.
+    """
+    if is_cluster(client):
+        node = cast(Any, client).get_node_from_key(key)
+        info = cast(Any, client).info("server", target_nodes=node)
+    else:
+        info = client.info("server")
+    return str(info.get("run_id", ""))
 
 
 def call_with_retry(

@@ -25,11 +25,12 @@ import os
 import socket
 import weakref
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import redis
 from redis.sentinel import SentinelConnectionPool
 
+from graflow_redis.cluster import is_cluster
 from graflow_redis.connection import describe
 from graflow_redis.errors import SecretKeyRequiredError
 from graflow_redis.log import emit
@@ -123,6 +124,8 @@ def _warn_unsigned(where: str) -> None:
 
 def is_loopback(client: redis.Redis) -> bool:
     """Whether ``client`` reaches a server on this machine only (a loopback address or a unix socket)."""
+    if is_cluster(client):
+        return all(is_loopback_host(str(node.host)) for node in cast(Any, client).get_nodes())
     pool = client.connection_pool
     if isinstance(pool, SentinelConnectionPool):
         # The primary is wherever the sentinels say, now and after a failover: both must be local.

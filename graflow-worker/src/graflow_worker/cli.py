@@ -211,7 +211,9 @@ def _flush() -> None:
 
 
 def _redacted(url: str) -> str:
-    """The URL without its password, for logs."""
+    """The URL without its passwords (a sentinel's is in the query), for logs."""
+    if "password=" in url:
+        url = url.partition("?")[0]
     if "@" not in url:
         return url
     scheme, _, rest = url.partition("://")
