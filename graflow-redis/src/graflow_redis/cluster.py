@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 
 from graflow_redis.errors import RedisURLError
 from graflow_redis.urls import credentials, host_list, hosts_text, malformed, userinfo
@@ -97,15 +98,23 @@ def parse_cluster_url(url: str) -> ClusterURL:
 
 
 def cluster_client(target: ClusterURL, **options: Any) -> redis.Redis:
-    """A cluster client starting from ``target``'s nodes; ``options`` (timeouts, retries) apply to every node."""
+    """A cluster client starting from ``target``'s nodes; ``options`` (timeouts, retries) apply to every node.
+
+    Raises :class:`redis.exceptions.ConnectionError` when none of the nodes answers.
+    """
     options = dict(options)
     options.pop("retry_on_error", None)  # the cluster retries what it knows to retry (redirects, failovers)
-    cluster = RedisCluster(
-        startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],  # type: ignore[no-untyped-call]
-        username=target.username,
-        password=target.password,
-        **options,
-    )
+    nodes = [ClusterNode(host, port) for host, port in target.nodes]  # type: ignore[no-untyped-call]
+    try:
+        cluster = RedisCluster(
+            startup_nodes=nodes, username=target.username, password=target.password, **options
+        )
+    except RedisClusterException as exc:
+        # Unlike a server's client, a cluster's asks for the layout at once; no node answering
+        # is an outage to wait through, like any connection error.
+        if "cannot be connected" in str(exc):
+            raise redis.exceptions.ConnectionError(str(exc)) from exc
+        raise
     return cast(redis.Redis, cluster)
 
 

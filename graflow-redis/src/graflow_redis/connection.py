@@ -28,6 +28,7 @@ from redis.sentinel import SentinelConnectionPool
 
 from graflow_redis.backoff import Backoff
 from graflow_redis.cluster import (
+    SCHEME,
     as_cluster_url,
     cluster_client,
     connection_options,
@@ -43,6 +44,7 @@ from graflow_redis.sentinel import (
     sentinel_client,
     url_of_sentinel_client,
 )
+from graflow_redis.urls import hosts_text
 
 __all__ = [
     "CLIENT_KEYS",
@@ -75,6 +77,8 @@ CONNECTION_ERRORS: Final = (
     redis.exceptions.TryAgainError,
     redis.exceptions.SlotNotCoveredError,
 )
+#: How long a process waits for a node of a Redis Cluster to answer before giving up on it.
+CLUSTER_CONNECT_TIMEOUT: Final = 60.0
 #: The config keys that say which client to use (what :func:`client_from_config` reads).
 CLIENT_KEYS: Final = ("redis_client", "redis_url", "redis_cluster", "client_ref")
 #: Read timeout of clients built here; blocking reads are kept well below it.
@@ -113,7 +117,13 @@ def _new_client(url: str) -> redis.Redis:
     if is_sentinel_url(url):
         return sentinel_client(parse_sentinel_url(url), **_options())
     if is_cluster_url(url):
-        return cluster_client(parse_cluster_url(url), **_options())
+        target = parse_cluster_url(url)
+        return call_with_retry(
+            lambda: cluster_client(target, **_options()),
+            what="learning the Redis Cluster's layout",
+            where=f"{SCHEME}://{hosts_text(target.nodes)}",
+            timeout=CLUSTER_CONNECT_TIMEOUT,
+        )
     return redis.Redis.from_url(url, **_options())
 
 
