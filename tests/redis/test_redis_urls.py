@@ -1,12 +1,19 @@
-"""``redis+sentinel://`` URLs (SPEC 21): what they name, and what a malformed one is told."""
+"""Redis URLs beyond one server (SPEC 21): ``redis+sentinel://``, ``redis+cluster://`` and ``redis_cluster=True``.
+
+What each names, and what a malformed one is told: what is wrong and the form to write.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from graflow.exceptions import ConfigError
+from graflow_redis.cluster import ClusterURL, as_cluster_url, is_cluster_url, parse_cluster_url
 from graflow_redis.errors import RedisURLError
 from graflow_redis.sentinel import SentinelURL, is_sentinel_url, parse_sentinel_url
+
+SENTINEL_FORM = "redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]"
+CLUSTER_FORM = "redis+cluster://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...][/0]"
 
 
 def test_a_sentinel_url_names_every_sentinel_the_service_and_the_database() -> None:
@@ -34,6 +41,28 @@ def test_only_redis_sentinel_urls_are_sentinel_urls() -> None:
     assert not is_sentinel_url("redis://h:6379/0")
 
 
+def test_a_malformed_sentinel_url_is_reported_without_its_password() -> None:
+    with pytest.raises(RedisURLError) as raised:
+        parse_sentinel_url("redis+sentinel://app:hunter2@h:26379")
+
+    assert "hunter2" not in str(raised.value)
+    assert "redis+sentinel://***@h:26379" in str(raised.value)
+
+
+def test_a_cluster_url_names_the_nodes_to_start_from_and_the_credentials() -> None:
+    parsed = parse_cluster_url("redis+cluster://app:p%40ss@10.0.0.1:7000,[::1]:7001/0")
+
+    assert parsed == ClusterURL((("10.0.0.1", 7000), ("::1", 7001)), "app", "p@ss")
+    assert parse_cluster_url(parsed.url()) == parsed
+
+
+def test_redis_cluster_true_reads_a_redis_url_as_one_node_of_the_cluster() -> None:
+    assert as_cluster_url("redis://:secret@node-1:7000/0") == "redis+cluster://:secret@node-1:7000/0"
+    assert is_cluster_url(as_cluster_url("redis://node-1:7000"))
+    with pytest.raises(RedisURLError, match="redis_cluster=True needs a redis:// URL"):
+        as_cluster_url("rediss+sentinel://s:26379/mymaster")
+
+
 @pytest.mark.parametrize(
     ("url", "why"),
     [
@@ -44,20 +73,19 @@ def test_only_redis_sentinel_urls_are_sentinel_urls() -> None:
         ("redis+sentinel://h:port/svc", "the host 'h:port' has no valid port"),
         ("redis+sentinel://:99999/svc", "the host ':99999' has no name"),
         ("redis+sentinel://h:26379/svc?ssl=true", "it has unknown options ['ssl']"),
+        ("redis+cluster://", "it names no host"),
+        ("redis+cluster://node-1/0", "the host 'node-1' has no valid port"),
+        ("redis+cluster://node-1:7000/3", "a cluster has database 0 only"),
+        ("redis+cluster://node-1:7000?ssl=true", "it has options ('ssl=true')"),
     ],
 )
-def test_a_malformed_sentinel_url_says_what_is_wrong_and_the_form_to_write(url: str, why: str) -> None:
+def test_a_malformed_url_says_what_is_wrong_and_the_form_to_write(url: str, why: str) -> None:
+    sentinel = is_sentinel_url(url)
+    parse = parse_sentinel_url if sentinel else parse_cluster_url
+
     with pytest.raises(RedisURLError) as raised:
-        parse_sentinel_url(url)
+        parse(url)
 
     assert isinstance(raised.value, ConfigError)
     assert why in str(raised.value)
-    assert "redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]" in str(raised.value)
-
-
-def test_a_malformed_sentinel_url_is_reported_without_its_password() -> None:
-    with pytest.raises(RedisURLError) as raised:
-        parse_sentinel_url("redis+sentinel://app:hunter2@h:26379")
-
-    assert "hunter2" not in str(raised.value)
-    assert "redis+sentinel://***@h:26379" in str(raised.value)
+    assert (SENTINEL_FORM if sentinel else CLUSTER_FORM) in str(raised.value)
