@@ -18,7 +18,7 @@ from pathlib import Path
 import redis
 from redis.crc import key_slot
 
-from tests.support.ports import free_port
+from tests.support.ports import free_ports
 from tests.support.redis_server import PrivateRedis
 from tests.support.services import missing
 from tests.support.waiting import wait_until
@@ -99,12 +99,11 @@ def start_cluster(directory: Path, *, ports: Iterable[int]) -> Iterator[PrivateC
             missing(
                 f"{binary} is not installed (apt-get install redis-server; redis-cli creates the cluster)"
             )
-    candidates, taken = list(ports), []
+    free = free_ports(ports)
     with ExitStack() as stack:
         nodes = []
         for _ in range(6):
-            port = free_port(p for p in candidates if p not in taken)
-            taken.append(port)
+            port = next(free)
             folder = directory / f"node-{port}"
             folder.mkdir()
             options = ("--cluster-enabled", "yes", "--cluster-node-timeout", "1000", "--cluster-config-file",

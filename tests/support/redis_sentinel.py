@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from tests.support.ports import free_port
+from tests.support.ports import free_ports
 from tests.support.redis_server import PrivateRedis
 from tests.support.services import missing, ping_redis
 from tests.support.waiting import wait_until
@@ -129,23 +129,16 @@ def start_sentinel_set(directory: Path, *, ports: Iterable[int]) -> Iterator[Sen
     """
     if shutil.which("redis-server") is None:
         missing("redis-server is not installed (apt-get install redis-server; it runs the sentinels too)")
-    candidates = list(ports)
-    taken: list[int] = []
-
-    def port() -> int:
-        chosen = free_port(p for p in candidates if p not in taken)
-        taken.append(chosen)
-        return chosen
-
+    free = free_ports(ports)
     with ExitStack() as stack:
-        primary = PrivateRedis(port(), _folder(directory, "primary"))
+        primary = PrivateRedis(next(free), _folder(directory, "primary"))
         stack.callback(primary.kill)
         primary.start()
         replica_of = ("--replicaof", "127.0.0.1", str(primary.port))
-        replica = PrivateRedis(port(), _folder(directory, "replica"), options=replica_of)
+        replica = PrivateRedis(next(free), _folder(directory, "replica"), options=replica_of)
         stack.callback(replica.kill)
         replica.start()
-        servers = SentinelSet(primary, replica, [port() for _ in range(3)])
+        servers = SentinelSet(primary, replica, [next(free) for _ in range(3)])
         stack.callback(servers.stop)
         for sentinel_port in servers.sentinel_ports:
             servers.start_sentinel(sentinel_port, directory)
