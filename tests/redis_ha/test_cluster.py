@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from graflow_redis.connection import client_from_config, shared_client, url_of
@@ -71,3 +72,15 @@ def test_redis_cluster_true_makes_a_redis_url_name_one_node_of_the_cluster(clust
     client.set("{other}:greeting", "hello")
     assert url_of(client).startswith("redis+cluster://127.0.0.1:")
     assert client.get("{other}:greeting") == b"hello"
+
+
+def test_a_decoding_cluster_client_given_in_config_is_read_as_bytes_on_the_same_cluster(
+    cluster: PrivateCluster,
+) -> None:
+    given = RedisCluster(host="127.0.0.1", port=cluster.nodes[0].port, decode_responses=True)
+    given.set("{graflow-test}:greeting", "hello")
+
+    used = client_from_config({"redis_client": given})
+
+    assert used.get("{graflow-test}:greeting") == b"hello"
+    assert url_of(used) == url_of(given)

@@ -147,12 +147,9 @@ def _binary_client(client: redis.Redis) -> redis.Redis:
     if is_cluster(client):
         if not connection_options(client).get("decode_responses"):
             return client
-        with _lock:
-            sibling = _binary.get(client)
-            if sibling is None:
-                # The user's cluster client, read as bytes: the same nodes and credentials, Graflow's timeouts.
-                sibling = _binary[client] = shared_client(url_of(client))
-        return sibling
+        # The user's cluster client, read as bytes: the same nodes and credentials, Graflow's
+        # timeouts; one per cluster URL, as for any URL (shared_client takes the lock).
+        return shared_client(url_of(client))
     kwargs = client.connection_pool.connection_kwargs
     if not kwargs.get("decode_responses"):
         return client
