@@ -47,15 +47,15 @@ def test_a_run_keeps_its_queue_and_state_on_the_prefix_slot_and_its_channel_on_a
 
 
 def test_a_run_completes_with_every_result_when_the_primary_of_its_slot_is_killed_mid_run(
-    cluster: PrivateCluster, fleet_on: Callable[[str], Fleet]
+    cluster_to_break: PrivateCluster, fleet_on: Callable[[str], Fleet]
 ) -> None:
-    fleet = fleet_on(cluster.url)
-    primary = cluster.primary_of(Keys(fleet.key_prefix).tasks)  # the queue's, and every run state's
-    replica = cluster.replica_of(primary)
+    fleet = fleet_on(cluster_to_break.url)
+    primary = cluster_to_break.primary_of(Keys(fleet.key_prefix).tasks)  # the queue's, and every run state's
+    replica = cluster_to_break.replica_of(primary)
 
     def crash() -> None:
         primary.kill()  # SIGKILL, with tasks running and more queued
-        cluster.wait_promoted(replica, 30)
+        cluster_to_break.wait_promoted(replica, 30)
 
     replaced, finished = squares.survives(fleet, crash)
 

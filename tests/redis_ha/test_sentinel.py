@@ -25,13 +25,13 @@ def test_a_parallel_group_runs_on_workers_that_found_the_primary_through_sentine
 
 
 def test_a_run_completes_with_every_result_when_the_primary_is_killed_mid_run(
-    sentinels: SentinelSet, fleet_on: Callable[[str], Fleet]
+    sentinels_to_break: SentinelSet, fleet_on: Callable[[str], Fleet]
 ) -> None:
     def crash() -> None:
-        sentinels.primary.kill()  # SIGKILL, with tasks running and more queued
-        assert sentinels.wait_failover(30) == sentinels.replica.port
+        sentinels_to_break.primary.kill()  # SIGKILL, with tasks running and more queued
+        assert sentinels_to_break.wait_failover(30) == sentinels_to_break.replica.port
 
-    replaced, finished = squares.survives(fleet_on(sentinels.url), crash)
+    replaced, finished = squares.survives(fleet_on(sentinels_to_break.url), crash)
 
     print(
         f"sentinel failover: replica promoted {replaced:.1f}s after the kill, run finished at {finished:.1f}s"
