@@ -59,3 +59,10 @@ def test_a_decoding_sentinel_client_given_in_config_is_read_as_bytes_on_the_same
 
     assert used.get("greeting") == b"hello"
     assert url_of(used) == sentinels.url
+
+
+def test_a_sentinel_client_is_not_loopback_when_a_sentinel_is_elsewhere() -> None:
+    # Decided from the sentinels' addresses alone: nothing is asked of a sentinel that is elsewhere.
+    client = Sentinel([("127.0.0.1", 26379), ("192.0.2.1", 26379)]).master_for(SERVICE)
+
+    assert not is_loopback(client)

@@ -31,7 +31,7 @@ import redis
 from redis.sentinel import SentinelConnectionPool
 
 from graflow_redis.cluster import is_cluster
-from graflow_redis.connection import describe
+from graflow_redis.connection import call_with_retry, describe
 from graflow_redis.errors import SecretKeyRequiredError
 from graflow_redis.log import emit
 from graflow_redis.signing import ENV_VAR, KeySpec, Sealer
@@ -45,6 +45,9 @@ __all__ = [
     "sealer_for",
     "trust_options",
 ]
+
+#: How long a process starting without a key waits for sentinels on loopback to name the primary.
+SENTINEL_WAIT: Final = 60.0
 
 #: Environment variable that allows unsigned payloads (``1``, ``true``, ``yes``) when no key is set.
 ENV_ALLOW_UNSIGNED: Final = "GRAFLOW_ALLOW_UNSIGNED"
@@ -132,11 +135,16 @@ def is_loopback(client: redis.Redis) -> bool:
         hosts = [
             str(s.connection_pool.connection_kwargs.get("host")) for s in pool.sentinel_manager.sentinels
         ]
-        try:
-            hosts.append(str(pool.get_master_address()[0]))  # type: ignore[no-untyped-call]
-        except redis.RedisError:
-            return False  # where the primary is cannot be known: not known to be local
-        return all(is_loopback_host(h) for h in hosts)
+        if not all(is_loopback_host(h) for h in hosts):
+            return False
+        # Sentinels that are not up yet are waited for, as a server is: the answer needs them.
+        primary = call_with_retry(
+            pool.get_master_address,
+            what="asking the sentinels where the primary is",
+            where=describe(client),
+            timeout=SENTINEL_WAIT,
+        )
+        return is_loopback_host(str(primary[0]))
     kwargs = pool.connection_kwargs
     if kwargs.get("path"):
         return True
