@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
+
+from tests.support.fleet import worker_command
 
 __all__ = ["REDIS_HOST", "REDIS_PORT", "worker_command"]
 
 REDIS_HOST = os.environ.get("GRAFLOW_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("GRAFLOW_TEST_REDIS_PORT", "6379"))
-
-
-def worker_command() -> list[str]:
-    """The installed console script when there is one, else ``python -m graflow_worker``."""
-    script = Path(sys.executable).with_name("graflow-worker")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "graflow_worker"]

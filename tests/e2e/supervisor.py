@@ -7,7 +7,7 @@ import signal
 import threading
 from typing import Any
 
-from tests.e2e.conftest import Fleet, WorkerProcess
+from tests.support.fleet import Fleet, WorkerProcess
 
 __all__ = ["Supervisor"]
 

@@ -10,55 +10,17 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import structlog
 
-from graflow.core.context import ExecutionContext, TaskExecutionContext
+from graflow.core.context import TaskExecutionContext
 from graflow.core.decorators import task
-from graflow.core.engine import WorkflowEngine
 from graflow.core.workflow import workflow
-from graflow.queue import QueueBackend
+from tests.support.background_run import Run
 from tests.support.waiting import wait_until
-
-
-class Run:
-    """A workflow executed on a background thread, observable through its Redis channel."""
-
-    def __init__(self, build: Callable[[], None], config: dict[str, Any]) -> None:
-        with workflow("fault") as wf:
-            build()
-        self.context = ExecutionContext.create(
-            wf.graph, queue_backend=QueueBackend.REDIS, channel_backend="redis", config=config
-        )
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._execute, daemon=True)
-        self.thread.start()
-
-    def _execute(self) -> None:
-        try:
-            self.result = WorkflowEngine().execute(self.context)
-        except BaseException as exc:
-            self.error = exc
-
-    def started(self) -> list[tuple[str, int]]:
-        """``(task_id, worker pid)`` of every task start, in order."""
-        try:
-            return [tuple(item) for item in self.context.channel.get("started", [])]  # type: ignore[misc]
-        except Exception:  # Redis is down right now
-            return []
-
-    def wait(self, timeout: float) -> Any:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), f"the run did not finish within {timeout}s"
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 def sleeper(name: str, seconds: float) -> Any:
@@ -188,7 +150,7 @@ def test_garbage_and_tampered_entries_are_dead_lettered_and_reported(fleet) -> N
         assert not outcome.success
         assert outcome.error_type == "TaskRejectedError"
         assert f"task {name!r} was rejected by worker 'strict'" in outcome.error_message
-        assert f"dead-letter stream '{fleet.key_prefix}:dead'" in outcome.error_message
+        assert f"dead-letter stream '{{{fleet.key_prefix}}}:dead'" in outcome.error_message
     assert "is not signed (13 bytes that are not a Graflow seal)" in outcomes["garbage"].error_message
     assert "signature that does not match" in outcomes["tampered"].error_message
     assert "is not signed (an unsigned pickle)" in outcomes["unsigned"].error_message

@@ -38,7 +38,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -48,7 +48,7 @@ import redis
 from graflow.channels.base import Channel
 from graflow.exceptions import LockTimeoutError
 from graflow_redis import scripts
-from graflow_redis.connection import client_from_config, url_of
+from graflow_redis.connection import call_with_retry, client_from_config, describe, url_of
 from graflow_redis.errors import SignatureError
 from graflow_redis.keys import Keys
 from graflow_redis.signing import ENV_VAR, KeySpec, Purpose, Sealer, Slot, is_sealed
@@ -103,8 +103,10 @@ class RedisChannel(Channel):
         redis_client: redis.Redis | None = None,
         *,
         redis_url: str | None = None,
+        redis_cluster: bool = False,
         key_prefix: str = "graflow",
         lock_lease: float = DEFAULT_LOCK_LEASE,
+        connection_retry_timeout: float = 60.0,
         client_ref: str | None = None,
         secret_key: KeySpec | Sealer | None = None,
         allow_unsigned: bool | None = None,
@@ -112,12 +114,19 @@ class RedisChannel(Channel):
     ) -> None:
         super().__init__(name)
         self.client = client_from_config(
-            {"redis_client": redis_client, "redis_url": redis_url, "client_ref": client_ref}
+            {
+                "redis_client": redis_client,
+                "redis_url": redis_url,
+                "redis_cluster": redis_cluster,
+                "client_ref": client_ref,
+            }
         )
         self.key_prefix = key_prefix
         #: Seals pickled values written here and verifies them when read (``None``: unsigned).
         self.sealer = sealer_for(self.client, secret_key, allow_unsigned, key_prefix=key_prefix)
         self.lock_lease = float(lock_lease)
+        #: How long an operation keeps retrying a Redis that went away (a restart, a failover).
+        self.retry_timeout = float(connection_retry_timeout)
         base = Keys(key_prefix).channel(name)
         self._values = f"{base}:v:"
         self._index = f"{base}:keys"
@@ -128,15 +137,35 @@ class RedisChannel(Channel):
         self._submission = submission
         self._writes = itertools.count(1)
         client = self.client
-        self._set = client.register_script(scripts.CHANNEL_SET)
-        self._get = client.register_script(scripts.CHANNEL_GET)
-        self._push = client.register_script(scripts.CHANNEL_PUSH)
-        self._add = client.register_script(scripts.CHANNEL_ADD)
-        self._delete = client.register_script(scripts.CHANNEL_DELETE)
-        self._keys = client.register_script(scripts.CHANNEL_KEYS)
-        self._clear = client.register_script(scripts.CHANNEL_CLEAR)
+        self._set = self._script(scripts.CHANNEL_SET)
+        self._get = self._script(scripts.CHANNEL_GET)
+        self._push = self._script(scripts.CHANNEL_PUSH)
+        self._add = self._script(scripts.CHANNEL_ADD)
+        self._delete = self._script(scripts.CHANNEL_DELETE)
+        self._keys = self._script(scripts.CHANNEL_KEYS)
+        self._clear = self._script(scripts.CHANNEL_CLEAR)
         self._release = client.register_script(scripts.LOCK_RELEASE)
         self._renew = client.register_script(scripts.LOCK_RENEW)
+
+    def _script(self, source: str) -> Callable[..., Any]:
+        """A script that rides out a Redis outage for :attr:`retry_timeout`, as the queue does.
+
+        A task touching its channel while Redis restarts or fails over waits for it to come
+        back instead of failing. A push whose reply was lost may be applied twice, as with
+        redis-py's own retries.
+        """
+        script = self.client.register_script(source)
+        where = describe(self.client)
+
+        def call(keys: list[str], args: list[Any] | None = None) -> Any:
+            return call_with_retry(
+                lambda: script(keys=keys, args=args or []),
+                what=f"channel {self.name!r}",
+                where=where,
+                timeout=self.retry_timeout,
+            )
+
+        return call
 
     @classmethod
     def from_config(cls, session_id: str, config: Mapping[str, Any]) -> RedisChannel:
@@ -145,8 +174,10 @@ class RedisChannel(Channel):
             session_id,
             config.get("redis_client"),
             redis_url=config.get("redis_url"),
+            redis_cluster=bool(config.get("redis_cluster")),
             key_prefix=config.get("key_prefix", "graflow"),
             lock_lease=config.get("lock_lease", DEFAULT_LOCK_LEASE),
+            connection_retry_timeout=config.get("connection_retry_timeout", 60.0),
             client_ref=config.get("client_ref"),
             submission=config.get("submission"),
             **trust_options(config),
@@ -244,7 +275,7 @@ class RedisChannel(Channel):
 
     def _listify(self, key: str, vkey: str) -> None:
         """Rewrite a pickled list under ``vkey`` as a Redis list, keeping its TTL (optimistic)."""
-        with self.client.pipeline() as pipe:
+        with self.client.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(vkey)  # type: ignore[no-untyped-call]
                 if pipe.type(vkey) != b"string":
@@ -281,7 +312,7 @@ class RedisChannel(Channel):
 
     def _add_in_python(self, key: str, vkey: str, amount: int | float) -> int | float:
         """Read-modify-write under WATCH, for what Lua cannot add (huge ints, non-numbers to reject)."""
-        with self.client.pipeline() as pipe:
+        with self.client.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(vkey, self._index)  # type: ignore[no-untyped-call]

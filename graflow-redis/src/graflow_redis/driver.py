@@ -31,7 +31,13 @@ from graflow.remote.codec import ByValue, dumps_envelope
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
 from graflow_redis import scripts
 from graflow_redis.backoff import Backoff
-from graflow_redis.connection import CONNECTION_ERRORS, block_seconds, call_with_retry
+from graflow_redis.connection import (
+    CONNECTION_ERRORS,
+    block_seconds,
+    call_with_retry,
+    script_pipeline,
+    server_id,
+)
 from graflow_redis.entry import decode_outcome, entry_fields, split_reply
 from graflow_redis.errors import NoWorkerAvailableError, OutcomeDecodeError
 from graflow_redis.keys import RUN_KEYS_TTL
@@ -214,21 +220,22 @@ class FleetExecutor:
 
         def add() -> list[Any]:
             for _ in range(2):
-                pipe = self.client.pipeline(transaction=False)
-                for submission in batch:
-                    if submission.step is None:
-                        pipe.xadd(submission.stream, submission.fields)  # type: ignore[arg-type]
-                    else:
-                        run_id, step = submission.step
-                        fields = [part for pair in submission.fields.items() for part in pair]
-                        args = [step, submission.uid, self.keys.done(""), RUN_KEYS_TTL, *fields]
-                        run = self.keys.run(run_id)
-                        keys = [submission.stream, run.submissions, run.steps]
-                        pipe.evalsha(self._submit_script.sha, len(keys), *keys, *args)
-                if new_queues:
-                    pipe.sadd(self.keys.queues, *new_queues)
                 try:
-                    return pipe.execute()[: len(batch)]
+                    pipe = script_pipeline(self.client)
+                    for submission in batch:
+                        if submission.step is None:
+                            pipe.xadd(submission.stream, submission.fields)
+                        else:
+                            run_id, step = submission.step
+                            fields = [part for pair in submission.fields.items() for part in pair]
+                            args = [step, submission.uid, self.keys.done(""), RUN_KEYS_TTL, *fields]
+                            run = self.keys.run(run_id)
+                            keys = [submission.stream, run.submissions, run.steps]
+                            pipe.evalsha(self._submit_script.sha, len(keys), *keys, *args)
+                    if new_queues:
+                        pipe.sadd(self.keys.queues, *new_queues)
+                    answers: list[Any] = pipe.execute()
+                    return answers[: len(batch)]
                 except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
                     self._submit_script.sha = self.client.script_load(scripts.SUBMIT)
             raise redis.exceptions.NoScriptError("the SUBMIT script could not be loaded")
@@ -348,11 +355,10 @@ class FleetExecutor:
         Checked after a connection error and every few seconds while tasks wait: redis-py
         may retry a blocking read on a restarted server without the error reaching us.
         """
-        info = self.client.info("server")
-        server_id = str(info.get("run_id", ""))
-        previous, self._server_id = self._server_id, server_id
+        current = server_id(self.client, self.keys.tasks)
+        previous, self._server_id = self._server_id, current
         self._lost = False
-        if previous is None or previous == server_id:
+        if previous is None or previous == current:
             return
         with self._lock:
             waiting = list(self._pending.values())

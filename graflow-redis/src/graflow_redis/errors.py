@@ -8,6 +8,7 @@ from graflow.exceptions import ConfigError, ExecutorUnavailableError, GraflowRun
 __all__ = [
     "NoWorkerAvailableError",
     "OutcomeDecodeError",
+    "RedisURLError",
     "RedisUnavailableError",
     "SecretKeyRequiredError",
     "SignatureError",
@@ -73,6 +74,10 @@ class SecretKeyRequiredError(ConfigError):
 
     Raised when a queue, channel or state store is built, before anything is read.
     """
+
+
+class RedisURLError(ConfigError):
+    """A Redis URL (``redis+sentinel://``, ``redis+cluster://``) is malformed; the message gives the form."""
 
 
 class UntrustedStateError(StateStoreError, SignatureError):

@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from graflow_redis import scripts
+from graflow_redis.connection import script_pipeline
 from graflow_redis.keys import GROUP, Keys
 from graflow_redis.lanes import DEPTH
 
@@ -86,7 +87,7 @@ class FleetView:
         names = self.queues()
         if not names:
             return {}
-        pipe = self.client.pipeline(transaction=False)
+        pipe = script_pipeline(self.client)
         for name in names:
             self._depth(keys=self.keys.lanes(name), args=[GROUP], client=pipe)
         return {

@@ -1,8 +1,9 @@
 """Queues and priority lanes on Redis Streams: where a task entry waits, and in what order workers take it.
 
-Each queue has one stream per priority, ``{PREFIX:q:QUEUE}:pN`` for N from 0 to 9; the
-braces are a Redis Cluster hash tag, so a queue's lanes share one slot and one script reads
-them all, while different queues spread over the cluster. Every lane is read through the
+Each queue has one stream per priority, ``{PREFIX}:q:QUEUE:pN`` for N from 0 to 9. The
+braces are the prefix's Redis Cluster hash tag: a worker acknowledges an entry in the same
+script that records its outcome and the run's step (:data:`~graflow_redis.scripts.FINISH`),
+so the lanes live on the prefix's slot with the rest of the queue (see :mod:`graflow_redis.keys`). Every lane is read through the
 consumer group ``graflow-workers``, so at-least-once delivery, visibility timeouts and dead
 letters work per lane exactly as on one stream.
 
@@ -103,8 +104,8 @@ return {waiting, held}
 
 
 def lane(prefix: str, queue: str, priority: int) -> str:
-    """The stream of ``queue``'s lane for ``priority``: ``{graflow:q:gpu}:p7``."""
-    return f"{{{prefix}:q:{queue}}}:p{priority}"
+    """The stream of ``queue``'s lane for ``priority``: ``{graflow}:q:gpu:p7``."""
+    return f"{{{prefix}}}:q:{queue}:p{priority}"
 
 
 def lanes(prefix: str, queue: str) -> list[str]:

@@ -43,6 +43,7 @@ __all__ = ["Delivery", "DistributedTaskQueue", "parse_queues"]
 
 #: Config keys the queue reads (besides ``redis_client`` / ``redis_url``); others are ignored.
 OPTIONS: Final = (
+    "redis_cluster",
     "key_prefix",
     "visibility_timeout",
     "secret_key",
@@ -85,6 +86,7 @@ class DistributedTaskQueue:
         redis_client: redis.Redis | None = None,
         *,
         redis_url: str | None = None,
+        redis_cluster: bool = False,
         key_prefix: str = "graflow",
         visibility_timeout: float = 30.0,
         secret_key: KeySpec | Sealer | None = None,
@@ -101,7 +103,11 @@ class DistributedTaskQueue:
             raise ConfigError(f"key_prefix must be a non-empty string, got {key_prefix!r}")
         if isinstance(max_deliveries, bool) or not isinstance(max_deliveries, int) or max_deliveries < 1:
             raise ConfigError(f"max_deliveries must be an int >= 1, got {max_deliveries!r}")
-        config: dict[str, Any] = {"redis_client": redis_client, "redis_url": redis_url}
+        config: dict[str, Any] = {
+            "redis_client": redis_client,
+            "redis_url": redis_url,
+            "redis_cluster": redis_cluster,
+        }
         #: The client every operation uses (bytes responses).
         self.client = client_from_config(config)
         self.key_prefix = key_prefix

@@ -34,7 +34,7 @@ from graflow.remote.codec import dumps_data
 from graflow.remote.envelope import TaskOutcome
 from graflow.state.records import Completion
 from graflow_redis import lanes, scripts
-from graflow_redis.connection import block_seconds, register_client
+from graflow_redis.connection import block_seconds, register_client, script_pipeline
 from graflow_redis.consumer import Delivery
 from graflow_redis.entry import (
     EntryMeta,
@@ -320,10 +320,10 @@ class StreamConsumer:
         # EVALSHA straight into the pipeline: a registered script would make redis-py ask
         # SCRIPT EXISTS first, one more round trip per batch.
         for _ in range(2):
-            pipe = self.client.pipeline(transaction=False)
-            for keys, args in calls:
-                pipe.evalsha(self._finish.sha, len(keys), *keys, *args)
             try:
+                pipe = script_pipeline(self.client)
+                for keys, args in calls:
+                    pipe.evalsha(self._finish.sha, len(keys), *keys, *args)
                 return [bool(recorded) for recorded in pipe.execute()]
             except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
                 self._finish.sha = self.client.script_load(scripts.FINISH)

@@ -29,7 +29,7 @@ class Fleet:
         self.view = view
         self.name: str = view.keys.prefix
         #: Where the entries wait: ten priority lanes per queue (graflow_redis.lanes).
-        self.stream: str = view.keys.lane("QUEUE", 0).replace(":p0", ":p0-9")
+        self.stream: str = view.keys.lane("QUEUE", 0) + "-9"
         self._history: deque[DepthSample] = deque(maxlen=samples)
         self._lock = threading.Lock()
 
