@@ -22,7 +22,7 @@ from structlog.testing import capture_logs
 from graflow.core.decorators import task
 from graflow_redis.errors import RedisRefusedError
 from tests.e2e.conftest import Fleet
-from tests.e2e.e2e_support import BackgroundRun
+from tests.support.background_run import Run as BackgroundRun
 from tests.support.ports import free_port
 from tests.support.redis_server import PrivateRedis, start_private_redis
 from tests.support.waiting import wait_until
@@ -155,8 +155,9 @@ def test_a_task_run_twice_counts_once_in_status_prometheus_and_the_driver(
     def counted(name: str, status: str) -> float:
         with urllib.request.urlopen(f"http://127.0.0.1:{ports[name]}/metrics", timeout=5) as response:
             body = response.read().decode()
-        line = f'graflow_worker_tasks_total{{status="{status}",worker_id="{name}"}} '
-        return float(body.split(line, 1)[1].split()[0])
+        wanted = (f'status="{status}"', f'worker_id="{name}"')
+        lines = [line for line in body.splitlines() if line.startswith("graflow_worker_tasks_total{")]
+        return sum(float(line.split()[-1]) for line in lines if all(label in line for label in wanted))
 
     def heartbeats() -> dict[str, Any]:
         return {w["worker_id"]: w for w in fleet.queue().workers()}

@@ -19,19 +19,8 @@ import structlog
 from graflow.core.context import TaskExecutionContext
 from graflow.core.decorators import task
 from graflow.core.workflow import workflow
-from tests.e2e.e2e_support import BackgroundRun
+from tests.support.background_run import Run
 from tests.support.waiting import wait_until
-
-
-class Run(BackgroundRun):
-    """A run observable through its Redis channel."""
-
-    def started(self) -> list[tuple[str, int]]:
-        """``(task_id, worker pid)`` of every task start, in order."""
-        try:
-            return [tuple(item) for item in self.context.channel.get("started", [])]  # type: ignore[misc]
-        except Exception:  # Redis is down right now
-            return []
 
 
 def sleeper(name: str, seconds: float) -> Any:
@@ -161,7 +150,7 @@ def test_garbage_and_tampered_entries_are_dead_lettered_and_reported(fleet) -> N
         assert not outcome.success
         assert outcome.error_type == "TaskRejectedError"
         assert f"task {name!r} was rejected by worker 'strict'" in outcome.error_message
-        assert f"dead-letter stream '{fleet.key_prefix}:dead'" in outcome.error_message
+        assert f"dead-letter stream '{{{fleet.key_prefix}}}:dead'" in outcome.error_message
     assert "is not signed (13 bytes that are not a Graflow seal)" in outcomes["garbage"].error_message
     assert "signature that does not match" in outcomes["tampered"].error_message
     assert "is not signed (an unsigned pickle)" in outcomes["unsigned"].error_message

@@ -116,7 +116,7 @@ def test_a_forged_channel_parameter_is_refused_on_a_real_worker(fleet: Fleet, tm
     context = wf.create_context(queue_backend="redis", channel_backend="redis", config=config(fleet, KEY))
     context.channel.set("settings", {"depth": 3})
     client = redis.Redis.from_url(fleet.redis_url)
-    client.set(f"{fleet.key_prefix}:ch:{context.session_id}:v:settings", marker_pickle(marker))
+    client.set(f"{{{fleet.key_prefix}:ch:{context.session_id}}}:v:settings", marker_pickle(marker))
 
     with pytest.raises(SignatureError) as refused:
         WorkflowEngine().execute(context)
@@ -136,7 +136,7 @@ def test_graflow_resume_refuses_a_forged_plan_step_or_result(fleet: Fleet, tmp_p
     assert ran.returncode == 0, ran.stdout + ran.stderr
     run_id = ran.stdout.split()[1]
     client = redis.Redis.from_url(fleet.redis_url)
-    base = f"{fleet.key_prefix}:run:{run_id}"
+    base = f"{{{fleet.key_prefix}}}:run:{run_id}"
     (step,) = [k for k in client.lrange(f"{base}:order", 0, -1) if b"load" in k]
     places = {
         "plan": (lambda blob: client.set(f"{base}:plan", blob), lambda: client.get(f"{base}:plan")),
@@ -207,7 +207,7 @@ def test_a_worker_with_new_and_old_keys_serves_a_driver_still_signing_with_the_o
 
     run_id = driver.stdout.split()[1]
     client = redis.Redis.from_url(fleet.redis_url)
-    base = f"{fleet.key_prefix}:run:{run_id}"
+    base = f"{{{fleet.key_prefix}}}:run:{run_id}"
     result, plan = client.hget(f"{base}:results", "load"), client.get(f"{base}:plan")
     assert result is not None and plan is not None
     slot = Slot(Purpose.RESULT, fleet.key_prefix, run_id, "load")

@@ -61,11 +61,11 @@ def test_keys_live_under_the_key_prefix_and_the_run_id(
     channel = redis_channel(config, "run-7")
     channel.set("config", {"a": 1})
     channel.append("log", "x")
-    names = sorted(k.decode() for k in redis_client.scan_iter(match=f"{key_prefix}:*"))
+    names = sorted(k.decode() for k in redis_client.scan_iter(match=f"{{{key_prefix}:*"))
     assert names == [
-        f"{key_prefix}:ch:run-7:keys",
-        f"{key_prefix}:ch:run-7:v:config",
-        f"{key_prefix}:ch:run-7:v:log",
+        f"{{{key_prefix}:ch:run-7}}:keys",
+        f"{{{key_prefix}:ch:run-7}}:v:config",
+        f"{{{key_prefix}:ch:run-7}}:v:log",
     ]
 
 
@@ -192,7 +192,7 @@ def test_atomic_add_and_append_keep_a_keys_ttl(config: dict[str, Any], redis_cli
     channel.atomic_add("n", 1.5)
     channel.set("l", [1], ttl=60)
     channel.append("l", 2)
-    prefix = f"{config['key_prefix']}:ch:run-ttl:v:"
+    prefix = f"{{{config['key_prefix']}:ch:run-ttl}}:v:"
     assert 0 < redis_client.pttl(prefix + "n") <= 60_000
     assert 0 < redis_client.pttl(prefix + "l") <= 60_000
     assert channel.get("l") == [1, 2]
@@ -227,7 +227,7 @@ def test_a_lock_left_by_a_dead_holder_frees_itself_after_its_lease(config: dict[
     channel = redis_channel({**config, "lock_lease": 0.3}, "run-lease")
     assert isinstance(channel, RedisChannel)
     # What a process killed inside `with channel.lock("job")` leaves behind.
-    channel.client.set(f"{config['key_prefix']}:ch:run-lease:lock:job", "dead-owner", px=300)
+    channel.client.set(f"{{{config['key_prefix']}:ch:run-lease}}:lock:job", "dead-owner", px=300)
     with channel.lock("job", timeout=10):
         channel.set("ran", True)
     assert channel.get("ran") is True
@@ -250,7 +250,7 @@ def test_a_lock_held_longer_than_its_lease_is_renewed_not_lost(config: dict[str,
 def test_only_the_owner_token_releases_a_lock(config: dict[str, Any]) -> None:
     channel = redis_channel(config, "run-owner")
     assert isinstance(channel, RedisChannel)
-    lock_key = f"{config['key_prefix']}:ch:run-owner:lock:job"
+    lock_key = f"{{{config['key_prefix']}:ch:run-owner}}:lock:job"
     with channel.lock("job"):
         released = channel._release(keys=[lock_key, lock_key + ":wake"], args=["someone-else", 1000])
         assert released == 0

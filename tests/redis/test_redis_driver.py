@@ -149,7 +149,7 @@ def test_closing_the_queue_fails_waiting_tasks_and_withdraws_them(make_queue: Ma
     assert isinstance(error, GraflowRuntimeError)
     assert "'pending_task' was still waiting" in str(error)
     assert queue.depth() == 0
-    assert queue.client.exists(f"{queue.key_prefix}:reply:") == 0
+    assert queue.client.exists(f"{{{queue.key_prefix}}}:reply:") == 0
 
 
 def test_an_unreachable_redis_fails_a_run_quickly_naming_the_address() -> None:

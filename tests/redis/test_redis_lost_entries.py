@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 from graflow.core.decorators import task
 from graflow.core.workflow import workflow
 from graflow.exceptions import RunStateLostError
+from graflow_redis.keys import Keys
 from graflow_redis.queue import DistributedTaskQueue
 from tests.redis.thread_worker import ThreadWorker
 from tests.support.redis_server import PrivateRedis, start_private_redis
@@ -66,7 +67,7 @@ def _drive(options: dict[str, Any], log_path: Path) -> tuple[threading.Thread, d
 
 
 def _queued_entry(client: redis.Redis) -> bytes:
-    entries = wait_until(lambda: client.xrange(f"{PREFIX}:tasks"), 10, "the task's entry")
+    entries = wait_until(lambda: client.xrange(Keys(PREFIX).tasks), 10, "the task's entry")
     return entries[0][0]
 
 
@@ -76,7 +77,7 @@ def test_an_entry_deleted_from_the_stream_is_submitted_again_and_runs_once(
     client = redis.Redis.from_url(server.url)
     with capture_logs() as logs:
         driver, outcome = _drive(options, tmp_path / "runs")
-        assert client.xdel(f"{PREFIX}:tasks", _queued_entry(client)) == 1
+        assert client.xdel(Keys(PREFIX).tasks, _queued_entry(client)) == 1
         worker = ThreadWorker(DistributedTaskQueue(**options), "late-worker").start()
         started = time.monotonic()
         try:

@@ -297,11 +297,11 @@ def test_pickled_channel_values_are_sealed_and_numbers_stay_text(channel: RedisC
     channel.set("config", {"depth": 3})
     channel.set("count", 41)
     channel.append("log", "started")
-    raw = channel.client.get(f"{channel.key_prefix}:ch:run-1:v:config")
+    raw = channel.client.get(f"{{{channel.key_prefix}:ch:run-1}}:v:config")
     assert raw is not None and raw.startswith(MAGIC)
-    assert channel.client.get(f"{channel.key_prefix}:ch:run-1:v:count") == b"41"
+    assert channel.client.get(f"{{{channel.key_prefix}:ch:run-1}}:v:count") == b"41"
     assert channel.atomic_add("count", 1) == 42
-    assert channel.client.lindex(f"{channel.key_prefix}:ch:run-1:v:log", 0).startswith(MAGIC)  # type: ignore[union-attr]
+    assert channel.client.lindex(f"{{{channel.key_prefix}:ch:run-1}}:v:log", 0).startswith(MAGIC)  # type: ignore[union-attr]
     assert (channel.get("config"), channel.get("count"), channel.get("log")) == (
         {"depth": 3},
         42,
@@ -312,7 +312,7 @@ def test_pickled_channel_values_are_sealed_and_numbers_stay_text(channel: RedisC
 def test_a_forged_channel_value_is_refused_unread(channel: RedisChannel, tmp_path: Path) -> None:
     channel.set("config", {"depth": 3})
     marker = tmp_path / "pwned"
-    channel.client.set(f"{channel.key_prefix}:ch:run-1:v:config", marker_pickle(marker))
+    channel.client.set(f"{{{channel.key_prefix}:ch:run-1}}:v:config", marker_pickle(marker))
 
     with pytest.raises(
         SignatureError, match="the value of channel key 'config' of run 'run-1'.*is not signed"
@@ -326,11 +326,11 @@ def test_a_signed_channel_value_copied_to_another_key_or_run_is_refused(
 ) -> None:
     channel.set("admin", False)
     channel.set("limits", {"max": 1})
-    raw = channel.client.get(f"{key_prefix}:ch:run-1:v:limits")
+    raw = channel.client.get(f"{{{key_prefix}:ch:run-1}}:v:limits")
     other_run = RedisChannel("run-2", redis_url=redis_url, key_prefix=key_prefix, secret_key=KEY)
     other_run.set("limits", 0)
-    channel.client.set(f"{key_prefix}:ch:run-1:v:admin", raw)  # type: ignore[arg-type]
-    channel.client.set(f"{key_prefix}:ch:run-2:v:limits", raw)  # type: ignore[arg-type]
+    channel.client.set(f"{{{key_prefix}:ch:run-1}}:v:admin", raw)  # type: ignore[arg-type]
+    channel.client.set(f"{{{key_prefix}:ch:run-2}}:v:limits", raw)  # type: ignore[arg-type]
 
     with pytest.raises(SignatureError, match="channel key 'admin' of run 'run-1'.*does not match"):
         channel.get("admin")
@@ -341,8 +341,8 @@ def test_a_signed_channel_value_copied_to_another_key_or_run_is_refused(
 def test_a_list_item_copied_to_another_list_is_refused(channel: RedisChannel, key_prefix: str) -> None:
     channel.append("approved", "alice")
     channel.append("pending", "mallory")
-    item = channel.client.lindex(f"{key_prefix}:ch:run-1:v:pending", 0)
-    channel.client.rpush(f"{key_prefix}:ch:run-1:v:approved", item)  # type: ignore[arg-type]
+    item = channel.client.lindex(f"{{{key_prefix}:ch:run-1}}:v:pending", 0)
+    channel.client.rpush(f"{{{key_prefix}:ch:run-1}}:v:approved", item)  # type: ignore[arg-type]
 
     with pytest.raises(SignatureError, match="an item of channel list 'approved'.*does not match"):
         channel.get("approved")
@@ -373,7 +373,7 @@ def test_a_task_on_a_worker_refuses_a_forged_channel_parameter(
     )
     context.channel.set("settings", {"depth": 3})
     context.channel.client.set(  # type: ignore[attr-defined]
-        f"{config['key_prefix']}:ch:{context.session_id}:v:settings", marker_pickle(marker)
+        f"{{{config['key_prefix']}:ch:{context.session_id}}}:v:settings", marker_pickle(marker)
     )
     with pytest.raises(SignatureError, match="the value of channel key 'settings'.*is not signed"):
         WorkflowEngine().execute(context)

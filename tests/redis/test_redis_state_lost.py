@@ -23,6 +23,7 @@ from graflow.core.handler import TaskHandler
 from graflow.core.workflow import workflow
 from graflow.exceptions import RunStateLostError
 from graflow.queue import QueueBackend
+from graflow_redis.keys import Keys
 from graflow_redis.queue import DistributedTaskQueue
 from tests.redis.thread_worker import ThreadWorker
 from tests.support.redis_server import PrivateRedis, start_private_redis
@@ -159,4 +160,4 @@ def test_a_flush_while_a_task_runs_on_a_worker_fails_the_run_instead_of_recordin
     assert f"run {run_id!r}" in str(error)
     assert "task 'slow' cannot go on" in str(error)
     assert _runs(tmp_path / "runs") == ["slow"]  # ran once; its result was not taken for a success
-    assert not redis.Redis.from_url(server.url).exists(f"{PREFIX}:run:{run_id}:plan")  # not resumable
+    assert not redis.Redis.from_url(server.url).exists(Keys(PREFIX).run(run_id).plan)  # not resumable

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 
 def free_port(preferred: Iterable[int] = ()) -> int:
@@ -25,3 +25,21 @@ def free_port(preferred: Iterable[int] = ()) -> int:
                 continue
             return int(sock.getsockname()[1])
     raise RuntimeError("no free port on 127.0.0.1")
+
+
+def free_ports(allowed: Iterable[int]) -> Iterator[int]:
+    """Free ports of ``allowed`` only, each once: for a test that starts several servers in a range.
+
+    Raises ``RuntimeError`` when the range has no free port left, rather than go outside it::
+
+        ports = free_ports(range(7100, 7120))
+        primary, replica = next(ports), next(ports)
+    """
+    ports = list(allowed)
+    left = ports
+    while True:
+        port = free_port(left)
+        if port not in left:
+            raise RuntimeError(f"no free port left on 127.0.0.1 between {min(ports)} and {max(ports)}")
+        left = left[left.index(port) + 1 :]
+        yield port

@@ -10,7 +10,9 @@ import redis
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> None:
-    """Delete every key named ``{prefix}:...``."""
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    """Delete every key of ``prefix``: ``{PREFIX}:...`` and the ones tagged apart, ``{PREFIX:...}...``."""
+    keys = [
+        key for pattern in ("{%s}:*", "{%s:*") for key in client.scan_iter(match=pattern % prefix, count=1000)
+    ]
     if keys:
         client.delete(*keys)

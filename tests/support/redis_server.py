@@ -35,6 +35,8 @@ class PrivateRedis:
     also_bind: str | None = None
     #: The running server, or None while it is down.
     process: subprocess.Popen[bytes] | None = None
+    #: More ``redis-server`` options (``("--replicaof", "127.0.0.1", "7100")``).
+    options: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -54,7 +56,7 @@ class PrivateRedis:
             bind = [*bind, self.also_bind, "--protected-mode", "no"]
         self.process = subprocess.Popen(
             ["redis-server", "--bind", *bind, "--port", str(self.port), "--dir", str(self.directory),
-             "--save", "", *persistence],
+             "--save", "", *persistence, *self.options],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip

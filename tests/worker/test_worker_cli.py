@@ -24,6 +24,7 @@ def test_defaults_match_the_spec() -> None:
     assert args.worker_id is None
     assert args.metrics_port is None
     assert args.log_format == "json"
+    assert args.queues == ["default"]
     assert redis_url(args) == "redis://localhost:6379/0"
 
 
@@ -48,6 +49,8 @@ ENV_SAMPLES = {
     "GRAFLOW_SECRET_KEY": ("new,old", "new,old"),
     "GRAFLOW_ALLOW_UNSIGNED": ("true", True),
     "GRAFLOW_SCHEDULER": ("1", True),
+    "GRAFLOW_QUEUES": ("gpu, default", ["gpu", "default"]),
+    "GRAFLOW_MAX_DELIVERIES": ("3", 3),
     "GRAFLOW_LOG_LEVEL": ("debug", "DEBUG"),
     "GRAFLOW_LOG_FORMAT": ("console", "console"),
 }
@@ -90,6 +93,7 @@ def test_redis_url_wins_over_host_and_port() -> None:
         (["--metrics-port", "70000"], "a port must be a whole number between 0 and 65535, got 70000"),
         (["--redis-db", "-1"], "the value must be a whole number >= 0, got -1"),
         (["--log-format", "xml"], "invalid choice: 'xml'"),
+        (["--queues", "gpu,,io"], "argument --queues: --queues: a queue name is 1-64 letters"),
     ],
 )
 def test_bad_values_are_refused_naming_the_option(argv, message, capsys) -> None:
@@ -203,6 +207,7 @@ def fleet(queue) -> dict:
             "worker_id": "worker-1",
             "host": "node-a",
             "pid": 41,
+            "queues": ["gpu", "default"],
             "state": "running",
             "started": 1000.0,
             "max_concurrent_tasks": 4,
@@ -232,9 +237,22 @@ def test_status_report_lists_workers_what_they_run_and_the_queue(queue, make_tas
     lines = text.splitlines()
     assert lines[0] == ("fleet 'stub': 1 live worker(s), 1 task(s) running, queue depth 1, dead letters 1")
     header, row = lines[2].split(), lines[3].split()
-    assert header[:4] == ["WORKER", "HOST", "PID", "STATE"]
-    assert header[5:9] == ["PROCESSED", "OK", "FAILED", "DUPLICATE"]
-    assert row == ["worker-1", "node-a", "41", "running", "1/4", "12", "11", "1", "2", "3.50s", "100s"]
+    assert header[:5] == ["WORKER", "HOST", "PID", "QUEUES", "STATE"]
+    assert header[6:10] == ["PROCESSED", "OK", "FAILED", "DUPLICATE"]
+    assert row == [
+        "worker-1",
+        "node-a",
+        "41",
+        "gpu,default",
+        "running",
+        "1/4",
+        "12",
+        "11",
+        "1",
+        "2",
+        "3.50s",
+        "100s",
+    ]
     assert "  worker-1: running 'transform' (run abcdef12, attempt 2, for 10s)" in lines
     assert "  5-0 task 'bad' (5s ago): signature mismatch" in lines
 

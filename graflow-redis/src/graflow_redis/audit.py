@@ -19,6 +19,7 @@ from typing import Any, Final
 import redis
 
 from graflow_redis import scripts
+from graflow_redis.connection import script_pipeline
 from graflow_redis.keys import Keys
 
 __all__ = ["AUDIT_INTERVAL_CAP", "EntryAudit", "Watched"]
@@ -85,7 +86,7 @@ class EntryAudit:
         See :data:`~graflow_redis.scripts.RESUBMIT` for what each answer means.
         """
         for _ in range(2):
-            pipe = self.client.pipeline(transaction=False)
+            pipe = script_pipeline(self.client)
             for w in lost:
                 run = self.keys.run(w.step[0] if w.step is not None else "none")
                 keys = [w.stream, run.steps, run.plan, self.keys.done(w.uid)]

@@ -15,6 +15,16 @@ Each channel key is its own Redis key under ``{key_prefix}:ch:{session_id}:v:``,
   Without a key, a channel on a Redis that is not on loopback is refused
   (:mod:`graflow_redis.trust`).
 
+A worker opens the channel of each task it runs for that task's submission
+(``submission``: its uid). Every write of the attempt (``set``, ``delete``, ``append``,
+``prepend``, ``atomic_add``) is then numbered, and its script records it as applied, with
+what it returned, in one hash per submission: when the submission runs again (its worker
+died mid-task), the writes the earlier attempt made are not made twice, and return what
+they returned then. So counters and lists come out exact under worker crashes, as long as
+a task makes its writes in the same order each time it runs. Not covered: ``clear``, and
+the rare fallbacks that rewrite a key from Python (a list given to ``set`` then appended to,
+an ``atomic_add`` beyond 64 bits).
+
 Locks are ``SET NX PX`` with an owner token, renewed while held and released by a Lua
 script only by their owner; a release wakes one waiter through a short list, so
 waiters block instead of spinning.
@@ -22,12 +32,13 @@ waiters block instead of spinning.
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -38,7 +49,7 @@ from graflow import settings
 from graflow.channels.base import Channel
 from graflow.exceptions import LockTimeoutError
 from graflow_redis import scripts
-from graflow_redis.connection import client_from_config, url_of
+from graflow_redis.connection import call_with_retry, client_from_config, describe, url_of
 from graflow_redis.errors import SignatureError
 from graflow_redis.keys import RUN_KEYS_TTL, Keys
 from graflow_redis.outage import DEFAULT_RETRY_TIMEOUT, rides_out
@@ -51,6 +62,8 @@ _INT: Final = re.compile(rb"-?\d+")
 _INT64: Final = range(-(2**63), 2**63)
 #: Seconds a lock survives a holder that died without releasing it (renewed while held).
 DEFAULT_LOCK_LEASE: Final = 30.0
+#: Seconds a submission's record of applied writes is kept: far longer than any redelivery.
+APPLIED_TTL: Final = 86_400
 
 
 def encode(value: Any) -> bytes:
@@ -92,16 +105,23 @@ class RedisChannel(Channel):
         redis_client: redis.Redis | None = None,
         *,
         redis_url: str | None = None,
+        redis_cluster: bool = False,
         key_prefix: str = "graflow",
         lock_lease: float = DEFAULT_LOCK_LEASE,
+        connection_retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
         client_ref: str | None = None,
         secret_key: KeySpec | Sealer | None = None,
         allow_unsigned: bool | None = None,
-        connection_retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+        submission: str | None = None,
     ) -> None:
         super().__init__(name)
         self.client = client_from_config(
-            {"redis_client": redis_client, "redis_url": redis_url, "client_ref": client_ref}
+            {
+                "redis_client": redis_client,
+                "redis_url": redis_url,
+                "redis_cluster": redis_cluster,
+                "client_ref": client_ref,
+            }
         )
         self.key_prefix = key_prefix
         #: Seals pickled values written here and verifies them when read (``None``: unsigned).
@@ -114,16 +134,40 @@ class RedisChannel(Channel):
         self._index = f"{base}:keys"
         self._locks = f"{base}:lock:"
         self._wakes = f"{base}:wake:"
+        #: Where this submission's applied writes are recorded (the index, unused, without one).
+        self._applied = f"{base}:applied:{submission}" if submission else self._index
+        self._submission = submission
+        self._writes = itertools.count(1)
         client = self.client
-        self._set = client.register_script(scripts.CHANNEL_SET)
-        self._get = client.register_script(scripts.CHANNEL_GET)
-        self._push = client.register_script(scripts.CHANNEL_PUSH)
-        self._add = client.register_script(scripts.CHANNEL_ADD)
-        self._delete = client.register_script(scripts.CHANNEL_DELETE)
-        self._keys = client.register_script(scripts.CHANNEL_KEYS)
-        self._clear = client.register_script(scripts.CHANNEL_CLEAR)
+        self._set = self._script(scripts.CHANNEL_SET)
+        self._get = self._script(scripts.CHANNEL_GET)
+        self._push = self._script(scripts.CHANNEL_PUSH)
+        self._add = self._script(scripts.CHANNEL_ADD)
+        self._delete = self._script(scripts.CHANNEL_DELETE)
+        self._keys = self._script(scripts.CHANNEL_KEYS)
+        self._clear = self._script(scripts.CHANNEL_CLEAR)
         self._release = client.register_script(scripts.LOCK_RELEASE)
         self._renew = client.register_script(scripts.LOCK_RENEW)
+
+    def _script(self, source: str) -> Callable[..., Any]:
+        """A script that rides out a Redis outage for :attr:`retry_timeout`, as the queue does.
+
+        A task touching its channel while Redis restarts or fails over waits for it to come
+        back instead of failing. A push whose reply was lost may be applied twice, as with
+        redis-py's own retries.
+        """
+        script = self.client.register_script(source)
+        where = describe(self.client)
+
+        def call(keys: list[str], args: list[Any] | None = None) -> Any:
+            return call_with_retry(
+                lambda: script(keys=keys, args=args or []),
+                what=f"channel {self.name!r}",
+                where=where,
+                timeout=self.retry_timeout,
+            )
+
+        return call
 
     @classmethod
     def from_config(cls, session_id: str, config: Mapping[str, Any]) -> RedisChannel:
@@ -132,10 +176,12 @@ class RedisChannel(Channel):
             session_id,
             config.get("redis_client"),
             redis_url=config.get("redis_url"),
+            redis_cluster=bool(config.get("redis_cluster")),
             key_prefix=settings.key_prefix(config),
             lock_lease=config.get("lock_lease", DEFAULT_LOCK_LEASE),
-            client_ref=config.get("client_ref"),
             connection_retry_timeout=config.get("connection_retry_timeout", DEFAULT_RETRY_TIMEOUT),
+            client_ref=config.get("client_ref"),
+            submission=config.get("submission"),
             **trust_options(config),
         )
 
@@ -175,16 +221,20 @@ class RedisChannel(Channel):
                 ) from None
             raise
 
-    @rides_out
+    def _once(self) -> list[Any]:
+        """The ARGV tail that numbers this write of the submission (see the module docs)."""
+        field = f"{next(self._writes)}" if self._submission else ""
+        return [field, APPLIED_TTL]
+
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         if ttl is not None and ttl <= 0:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl}")
         ttl_ms = "" if ttl is None else max(int(ttl * 1000), 1)
         self._set(
-            keys=[self._values + key, self._index], args=[self._encode(key, value), ttl_ms, key, RUN_KEYS_TTL]
+            keys=[self._values + key, self._index, self._applied],
+            args=[self._encode(key, value), ttl_ms, key, RUN_KEYS_TTL, *self._once()],
         )
 
-    @rides_out
     def get(self, key: str, default: Any = None) -> Any:
         found = self._get(keys=[self._values + key])
         if found[0] == 1:
@@ -193,37 +243,39 @@ class RedisChannel(Channel):
             return [self._decode(key, item, Purpose.CHANNEL_ITEM) for item in found[1]]
         return default
 
-    @rides_out
     def delete(self, key: str) -> bool:
-        return bool(self._delete(keys=[self._values + key, self._index], args=[key]))
+        return bool(
+            self._delete(keys=[self._values + key, self._index, self._applied], args=[key, *self._once()])
+        )
 
     @rides_out
     def exists(self, key: str) -> bool:
         return bool(self.client.exists(self._values + key))
 
-    @rides_out
     def keys(self) -> list[str]:
         return [k.decode() for k in self._keys(keys=[self._index], args=[self._values])]
 
-    @rides_out
     def clear(self) -> None:
         self._clear(keys=[self._index], args=[self._values])
 
     # --- atomic updates ---------------------------------------------------------------------
 
-    @rides_out
     def append(self, key: str, value: Any) -> int:
         return self._push_item(key, value, "R")
 
-    @rides_out
     def prepend(self, key: str, value: Any) -> int:
         return self._push_item(key, value, "L")
 
     def _push_item(self, key: str, value: Any, side: str) -> int:
         vkey = self._values + key
         item = self._encode(key, value, Purpose.CHANNEL_ITEM)
+        once = self._once()
         while True:
-            length = int(self._push(keys=[vkey, self._index], args=[item, side, key, RUN_KEYS_TTL]))
+            length = int(
+                self._push(
+                    keys=[vkey, self._index, self._applied], args=[item, side, key, RUN_KEYS_TTL, *once]
+                )
+            )
             if length >= 0:
                 return length
             # The key holds a plain value (a list given to set()): turn it into a Redis list.
@@ -231,7 +283,7 @@ class RedisChannel(Channel):
 
     def _listify(self, key: str, vkey: str) -> None:
         """Rewrite a pickled list under ``vkey`` as a Redis list, keeping its TTL (optimistic)."""
-        with self.client.pipeline() as pipe:
+        with self.client.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(vkey)  # type: ignore[no-untyped-call]
                 if pipe.type(vkey) != b"string":
@@ -252,7 +304,6 @@ class RedisChannel(Channel):
             except redis.WatchError:
                 pass
 
-    @rides_out
     def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
         if isinstance(amount, bool) or not isinstance(amount, (int, float)):
             raise TypeError(f"atomic_add amount must be an int or a float, got {type(amount).__name__}")
@@ -260,7 +311,10 @@ class RedisChannel(Channel):
         kind = "f" if isinstance(amount, float) else "i"
         if kind == "i" and amount not in _INT64:
             return self._add_in_python(key, vkey, amount)
-        status, text = self._add(keys=[vkey, self._index], args=[encode(amount), kind, key, RUN_KEYS_TTL])
+        status, text = self._add(
+            keys=[vkey, self._index, self._applied],
+            args=[encode(amount), kind, key, RUN_KEYS_TTL, *self._once()],
+        )
         if status == b"i":
             return int(text)
         if status == b"f":
@@ -269,7 +323,7 @@ class RedisChannel(Channel):
 
     def _add_in_python(self, key: str, vkey: str, amount: int | float) -> int | float:
         """Read-modify-write under WATCH, for what Lua cannot add (huge ints, non-numbers to reject)."""
-        with self.client.pipeline() as pipe:
+        with self.client.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(vkey, self._index)  # type: ignore[no-untyped-call]

@@ -1,5 +1,9 @@
 """Redis clients from Graflow config: where to connect, how to retry, one pool per URL.
 
+A URL is ``redis://``, ``rediss://`` or ``unix://`` (redis-py's own forms), or
+``redis+sentinel://`` for a primary found through Redis Sentinel (:mod:`graflow_redis.sentinel`),
+or ``redis+cluster://`` for a Redis Cluster (:mod:`graflow_redis.cluster`).
+
 Short blips are retried inside redis-py (:class:`redis.retry.Retry` with exponential
 backoff); longer outages, such as a Redis restart, are ridden out by
 :func:`call_with_retry` and by the loops of the driver and the worker, each waiting
@@ -14,18 +18,37 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 from urllib.parse import quote
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+from redis.sentinel import SentinelConnectionPool
 
 from graflow.exceptions import ConfigError
 from graflow_redis.backoff import Backoff
+from graflow_redis.cluster import (
+    SCHEME,
+    as_cluster_url,
+    cluster_client,
+    connection_options,
+    is_cluster,
+    is_cluster_url,
+    parse_cluster_url,
+    url_of_cluster_client,
+)
 from graflow_redis.errors import RedisUnavailableError
+from graflow_redis.sentinel import (
+    is_sentinel_url,
+    parse_sentinel_url,
+    sentinel_client,
+    url_of_sentinel_client,
+)
+from graflow_redis.urls import hosts_text
 
 __all__ = [
+    "CLIENT_KEYS",
     "CONNECTION_ERRORS",
     "DEFAULT_URL",
     "block_seconds",
@@ -35,6 +58,8 @@ __all__ = [
     "lookup_client",
     "register_client",
     "resolve_url",
+    "script_pipeline",
+    "server_id",
     "shared_client",
     "url_of",
 ]
@@ -44,7 +69,19 @@ T = TypeVar("T")
 #: Where to connect when neither config nor the environment says.
 DEFAULT_URL: Final = "redis://localhost:6379/0"
 #: Errors that mean "Redis cannot be reached right now": retry, nothing is wrong with the data.
-CONNECTION_ERRORS: Final = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+#: On a cluster also the moments of a failover: a slot without a primary (``CLUSTERDOWN``,
+#: ``TRYAGAIN``, or none known to the client yet).
+CONNECTION_ERRORS: Final = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+)
+#: How long a process waits for a node of a Redis Cluster to answer before giving up on it.
+CLUSTER_CONNECT_TIMEOUT: Final = 60.0
+#: The config keys that say which client to use (what :func:`client_from_config` reads).
+CLIENT_KEYS: Final = ("redis_client", "redis_url", "redis_cluster", "client_ref")
 #: Read timeout of clients built here; blocking reads are kept well below it.
 SOCKET_TIMEOUT: Final = 15.0
 
@@ -65,16 +102,30 @@ def resolve_url(config: Mapping[str, Any]) -> str:
     return DEFAULT_URL
 
 
+def _options() -> dict[str, Any]:
+    """Timeouts and retries of every connection made here, whatever the URL's kind."""
+    return {
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
+        "retry_on_error": list(CONNECTION_ERRORS),
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": 5.0,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+    }
+
+
 def _new_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
-        retry_on_error=list(CONNECTION_ERRORS),
-        socket_timeout=SOCKET_TIMEOUT,
-        socket_connect_timeout=5.0,
-        socket_keepalive=True,
-        health_check_interval=30,
-    )
+    if is_sentinel_url(url):
+        return sentinel_client(parse_sentinel_url(url), **_options())
+    if is_cluster_url(url):
+        target = parse_cluster_url(url)
+        return call_with_retry(
+            lambda: cluster_client(target, **_options()),
+            what="learning the Redis Cluster's layout",
+            where=f"{SCHEME}://{hosts_text(target.nodes)}",
+            timeout=CLUSTER_CONNECT_TIMEOUT,
+        )
+    return redis.Redis.from_url(url, **_options())
 
 
 def shared_client(url: str) -> redis.Redis:
@@ -94,28 +145,40 @@ def shared_client(url: str) -> redis.Redis:
 
 def _binary_client(client: redis.Redis) -> redis.Redis:
     """``client``, or a sibling on the same server that returns bytes (payloads are pickles)."""
+    if is_cluster(client):
+        if not connection_options(client).get("decode_responses"):
+            return client
+        # The user's cluster client, read as bytes: the same nodes and credentials, Graflow's
+        # timeouts; one per cluster URL, as for any URL (shared_client takes the lock).
+        return shared_client(url_of(client))
     kwargs = client.connection_pool.connection_kwargs
     if not kwargs.get("decode_responses"):
         return client
     with _lock:
         sibling = _binary.get(client)
         if sibling is None:
-            pool = redis.ConnectionPool(
-                connection_class=client.connection_pool.connection_class,
-                **{**kwargs, "decode_responses": False},
-            )
+            pool = client.connection_pool
+            binary = {**kwargs, "decode_responses": False}
+            if isinstance(pool, SentinelConnectionPool):
+                binary.pop("connection_pool", None)  # the pool's own proxy, made again by the new pool
+                pool = SentinelConnectionPool(pool.service_name, pool.sentinel_manager, **binary)  # type: ignore[no-untyped-call]
+            else:
+                pool = redis.ConnectionPool(connection_class=pool.connection_class, **binary)
             sibling = _binary[client] = redis.Redis(connection_pool=pool)
     return sibling
 
 
 def client_from_config(config: Mapping[str, Any]) -> redis.Redis:
-    """The client a backend uses: ``config["redis_client"]`` if given, else a shared one for the URL."""
+    """The client a backend uses: ``config["redis_client"]`` if given, else a shared one for the URL.
+
+    ``config["redis_cluster"]`` makes a ``redis://`` URL name one node of a Redis Cluster.
+    """
     client = config.get("redis_client")
     if client is not None:
-        if not isinstance(client, redis.Redis):
+        if not isinstance(client, redis.Redis) and not is_cluster(client):
             raise ConfigError(
-                f"config['redis_client'] must be a redis.Redis client, got {type(client).__name__}; "
-                "or pass config={'redis_url': 'redis://host:6379/0'}"
+                f"config['redis_client'] must be a redis.Redis or redis.cluster.RedisCluster client, got "
+                f"{type(client).__name__}; or pass config={{'redis_url': 'redis://host:6379/0'}}"
             )
         return _binary_client(client)
     ref = config.get("client_ref")
@@ -124,8 +187,12 @@ def client_from_config(config: Mapping[str, Any]) -> redis.Redis:
         if found is not None:
             return found
     url = resolve_url(config)
+    if config.get("redis_cluster"):
+        url = as_cluster_url(url)
     try:
         return shared_client(url)
+    except ConfigError:  # a malformed Sentinel or Cluster URL: its message gives the form
+        raise
     except ValueError as exc:  # redis-py's word for a malformed URL
         raise ConfigError(
             f"{_without_password(url)!r} is not a Redis URL ({exc}); give one like redis://host:6379/0 "
@@ -146,7 +213,14 @@ def lookup_client(ref: str) -> redis.Redis | None:
 
 
 def url_of(client: redis.Redis) -> str:
-    """A URL that reaches the same server and database as ``client`` (with its credentials)."""
+    """A URL that reaches the same server and database as ``client`` (with its credentials).
+
+    For a client of a primary found through Sentinel, the ``redis+sentinel://`` URL of its
+    sentinels, so that whoever connects with it follows failovers too.
+    """
+    other = url_of_cluster_client(client) or url_of_sentinel_client(client)
+    if other is not None:
+        return other
     kwargs = client.connection_pool.connection_kwargs
     username, password = kwargs.get("username"), kwargs.get("password")
     auth = ""
@@ -176,15 +250,64 @@ def describe(client: redis.Redis) -> str:
     scheme, _, rest = url.partition("://")
     if "@" in rest:
         rest = rest.split("@", 1)[1]
+    if "password=" in rest:  # a sentinel's password, in the query
+        rest = rest.split("?", 1)[0]
     return f"{scheme}://{rest}"
 
 
 def block_seconds(client: redis.Redis, wanted: float) -> float:
     """How long a blocking read may wait: ``wanted``, kept below the client's read timeout."""
-    timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+    kwargs = connection_options(client) if is_cluster(client) else client.connection_pool.connection_kwargs
+    timeout = kwargs.get("socket_timeout")
     if timeout:
         wanted = min(wanted, max(float(timeout) - 1.0, float(timeout) / 2))
     return max(wanted, 0.01)
+
+
+def script_pipeline(client: redis.Redis) -> Any:
+    """A non-transactional pipeline for a batch that runs scripts (``evalsha``).
+
+    On one server, the client's own: the batch is one round trip. redis-py's cluster
+    pipelines refuse scripts, so on a cluster each command is sent when it is added (a
+    round trip each) and :meth:`execute` returns their answers in order, as a pipeline does.
+    """
+    if is_cluster(client):
+        return _OneByOne(client)
+    return client.pipeline(transaction=False)
+
+
+class _OneByOne:
+    """The part of a pipeline's interface :func:`script_pipeline` needs, each command sent at once."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._answers: list[Any] = []
+
+    def __getattr__(self, command: str) -> Callable[..., _OneByOne]:
+        method = getattr(self._client, command)
+
+        def send(*args: Any, **kwargs: Any) -> _OneByOne:
+            self._answers.append(method(*args, **kwargs))
+            return self
+
+        return send
+
+    def execute(self) -> list[Any]:
+        answers, self._answers = self._answers, []
+        return answers
+
+
+def server_id(client: redis.Redis, key: str) -> str:
+    """The run id of the server that holds ``key``: it changes when that server restarts or fails over.
+
+    On a cluster, the primary serving the key's slot now.
+    """
+    if is_cluster(client):
+        node = cast(Any, client).get_node_from_key(key)
+        info = cast(Any, client).info("server", target_nodes=node)
+    else:
+        info = client.info("server")
+    return str(info.get("run_id", ""))
 
 
 def call_with_retry(

@@ -1,14 +1,13 @@
 """``rides_out``: a call a task makes to Redis waits through an outage instead of failing the task.
 
-redis-py retries a failed command for about a second and a half; a Redis restart takes
-longer. A task's channel operations and result reads are decorated with
-:func:`rides_out`, so they are retried with backoff for up to the object's
+redis-py retries a failed command for about two seconds and a half; a Redis restart takes
+longer. Methods decorated with :func:`rides_out` are retried with backoff for up to the object's
 ``retry_timeout`` (the run's ``connection_retry_timeout``) before the task sees
 :class:`~graflow_redis.errors.RedisUnavailableError`. The first attempt runs as a plain
 call: nothing is paid while Redis answers.
 
-A write retried after a connection error may have been applied once already (the reply
-was lost, not the command): list appends and additions are at least once across an outage.
+Used for the calls that are not channel scripts (those ride out outages through the channel's
+own wrapper): ``exists``, a channel lock, and the run's results read by a task.
 """
 
 from __future__ import annotations

@@ -27,20 +27,24 @@ from typing import Any, Final
 import redis
 
 from graflow import settings
+from graflow.core.routing import DEFAULT_QUEUE, check_queue
+from graflow.exceptions import ConfigError
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
 from graflow_redis.connection import client_from_config, describe
 from graflow_redis.consumer import Delivery
 from graflow_redis.driver import FleetExecutor
 from graflow_redis.fleet import FleetView
 from graflow_redis.keys import Keys
+from graflow_redis.limits import RedisLimits
 from graflow_redis.signing import KeySpec, Sealer
 from graflow_redis.stream_consumer import StreamConsumer
 from graflow_redis.trust import allows_unsigned, sealer_for
 
-__all__ = ["Delivery", "DistributedTaskQueue"]
+__all__ = ["Delivery", "DistributedTaskQueue", "parse_queues"]
 
 #: Config keys the queue reads (besides ``redis_client`` / ``redis_url``); others are ignored.
 OPTIONS: Final = (
+    "redis_cluster",
     "key_prefix",
     "visibility_timeout",
     "secret_key",
@@ -50,7 +54,17 @@ OPTIONS: Final = (
     "max_deliveries",
     "done_ttl",
     "connection_retry_timeout",
+    "queues",
 )
+
+
+def parse_queues(queues: str | Sequence[str]) -> list[str]:
+    """``"gpu, default"`` or ``["gpu", "default"]`` as a list of checked queue names, in order."""
+    names = queues.split(",") if isinstance(queues, str) else list(queues)
+    checked = [check_queue(name.strip() if isinstance(name, str) else name, "queues") for name in names]
+    if not checked:
+        raise ConfigError("queues: name at least one queue to serve (e.g. queues='default,gpu')")
+    return list(dict.fromkeys(checked))
 
 
 class DistributedTaskQueue:
@@ -67,6 +81,7 @@ class DistributedTaskQueue:
         redis_client: redis.Redis | None = None,
         *,
         redis_url: str | None = None,
+        redis_cluster: bool = False,
         key_prefix: str | None = None,
         visibility_timeout: float = 30.0,
         secret_key: KeySpec | Sealer | None = None,
@@ -76,11 +91,16 @@ class DistributedTaskQueue:
         max_deliveries: int = 10,
         done_ttl: float = 3600.0,
         connection_retry_timeout: float = 60.0,
+        queues: str | Sequence[str] = (DEFAULT_QUEUE,),
         **options: Any,
     ) -> None:
         key_prefix = settings.key_prefix({"key_prefix": key_prefix})
         max_deliveries = settings.whole("max_deliveries", max_deliveries)
-        config: dict[str, Any] = {"redis_client": redis_client, "redis_url": redis_url}
+        config: dict[str, Any] = {
+            "redis_client": redis_client,
+            "redis_url": redis_url,
+            "redis_cluster": redis_cluster,
+        }
         #: The client every operation uses (bytes responses).
         self.client = client_from_config(config)
         self.key_prefix = key_prefix
@@ -94,6 +114,8 @@ class DistributedTaskQueue:
         self.max_deliveries = max_deliveries
         self.done_ttl = int(settings.seconds("done_ttl", done_ttl))
         self.connection_retry_timeout = settings.seconds("connection_retry_timeout", connection_retry_timeout)
+        #: The queues a worker on this queue serves (a driver submits to whatever its tasks name).
+        self.queues = parse_queues(queues)
         #: Where Redis is, for messages (no credentials).
         self.where = describe(self.client)
         #: Seals what this process writes and verifies what it reads (``None``: unsigned).
@@ -111,7 +133,11 @@ class DistributedTaskQueue:
             visibility_timeout=self.visibility_timeout,
             max_deliveries=self.max_deliveries,
             done_ttl=self.done_ttl,
+            queues=self.queues,
         )
+        #: Rate and concurrency limits, counted in Redis for the whole fleet: workers take a
+        #: place before a limited task starts and hold it while it runs (as long as an entry).
+        self.limits = RedisLimits(self.client, key_prefix, hold=self.visibility_timeout)
         #: Where the run's tasks execute: the worker fleet. Starts no thread until a task is submitted.
         self.executor: FleetExecutor = FleetExecutor(self)
 
@@ -179,8 +205,12 @@ class DistributedTaskQueue:
         return self.fleet.workers()
 
     def depth(self) -> int:
-        """Entries waiting for a worker (on the stream, not yet delivered)."""
+        """Entries waiting for a worker, over every queue (not yet delivered)."""
         return self.fleet.depth()
+
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        """Per queue: entries ``waiting`` for a worker and ``running`` on one."""
+        return self.fleet.queue_depths()
 
     def in_flight(self) -> int:
         """Entries delivered to a worker and not yet completed."""
@@ -191,4 +221,4 @@ class DistributedTaskQueue:
         return self.fleet.dead_letters(count)
 
     def __repr__(self) -> str:
-        return f"<DistributedTaskQueue {self.where} prefix={self.key_prefix!r}>"
+        return f"<DistributedTaskQueue {self.where} prefix={self.key_prefix!r} queues={self.queues!r}>"

@@ -22,7 +22,7 @@ _ADVICE: Final = {
     "OOM": (
         "is out of memory (used memory reached maxmemory, and its maxmemory-policy evicts nothing)",
         "raise maxmemory (CONFIG SET maxmemory ..., or in redis.conf), or free memory: finished runs "
-        "are kept run_ttl seconds (lower it), dead letters in the '{prefix}:dead' stream can go. "
+        "are kept run_ttl seconds (lower it), dead letters in the '{{{prefix}}}:dead' stream can go. "
         "Do not switch to an evicting policy: evicted run state fails runs with RunStateLostError",
     ),
     "READONLY": (
@@ -31,8 +31,8 @@ _ADVICE: Final = {
     ),
     "NOPERM": (
         "denies this user a command or key it needs (ACL)",
-        "grant the user Graflow's commands on its keys, e.g. ACL SETUSER <user> ~{prefix}:* +@all -@dangerous "
-        "+info, or use another user in redis_url",
+        "grant the user Graflow's commands on its keys, e.g. ACL SETUSER <user> ~{{{prefix}* +@all "
+        "-@dangerous +info, or use another user in redis_url",
     ),
     "NOAUTH": (
         "requires a password",

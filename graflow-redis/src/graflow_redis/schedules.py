@@ -116,7 +116,7 @@ class RedisSchedules(ScheduleStore):
         return bool(self._client.set(key, 1, nx=True, ex=RUN_KEYS_TTL))
 
     def record(self, name: str, run_id: str, status: str) -> None:
-        pipe = self._client.pipeline()
+        pipe = self._client.pipeline(transaction=True)
         pipe.hset(self._keys.schedule(name), mapping={"last_run": run_id, "last_status": status})
         if status == "running":
             pipe.hincrby(self._keys.schedule(name), "fired", 1)

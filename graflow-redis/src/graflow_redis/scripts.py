@@ -17,7 +17,6 @@ __all__ = [
     "CHANNEL_KEYS",
     "CHANNEL_PUSH",
     "CHANNEL_SET",
-    "CLAIM",
     "FINISH",
     "LOCK_RELEASE",
     "LOCK_RENEW",
@@ -125,19 +124,6 @@ end
 return {'new', redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))}
 """
 
-#: XAUTOCLAIM plus each claimed entry's delivery count.
-#: KEYS: tasks.  ARGV: group, consumer, min_idle_ms, start_id, count.
-#: Returns {next_start, entries, deleted_ids, delivery_counts}.
-CLAIM: Final = """
-local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
-local counts = {}
-for i, e in ipairs(r[2]) do
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
-  if p[1] then counts[i] = p[1][4] else counts[i] = 1 end
-end
-return {r[1], r[2], r[3] or {}, counts}
-"""
-
 #: Reset (keep alive) or raise (release) the idle time of entries still owned by a consumer.
 #: KEYS: tasks.  ARGV: group, consumer, idle_ms, ids...  Returns how many were touched.
 TOUCH: Final = """
@@ -172,10 +158,41 @@ local function idle_expiry(vkey, idle)
 end
 """
 
-#: KEYS: value, index.  ARGV: encoded value, ttl_ms ("" for none), name, idle seconds.
-CHANNEL_SET: Final = (
-    _TRACK
-    + """
+#: Makes a channel write count once per submission: a write of an attempt carries its place in
+#: the attempt's sequence of writes (``field``: submission uid and number); a write whose field
+#: was applied before (the same submission ran again, after its worker died) returns what it
+#: returned then and changes nothing. ``field`` empty: no such bookkeeping.
+#: Appended to a write's KEYS: the submission's applied-writes hash; to its ARGV: field, ttl.
+_ONCE_HEAD: Final = """
+local applied, field, once_ttl = KEYS[#KEYS], ARGV[#ARGV - 1], ARGV[#ARGV]
+if field ~= '' then
+  local seen = redis.call('HGET', applied, field)
+  if seen then return cjson.decode(seen) end
+end
+local function write()
+"""
+#: A result of -1 or {'x', ...} asks the caller to take another path (not a write): not kept.
+_ONCE_TAIL: Final = """
+end
+local result = write()
+local retry = result == -1 or (type(result) == 'table' and result[1] == 'x')
+if field ~= '' and not retry then
+  redis.call('HSET', applied, field, cjson.encode(result))
+  redis.call('EXPIRE', applied, once_ttl)
+end
+return result
+"""
+
+
+def _once(body: str) -> str:
+    """A channel write's script, made to count once per submission (see :data:`_ONCE_HEAD`)."""
+    return _TRACK + _ONCE_HEAD + body + _ONCE_TAIL
+
+
+#: KEYS: value, index, applied.  ARGV: encoded value, ttl_ms ("" for none), name, idle seconds,
+#: field, ttl.
+CHANNEL_SET: Final = _once(
+    """
 track(KEYS[1], KEYS[2], ARGV[3], ARGV[4])
 if ARGV[2] == '' then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
@@ -194,11 +211,11 @@ if t == 'list' then return {2, redis.call('LRANGE', KEYS[1], 0, -1)} end
 return {0}
 """
 
-#: KEYS: value, index.  ARGV: encoded item, "R" (append) or "L" (prepend), name, idle seconds.
+#: KEYS: value, index, applied.  ARGV: encoded item, "R" (append) or "L" (prepend), name, idle seconds,
+#: field, ttl.
 #: Returns the new length, or -1 when the key holds a plain value (the caller converts it).
-CHANNEL_PUSH: Final = (
-    _TRACK
-    + """
+CHANNEL_PUSH: Final = _once(
+    """
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' or t == 'list' then
   track(KEYS[1], KEYS[2], ARGV[3], ARGV[4])
@@ -213,11 +230,10 @@ return n
 )
 
 #: Add a number, keeping int as int (INCRBY) and float as float (IEEE double, %.17g round-trips).
-#: KEYS: value, index.  ARGV: encoded amount, "i" or "f", name, idle seconds.
+#: KEYS: value, index, applied.  ARGV: encoded amount, "i" or "f", name, idle seconds, field, ttl.
 #: Returns {"i"|"f", new value text}, or {"x", why} when the value is not a plain number here.
-CHANNEL_ADD: Final = (
-    _TRACK
-    + """
+CHANNEL_ADD: Final = _once(
+    """
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then
   track(KEYS[1], KEYS[2], ARGV[3], ARGV[4])
@@ -241,12 +257,14 @@ return {'f', s}
 """
 )
 
-#: KEYS: value, index.  ARGV: name.  Returns how many keys were deleted.
-CHANNEL_DELETE: Final = """
+#: KEYS: value, index, applied.  ARGV: name, field, ttl.  Returns how many keys were deleted.
+CHANNEL_DELETE: Final = _once(
+    """
 local n = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return n
 """
+)
 
 #: KEYS: index.  ARGV: value key prefix.  Live names in insertion order; drops expired ones.
 CHANNEL_KEYS: Final = """

@@ -41,7 +41,14 @@ from graflow.state.lease import LEASE_SECONDS, holder_alive, this_holder
 from graflow.state.records import Completion, Failure, RunInfo, RunStatus
 from graflow.state.store import RunJournal, RunPlan, SavedRun, StateStore
 from graflow_redis.channel import expire_channel
-from graflow_redis.connection import CONNECTION_ERRORS, call_with_retry, client_from_config, describe, url_of
+from graflow_redis.connection import (
+    CLIENT_KEYS,
+    CONNECTION_ERRORS,
+    call_with_retry,
+    client_from_config,
+    describe,
+    url_of,
+)
 from graflow_redis.errors import (
     RedisUnavailableError,
     SignatureError,
@@ -105,13 +112,7 @@ class RedisStore(StateStore):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RedisStore:
-        client = client_from_config(
-            {
-                "redis_client": config.get("redis_client"),
-                "redis_url": config.get("redis_url"),
-                "client_ref": config.get("client_ref"),
-            }
-        )
+        client = client_from_config({key: config.get(key) for key in CLIENT_KEYS})
         return cls(
             client,
             settings.key_prefix(config),

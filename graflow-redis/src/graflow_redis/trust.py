@@ -25,11 +25,13 @@ import os
 import socket
 import weakref
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import redis
+from redis.sentinel import SentinelConnectionPool
 
-from graflow_redis.connection import describe
+from graflow_redis.cluster import is_cluster
+from graflow_redis.connection import call_with_retry, describe
 from graflow_redis.errors import SecretKeyRequiredError
 from graflow_redis.log import emit
 from graflow_redis.signing import ENV_VAR, KeySpec, Sealer
@@ -43,6 +45,9 @@ __all__ = [
     "sealer_for",
     "trust_options",
 ]
+
+#: How long a process starting without a key waits for sentinels on loopback to name the primary.
+SENTINEL_WAIT: Final = 60.0
 
 #: Environment variable that allows unsigned payloads (``1``, ``true``, ``yes``) when no key is set.
 ENV_ALLOW_UNSIGNED: Final = "GRAFLOW_ALLOW_UNSIGNED"
@@ -122,7 +127,25 @@ def _warn_unsigned(where: str) -> None:
 
 def is_loopback(client: redis.Redis) -> bool:
     """Whether ``client`` reaches a server on this machine only (a loopback address or a unix socket)."""
-    kwargs = client.connection_pool.connection_kwargs
+    if is_cluster(client):
+        return all(is_loopback_host(str(node.host)) for node in cast(Any, client).get_nodes())
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        # The primary is wherever the sentinels say, now and after a failover: both must be local.
+        hosts = [
+            str(s.connection_pool.connection_kwargs.get("host")) for s in pool.sentinel_manager.sentinels
+        ]
+        if not all(is_loopback_host(h) for h in hosts):
+            return False
+        # Sentinels that are not up yet are waited for, as a server is: the answer needs them.
+        primary = call_with_retry(
+            pool.get_master_address,
+            what="asking the sentinels where the primary is",
+            where=describe(client),
+            timeout=SENTINEL_WAIT,
+        )
+        return is_loopback_host(str(primary[0]))
+    kwargs = pool.connection_kwargs
     if kwargs.get("path"):
         return True
     return is_loopback_host(str(kwargs.get("host") or "localhost"))

@@ -127,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     import structlog
 
     from graflow.exceptions import ConfigError
+    from graflow_redis.errors import RedisUnavailableError
     from graflow_worker.health import HealthFile
     from graflow_worker.logging import configure_logging
     from graflow_worker.metrics import WorkerMetrics
@@ -141,6 +142,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # a bad setting, or no secret key for a Redis off this machine
         sys.stderr.write(f"graflow-worker: error: {exc}\n")
         return 2
+    except RedisUnavailableError as exc:  # a cluster (or sentinels) never answered while starting
+        sys.stderr.write(f"graflow-worker: error: {exc}\n")
+        return 1
     observers: list[WorkerObserver] = []
     metrics: WorkerMetrics | None = None
     if args.metrics_port is not None:
@@ -219,7 +223,9 @@ def _flush() -> None:
 
 
 def _redacted(url: str) -> str:
-    """The URL without its password, for logs."""
+    """The URL without its passwords (a sentinel's is in the query), for logs."""
+    if "password=" in url:
+        url = url.partition("?")[0]
     if "@" not in url:
         return url
     scheme, _, rest = url.partition("://")
