@@ -40,6 +40,7 @@ __all__ = [
     "is_loopback",
     "is_loopback_host",
     "register_sealer",
+    "registered_sealers",
     "sealer_for",
     "trust_options",
 ]
@@ -51,11 +52,19 @@ _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _sealers: weakref.WeakValueDictionary[str, Sealer] = weakref.WeakValueDictionary()
 
 
-def register_sealer(sealer: Sealer) -> str:
-    """A name for ``sealer`` that :func:`trust_options` resolves in this process (``sealer_ref``)."""
-    ref = f"sealer-{id(sealer):x}"
+def register_sealer(sealer: Sealer, ref: str | None = None) -> str:
+    """A name for ``sealer`` that :func:`trust_options` resolves in this process (``sealer_ref``).
+
+    ``ref`` gives it a name chosen elsewhere (see :func:`~graflow_redis.connection.register_client`).
+    """
+    ref = ref or f"sealer-{id(sealer):x}"
     _sealers[ref] = sealer
     return ref
+
+
+def registered_sealers() -> dict[str, Sealer]:
+    """Every sealer registered in this process and still alive, by name."""
+    return dict(_sealers.items())
 
 
 def trust_options(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,168 @@
+"""``ProcessPool``: a worker's tasks run in child processes (``graflow-worker --pool processes``).
+
+Threads share one interpreter lock, so pure-Python tasks on a thread pool use one core
+however many threads run them. This pool keeps everything of the worker in the worker
+process (fetching, heartbeats and keep-alives, completing outcomes, counters) and moves
+only the running of an envelope to a child: each of the ``size`` pool threads takes a
+delivery as in :class:`~graflow_worker.pool.TaskPool`, hands its envelope as bytes to an
+idle :class:`~graflow_worker.child.Child` and waits for the outcome's bytes.
+
+Why this mechanism rather than :class:`concurrent.futures.ProcessPoolExecutor` or
+:class:`multiprocessing.pool.Pool`:
+
+* a child that dies must cost exactly its own task. ``ProcessPoolExecutor`` declares the
+  whole pool broken and fails every call in flight; ``Pool`` silently loses the task. Here
+  the pool thread sees the pipe close, hands that one delivery back to the queue (the next
+  fetch of any worker takes it, with ``attempt`` + 1; ``max_deliveries`` bounds a task
+  that always kills its process) and starts a replacement;
+* one child per slot, so the worker's :class:`~graflow_worker.slots.Slots` stay the only
+  measure of capacity and no second queue sits between the fetcher and the children;
+* a drain that times out can stop what still runs: the deliveries were handed back, so
+  their children are killed rather than left running as abandoned threads would be.
+
+Children come from :mod:`multiprocessing`'s ``forkserver`` (``spawn`` where there is none):
+never a ``fork`` of the worker, whose threads may hold locks at that moment. The fork
+server imports Graflow and its plugins once (:mod:`graflow_worker._preload`), so a child
+starts in milliseconds, which keeps ``max_tasks_per_child`` recycling cheap. A child learns
+the worker's Redis clients and sealers once, at start (:mod:`graflow_redis.handover`), so a
+task's channel and results are signed and verified as they would be on a pool thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import queue
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+from graflow.remote.codec import ByValue, dumps_envelope, loads
+from graflow_redis.handover import Handover, handover
+from graflow_worker.child import Child, ChildLost
+from graflow_worker.pool import TaskPool
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+
+    from structlog.typing import FilteringBoundLogger
+
+    from graflow.remote.envelope import TaskOutcome
+    from graflow_redis.consumer import Delivery
+    from graflow_worker.completer import Completer
+    from graflow_worker.observer import Notifier
+    from graflow_worker.slots import Slots
+
+__all__ = ["ProcessPool"]
+
+#: What the fork server imports before it forks children.
+_PRELOAD: Final = "graflow_worker._preload"
+
+
+class ProcessPool(TaskPool):
+    """``size`` pool threads, each running its task in one of ``size`` child processes."""
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        max_tasks_per_child: int | None,
+        release: Callable[[Delivery, str], None],
+        completer: Completer,
+        slots: Slots,
+        notifier: Notifier,
+        log: FilteringBoundLogger,
+    ) -> None:
+        super().__init__(size, completer=completer, slots=slots, notifier=notifier, log=log)
+        #: Envelopes a child runs before it is replaced by a fresh one (``None``: no limit).
+        self.max_tasks_per_child = max_tasks_per_child
+        self._release = release
+        self._context = _context()
+        #: Children waiting for an envelope; there are always ``size`` children in all.
+        self._idle: queue.SimpleQueue[Child] = queue.SimpleQueue()
+        self._children: set[Child] = set()
+        self._lock = threading.Lock()
+        self._closing = False
+        self._handover: Handover | None = None
+        self._names = itertools.count()
+        # Pool processes share the worker's installed packages; the user's code came by value
+        # and goes on by value.
+        self._by_value = ByValue("a pool process")
+
+    def start(self) -> None:
+        self._handover = handover()
+        for _ in range(self.size):
+            self._idle.put(self._spawn())
+        super().start()
+
+    def shutdown(self) -> None:
+        """Stop the threads and end every child now.
+
+        The worker calls this once running tasks finished or were handed back, so a child
+        still busy runs a task that is no longer this worker's.
+        """
+        self._closing = True
+        super().shutdown()
+        with self._lock:
+            children = list(self._children)
+        for child in children:
+            child.kill()
+
+    def join(self, timeout: float) -> None:
+        super().join(timeout)
+        with self._lock:
+            children, self._children = list(self._children), set()
+        for child in children:
+            child.process.join(timeout)
+
+    def _outcome(self, delivery: Delivery) -> TaskOutcome | None:
+        payload = dumps_envelope(delivery.envelope, self._by_value)
+        child = self._idle.get()
+        try:
+            answer = child.run(payload)
+        except ChildLost as lost:
+            self._replace(child)
+            if not self._closing:  # at shutdown the worker has handed it back already
+                self._log.warning(
+                    "task_process_died",
+                    task_id=delivery.envelope.task_id,
+                    pid=child.pid,
+                    how=str(lost),
+                    attempt=delivery.attempt,
+                )
+                self._release(delivery, "process_died")
+            return None
+        if self.max_tasks_per_child is not None and child.tasks >= self.max_tasks_per_child:
+            child.stop()
+            self._replace(child)
+        else:
+            self._idle.put(child)
+        outcome: TaskOutcome = loads(answer)
+        return outcome
+
+    def _replace(self, child: Child) -> None:
+        """Forget ``child`` and, unless the pool is closing, make a fresh one idle in its place."""
+        with self._lock:
+            self._children.discard(child)
+        if not self._closing:
+            self._idle.put(self._spawn())
+
+    def _spawn(self) -> Child:
+        assert self._handover is not None, "start() hands the worker's clients to children"
+        child = Child(self._context, self._handover, f"graflow-pool-{next(self._names)}")
+        with self._lock:
+            self._children.add(child)
+        return child
+
+
+def _context() -> BaseContext:
+    """``forkserver`` with Graflow preloaded where the platform has it, else ``spawn``.
+
+    The fork server is Python's, one per process: its preload list matters only before
+    it first starts.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([_PRELOAD])
+        return context
+    return multiprocessing.get_context("spawn")

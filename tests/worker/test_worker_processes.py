@@ -1,0 +1,141 @@
+"""TaskWorker(pool="processes") against the stub queue: tasks run in children, which die, recycle and stop.
+
+The tasks are closures of this test module; the pool ships them to its children by value,
+as it does for tasks that came from a driver.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graflow.exceptions import ConfigError
+from graflow_worker import TaskWorker
+from tests.support.waiting import wait_until
+
+
+def process_worker(queue: Any, **options: Any) -> TaskWorker:
+    options.setdefault("worker_id", "w-processes")
+    options.setdefault("heartbeat_interval", 0.05)
+    options.setdefault("fetch_block", 0.05)
+    options.setdefault("pool", "processes")
+    return TaskWorker(queue, **options)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_tasks_run_in_child_processes_and_their_results_come_back(queue, make_task) -> None:
+    def square(n: int) -> Any:
+        return lambda: (n * n, os.getpid())
+
+    entries = [queue.put(make_task(f"square{n}", square(n))).entry_id for n in range(6)]
+    with process_worker(queue, max_concurrent_tasks=2) as worker:
+        queue.wait_for(lambda: len(queue.completed) == 6)
+    results = [queue.completed[entry].result for entry in entries]
+    assert [value for value, _ in results] == [0, 1, 4, 9, 16, 25]
+    pids = {pid for _, pid in results}
+    assert os.getpid() not in pids
+    assert 1 <= len(pids) <= 2  # two children, each serving task after task
+    assert (worker.tasks_processed, worker.tasks_succeeded) == (6, 6)
+    assert worker.get_metrics()["pool"] == "processes"
+
+
+def test_a_task_failure_in_a_child_is_the_tasks_failed_outcome(queue, make_task) -> None:
+    def boom() -> None:
+        raise ValueError("bad input in a child")
+
+    failing = queue.put(make_task("boom", boom))
+    with process_worker(queue, max_concurrent_tasks=1) as worker:
+        queue.wait_for(lambda: worker.tasks_processed == 1)
+    outcome = queue.completed[failing.entry_id]
+    assert (outcome.success, outcome.error_type, outcome.error_message) == (
+        False,
+        "ValueError",
+        "bad input in a child",
+    )
+    assert worker.tasks_failed == 1
+
+
+def test_a_child_that_dies_mid_task_hands_the_task_back_and_is_replaced(queue, make_task) -> None:
+    doomed = queue.put(make_task("doomed", lambda: os._exit(7)))
+    with process_worker(queue, max_concurrent_tasks=1) as worker:
+        queue.wait_for(lambda: queue.released == [doomed.entry_id])
+        after = queue.put(make_task("after", lambda: ("still served", os.getpid())))
+        queue.wait_for(lambda: after.entry_id in queue.completed)
+    assert doomed.entry_id not in queue.completed
+    assert queue.completed[after.entry_id].result[0] == "still served"
+    assert (worker.tasks_processed, worker.in_flight) == (1, 0)
+
+
+def test_max_tasks_per_child_replaces_a_child_after_that_many_tasks(queue, make_task) -> None:
+    entries = [queue.put(make_task(f"pid{n}", os.getpid)).entry_id for n in range(5)]
+    with process_worker(queue, max_concurrent_tasks=1, max_tasks_per_child=2):
+        queue.wait_for(lambda: len(queue.completed) == 5)
+    pids = [queue.completed[entry].result for entry in entries]
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
+    assert len(set(pids)) == 3
+
+
+def test_stop_hands_back_a_task_that_outlives_the_timeout_and_kills_its_child(
+    queue, make_task, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pid"
+
+    def stuck() -> None:
+        marker.write_text(str(os.getpid()))
+        time.sleep(60)
+
+    entry = queue.put(make_task("stuck", stuck)).entry_id
+    worker = process_worker(queue, max_concurrent_tasks=1)
+    worker.start()
+    wait_until(marker.exists, 10, "the task to start in its child")
+    pid = int(marker.read_text())
+    assert worker.stop(timeout=0.2) is False
+    assert queue.released == [entry]
+    assert entry not in queue.completed
+    wait_until(lambda: not pid_alive(pid), 10, "the child to be killed")
+
+
+def test_stop_waits_for_running_tasks_in_children_to_finish(queue, make_task) -> None:
+    entry = queue.put(make_task("short", lambda: time.sleep(0.5) or "done")).entry_id
+    worker = process_worker(queue, max_concurrent_tasks=1)
+    worker.start()
+    queue.wait_for(lambda: worker.in_flight == 1)
+    assert worker.stop(timeout=10) is True
+    assert queue.completed[entry].result == "done"
+    assert queue.released == []
+
+
+def test_a_task_timeout_stops_the_task_in_its_child(queue, make_task) -> None:
+    entry = queue.put(make_task("slow", lambda: time.sleep(30))).entry_id
+    delivery = queue.waiting[-1]
+    delivery.envelope.task.timeout = 0.3
+    with process_worker(queue, max_concurrent_tasks=1) as worker:
+        queue.wait_for(lambda: entry in queue.completed)
+    outcome = queue.completed[entry]
+    assert (outcome.success, outcome.error_type) == (False, "TaskTimeoutError")
+    assert worker.tasks_failed == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"pool": "fibers"}, "pool must be 'threads' or 'processes', got 'fibers'"),
+        ({"pool": "processes", "max_tasks_per_child": 0}, "max_tasks_per_child must be >= 1"),
+        ({"pool": "processes", "max_tasks_per_child": 2.5}, "max_tasks_per_child must be an int >= 1"),
+        ({"max_tasks_per_child": 10}, "needs pool='processes'"),
+    ],
+)
+def test_pool_settings_that_make_no_sense_are_refused(queue, options, message) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TaskWorker(queue, **options)
