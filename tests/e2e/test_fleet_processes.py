@@ -1,0 +1,125 @@
+"""``graflow-worker --pool processes`` with real worker processes and the real Redis.
+
+Tasks run in the worker's child processes: a child that dies mid-task loses nothing, a
+signed run is verified and signed in the children, and SIGTERM drains as with threads.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from graflow.core.context import ExecutionContext, TaskExecutionContext
+from graflow.core.decorators import task
+from graflow.core.engine import WorkflowEngine
+from graflow.core.workflow import workflow
+from graflow.queue import QueueBackend
+from tests.e2e.conftest import Fleet
+from tests.support.waiting import wait_until
+
+KEY = "pool-secret"
+
+
+def config_for(fleet: Fleet, **extra: Any) -> dict[str, Any]:
+    return {"redis_url": fleet.redis_url, "key_prefix": fleet.key_prefix, "visibility_timeout": 2.0, **extra}
+
+
+def squares(count: int, killer: int | None = None, marker: Path | None = None) -> ExecutionContext:
+    """A group of ``count`` tasks ``sq{n}`` returning ``(n * n, pid)``; then ``total`` sums the squares.
+
+    Task ``sq{killer}`` SIGKILLs its own process the first time it runs (``marker`` says it did).
+    """
+
+    def square(n: int) -> Any:
+        @task(f"sq{n}", inject_context=True)
+        def run(ctx: TaskExecutionContext) -> tuple[int, int]:
+            ctx.get_channel().append("started", (n, os.getpid()))
+            if n == killer and marker is not None and not marker.exists():
+                marker.write_text(str(os.getpid()))
+                os.kill(os.getpid(), signal.SIGKILL)
+            return n * n, os.getpid()
+
+        return run
+
+    @task("total", inject_context=True)
+    def total(ctx: TaskExecutionContext) -> int:
+        return sum(ctx.get_result(f"sq{n}")[0] for n in range(count))
+
+    with workflow("squares") as wf:
+        group = square(0)
+        for n in range(1, count):
+            group = group | square(n)
+        group >> total  # type: ignore[operator]
+    return wf.graph  # type: ignore[return-value]
+
+
+def run_on(fleet: Fleet, graph: Any, timeout: float = 120, **extra: Any) -> ExecutionContext:
+    context = ExecutionContext.create(
+        graph, queue_backend=QueueBackend.REDIS, channel_backend="redis", config=config_for(fleet, **extra)
+    )
+    WorkflowEngine().execute(context)
+    return context
+
+
+def test_a_task_that_sigkills_its_child_on_first_delivery_runs_again_and_every_result_is_right(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    worker = fleet.start("pool", "--pool", "processes", "--concurrency", "2")
+    marker = tmp_path / "killed"
+    context = run_on(fleet, squares(6, killer=3, marker=marker))
+
+    assert context.get_result("total") == sum(n * n for n in range(6))
+    results = {n: context.get_result(f"sq{n}") for n in range(6)}
+    assert {n: value for n, (value, _) in results.items()} == {n: n * n for n in range(6)}
+    killed_pid = int(marker.read_text())
+    assert results[3][1] != killed_pid  # the second run was in the child that replaced it
+    assert [n for n, _ in context.channel.get("started")].count(3) == 2
+    assert {pid for _, pid in results.values()}.isdisjoint({worker.pid})
+    assert worker.process.poll() is None  # the worker itself lived on
+    log = worker.log()
+    assert '"event": "task_process_died"' in log
+    assert "killed by SIGKILL" in log
+    assert '"reason": "process_died"' in log
+
+
+def test_a_signed_run_is_verified_and_signed_in_the_children(fleet: Fleet) -> None:
+    fleet.start("sealed-pool", "--pool", "processes", "--concurrency", "2", "--secret-key", KEY)
+    context = run_on(fleet, squares(4), secret_key=KEY)
+    # total read its predecessors' results and each square wrote to the channel in a child:
+    # both are sealed in Redis and only open with the key the worker handed its children.
+    assert context.get_result("total") == 0 + 1 + 4 + 9
+    assert sorted(n for n, _ in context.channel.get("started")) == [0, 1, 2, 3]
+
+
+def test_sigterm_lets_a_task_in_a_child_finish_and_counts_it(fleet: Fleet) -> None:
+    worker = fleet.start("draining-pool", "--pool", "processes", "--concurrency", "1")
+    with workflow("drain") as wf:
+
+        @task("slow")
+        def slow() -> int:
+            import time
+
+            time.sleep(2.0)
+            return os.getpid()
+
+    done: dict[str, ExecutionContext] = {}
+    driver = threading.Thread(target=lambda: done.update(context=run_on(fleet, wf.graph)), daemon=True)
+    driver.start()
+    wait_until(lambda: _running(fleet, "draining-pool"), 30, "the task to start in a child")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    driver.join(60)
+    child = done["context"].get_result("slow")
+    assert child != worker.pid  # it ran in a child, and once: finished there, not handed back
+    log = worker.log()
+    assert '"drained": true' in log
+    assert '"tasks_processed": 1' in log
+    assert '"event": "task_released"' not in log
+
+
+def _running(fleet: Fleet, worker_id: str) -> bool:
+    """Whether ``worker_id``'s last heartbeat reports a running task."""
+    return any(w.get("running") for w in fleet.queue().workers() if w.get("worker_id") == worker_id)
