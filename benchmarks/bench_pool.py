@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench_distributed import stop_processes, wait_for  # this folder is sys.path[0] when run as a script
 
 POOLS = ("threads", "processes")
 
@@ -58,14 +59,6 @@ def _timed(work: Callable[[], int]) -> float:
     started = time.perf_counter()
     work()
     return time.perf_counter() - started
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def start_worker(args: argparse.Namespace, pool: str, prefix: str, logs: Path) -> subprocess.Popen[bytes]:
@@ -134,12 +127,7 @@ def one_round(args: argparse.Namespace, pool: str, loops: int, logs: Path) -> fl
         run_group(config, 2 * args.concurrency, loops)  # warm-up: children up, connections open
         return run_group(config, args.tasks, loops)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(5)
+        stop_processes([worker], timeout=30)
         keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
         if keys:
             client.delete(*keys)
@@ -151,6 +139,7 @@ def main() -> int:
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--task-ms", type=float, default=30.0, help="CPU time of one task (default 30)")
+    parser.add_argument("--loops", type=int, help="loop length of a task (default: calibrated to --task-ms)")
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json-out", type=Path)
@@ -159,7 +148,7 @@ def main() -> int:
     import logging
 
     logging.disable(logging.CRITICAL)
-    loops = calibrate(args.task_ms)
+    loops = args.loops or calibrate(args.task_ms)
     task_ms = min(_timed(cpu_task(1, loops)) for _ in range(5)) * 1000
     logs = Path(tempfile.mkdtemp(prefix="bench-pool-"))
     samples: dict[str, list[float]] = {pool: [] for pool in POOLS}

@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from graflow.core.context import ExecutionContext, TaskExecutionContext
 from graflow.core.decorators import task
 from graflow.core.engine import WorkflowEngine
@@ -123,3 +125,21 @@ def test_sigterm_lets_a_task_in_a_child_finish_and_counts_it(fleet: Fleet) -> No
 def _running(fleet: Fleet, worker_id: str) -> bool:
     """Whether ``worker_id``'s last heartbeat reports a running task."""
     return any(w.get("running") for w in fleet.queue().workers() if w.get("worker_id") == worker_id)
+
+
+def test_a_task_that_kills_every_child_it_runs_in_fails_its_run_once_its_deliveries_run_out(
+    fleet: Fleet,
+) -> None:
+    worker = fleet.start("poisoned-pool", "--pool", "processes", "--concurrency", "1")
+    with workflow("poison") as wf:
+
+        @task("poison")
+        def poison() -> None:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    with pytest.raises(Exception) as failure:
+        run_on(fleet, wf.graph)
+    assert "delivered 11 times without completing" in str(failure.value)
+    assert worker.log().count('"event": "task_process_died"') == 10
+    assert worker.process.poll() is None
+    assert fleet.queue().dead_letters()[0]["task"] == "poison"
