@@ -7,6 +7,7 @@ as it does for tasks that came from a driver.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 
 from graflow.exceptions import ConfigError
+from graflow.remote.envelope import TaskEnvelope
+from graflow_redis.stub import StubConsumer
 from graflow_worker import TaskWorker
 from tests.support.waiting import wait_until
 
@@ -75,6 +78,30 @@ def test_a_child_that_dies_mid_task_hands_the_task_back_and_is_replaced(queue, m
     assert doomed.entry_id not in queue.completed
     assert queue.completed[after.entry_id].result[0] == "still served"
     assert (worker.tasks_processed, worker.in_flight) == (1, 0)
+
+
+def test_on_a_queue_that_redelivers_a_task_whose_child_died_completes_with_the_right_result(
+    make_task, tmp_path: Path
+) -> None:
+    marker = tmp_path / "died-once"
+
+    def dies_once(n: int) -> Any:
+        def run() -> int:
+            if n == 2 and not marker.exists():
+                marker.touch()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return n * 10
+
+        return run
+
+    stub = StubConsumer()
+    uids = {stub.put(TaskEnvelope(make_task(f"t{n}", dies_once(n)), "run-1", "unit")): n for n in range(5)}
+    with process_worker(stub, max_concurrent_tasks=2) as worker:
+        outcomes = stub.join(timeout=30)
+        wait_until(lambda: worker.tasks_processed == 5, 10, "every task to be counted")
+    assert {uids[uid]: outcome.result for uid, outcome in outcomes.items()} == {n: n * 10 for n in range(5)}
+    assert marker.exists()
+    assert (worker.tasks_succeeded, worker.tasks_failed) == (5, 0)
 
 
 def test_max_tasks_per_child_replaces_a_child_after_that_many_tasks(queue, make_task) -> None:

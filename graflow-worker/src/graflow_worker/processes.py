@@ -34,6 +34,7 @@ import itertools
 import multiprocessing
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
@@ -57,6 +58,8 @@ __all__ = ["ProcessPool"]
 
 #: What the fork server imports before it forks children.
 _PRELOAD: Final = "graflow_worker._preload"
+#: Seconds a pool thread waits after failing to start a child, before its slot is free again.
+RESPAWN_PAUSE: Final = 1.0
 
 
 class ProcessPool(TaskPool):
@@ -78,8 +81,9 @@ class ProcessPool(TaskPool):
         self.max_tasks_per_child = max_tasks_per_child
         self._release = release
         self._context = _context()
-        #: Children waiting for an envelope; there are always ``size`` children in all.
-        self._idle: queue.SimpleQueue[Child] = queue.SimpleQueue()
+        #: Children waiting for an envelope, one per pool thread that is not running one
+        #: (``None``: a child that could not be started yet; the next task tries again).
+        self._idle: queue.SimpleQueue[Child | None] = queue.SimpleQueue()
         self._children: set[Child] = set()
         self._lock = threading.Lock()
         self._closing = False
@@ -117,7 +121,9 @@ class ProcessPool(TaskPool):
 
     def _outcome(self, delivery: Delivery) -> TaskOutcome | None:
         payload = dumps_envelope(delivery.envelope, self._by_value)
-        child = self._idle.get()
+        child = self._idle.get() or self._respawn(delivery)
+        if child is None:
+            return None
         try:
             answer = child.run(payload)
         except ChildLost as lost:
@@ -132,6 +138,10 @@ class ProcessPool(TaskPool):
                 )
                 self._release(delivery, "process_died")
             return None
+        except BaseException:  # the pipe is in an unknown state: never reuse this child
+            child.kill()
+            self._replace(child)
+            raise
         if self.max_tasks_per_child is not None and child.tasks >= self.max_tasks_per_child:
             child.stop()
             self._replace(child)
@@ -140,12 +150,38 @@ class ProcessPool(TaskPool):
         outcome: TaskOutcome = loads(answer)
         return outcome
 
+    def _respawn(self, delivery: Delivery) -> Child | None:
+        """A child in place of one that could not be started earlier; ``None`` (task handed back) if none can."""
+        try:
+            return self._spawn()
+        except Exception as exc:
+            self._idle.put(None)
+            self._log.error(
+                "pool_process_start_failed",
+                task_id=delivery.envelope.task_id,
+                error=f"{type(exc).__name__}: {exc}",
+                retry_in=RESPAWN_PAUSE,
+            )
+            self._release(delivery, "no_process")
+            time.sleep(RESPAWN_PAUSE)  # holding the slot a moment keeps this from spinning
+            return None
+
     def _replace(self, child: Child) -> None:
-        """Forget ``child`` and, unless the pool is closing, make a fresh one idle in its place."""
+        """Forget ``child`` and, unless the pool is closing, make a fresh one idle in its place.
+
+        A fresh child that cannot be started now (out of memory, a process limit) is left to
+        the next task that needs it (:meth:`_respawn`).
+        """
         with self._lock:
             self._children.discard(child)
-        if not self._closing:
-            self._idle.put(self._spawn())
+        if self._closing:
+            return
+        fresh: Child | None = None
+        try:
+            fresh = self._spawn()
+        except Exception as exc:
+            self._log.warning("pool_process_start_failed", error=f"{type(exc).__name__}: {exc}")
+        self._idle.put(fresh)
 
     def _spawn(self) -> Child:
         assert self._handover is not None, "start() hands the worker's clients to children"
