@@ -7,7 +7,9 @@ Each round starts one worker, ``graflow-worker --pool threads|processes --concur
 (the pools take turns, threads first in odd rounds and processes first in even ones, so a
 slow stretch of the shared machine hits both), runs a few warm-up tasks, then times one
 parallel group of ``--tasks`` tasks sent to the fleet (``CoordinationBackend.REDIS``),
-from ``execute()`` to the last result, and stops the worker.
+from ``execute()`` to the last result, and stops the worker. It reports the median time of
+each pool, their ratio, and the ratio within each round (a threads run and a processes run
+back to back), which a load that comes and goes on a shared machine distorts less.
 
 Every task is a closure over its own ``n``: a pure-Python loop summing ``i * n`` whose
 length is calibrated here, once, to take ``--task-ms`` on this machine. Its result is
@@ -152,12 +154,17 @@ def main() -> int:
     task_ms = min(_timed(cpu_task(1, loops)) for _ in range(5)) * 1000
     logs = Path(tempfile.mkdtemp(prefix="bench-pool-"))
     samples: dict[str, list[float]] = {pool: [] for pool in POOLS}
+    loads: list[float] = []
     for index in range(args.rounds):
         for pool in POOLS if index % 2 == 0 else reversed(POOLS):
             samples[pool].append(one_round(args, pool, loops, logs))
             print(f"round {index + 1} {pool:9s} {samples[pool][-1]:.2f} s", file=sys.stderr)
+        loads.append(os.getloadavg()[0])
 
     medians = {pool: statistics.median(values) for pool, values in samples.items()}
+    # Each round's two runs are minutes apart at most: their ratio cancels a slow change of
+    # load on a shared machine better than the ratio of medians does.
+    paired = [t / p for t, p in zip(samples["threads"], samples["processes"], strict=True)]
     report = {
         "tasks": args.tasks,
         "concurrency": args.concurrency,
@@ -167,6 +174,9 @@ def main() -> int:
         "seconds": {pool: [round(s, 3) for s in values] for pool, values in samples.items()},
         "median_seconds": {pool: round(m, 3) for pool, m in medians.items()},
         "speedup": round(medians["threads"] / medians["processes"], 2),
+        "paired_speedups": [round(r, 2) for r in paired],
+        "paired_speedup_median": round(statistics.median(paired), 2),
+        "load_average_after_each_round": [round(x, 2) for x in loads],
         "serial_seconds": round(args.tasks * task_ms / 1000, 2),
     }
     print(f"\n{args.tasks} tasks of {task_ms:.1f} ms on one worker, concurrency {args.concurrency}:")
@@ -175,6 +185,7 @@ def main() -> int:
         shown = ", ".join(f"{s:.2f}" for s in samples[pool])
         print(f"{pool:10s} {medians[pool]:7.2f}s  {shown}")
     print(f"processes are {report['speedup']}x faster than threads (goal >= 1.7x on 2 cores)")
+    print(f"round by round: {report['paired_speedups']}, median {report['paired_speedup_median']}x")
     print(json.dumps(report))
     if args.json_out:
         args.json_out.write_text(json.dumps(report, indent=2))
