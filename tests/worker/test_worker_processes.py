@@ -6,8 +6,11 @@ as it does for tasks that came from a driver.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -152,6 +155,52 @@ def test_a_task_timeout_stops_the_task_in_its_child(queue, make_task) -> None:
     outcome = queue.completed[entry]
     assert (outcome.success, outcome.error_type) == (False, "TaskTimeoutError")
     assert worker.tasks_failed == 1
+
+
+def test_a_task_in_a_child_may_start_processes_of_its_own(queue, make_task) -> None:
+    def fan_out() -> int:
+        helper = multiprocessing.get_context("fork").Process(target=os._exit, args=(5,))
+        helper.start()
+        helper.join()
+        return helper.exitcode
+
+    entry = queue.put(make_task("fan_out", fan_out)).entry_id
+    with process_worker(queue, max_concurrent_tasks=1):
+        queue.wait_for(lambda: entry in queue.completed)
+    outcome = queue.completed[entry]
+    assert (outcome.success, outcome.result, outcome.error_message) == (True, 5, None)
+
+
+FORGETFUL = """
+import os
+from graflow.core.task import TaskWrapper
+from graflow.core.workflow import workflow
+from graflow.remote.envelope import TaskEnvelope
+from graflow_redis.stub import StubConsumer
+from graflow_worker import TaskWorker
+
+if __name__ == "__main__":
+    stub = StubConsumer()
+    with workflow("w"):
+        uid = stub.put(TaskEnvelope(TaskWrapper("t", os.getpid), "run", "w"))
+    worker = TaskWorker(stub, worker_id="forgetful", pool="processes", max_concurrent_tasks=2)
+    worker.start()
+    print("child", stub.outcome(uid, timeout=20).result, flush=True)
+    # the interpreter exits with the worker still running: no stop()
+"""
+
+
+def test_an_interpreter_that_never_stops_its_worker_exits_and_takes_the_children_with_it(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "forgetful.py"
+    script.write_text(FORGETFUL)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    child = int(next(line for line in done.stdout.splitlines() if line.startswith("child ")).split()[1])
+    wait_until(lambda: not pid_alive(child), 10, "the child to be gone")
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,10 @@ exit. One envelope at a time: the child runs its task on its main thread, so a t
 A child that dies mid-task (killed, ``os._exit``, a crash in C code) closes its end of the
 pipe, so :meth:`Child.run` raises :class:`ChildLost` instead of waiting forever.
 
+A child is not a daemon process, so a task may start processes of its own (a
+``ProcessPoolExecutor``) as it could on a thread; :class:`~graflow_worker.processes.ProcessPool`
+kills its children itself when the worker stops or its interpreter exits.
+
 A child ignores SIGINT and SIGTERM: Ctrl-C in a terminal reaches the whole process group,
 and a worker that drains must not see its tasks aborted under it. The worker stops its
 children itself, and a child whose worker vanished (SIGKILL) exits within a second, even
@@ -48,7 +52,7 @@ class Child:
     def __init__(self, context: BaseContext, parent: Handover, name: str) -> None:
         ours, theirs = context.Pipe(duplex=True)
         self.process = context.Process(  # type: ignore[attr-defined]
-            target=serve, args=(theirs, parent, os.getpid()), name=name, daemon=True
+            target=serve, args=(theirs, parent, os.getpid()), name=name, daemon=False
         )
         self.process.start()
         theirs.close()  # else the pipe stays open when the child dies, and run() would wait forever

@@ -42,6 +42,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from multiprocessing.util import Finalize
 from typing import TYPE_CHECKING, Final
 
 from graflow.remote.codec import ByValue, dumps_envelope, loads
@@ -101,6 +102,9 @@ class ProcessPool(TaskPool):
 
     def start(self) -> None:
         self._handover = handover()
+        # Children are not daemons (their tasks may start processes), so multiprocessing
+        # would wait for them at exit: a worker that was never stopped kills them first.
+        Finalize(self, _kill_all, args=(self._children, self._lock), exitpriority=10)
         for _ in range(self.size):
             self._idle.put(self._spawn())
         super().start()
@@ -113,15 +117,13 @@ class ProcessPool(TaskPool):
         """
         self._closing = True
         super().shutdown()
-        with self._lock:
-            children = list(self._children)
-        for child in children:
-            child.kill()
+        _kill_all(self._children, self._lock)
 
     def join(self, timeout: float) -> None:
         super().join(timeout)
         with self._lock:
-            children, self._children = list(self._children), set()
+            children = list(self._children)
+            self._children.clear()
         for child in children:
             child.process.join(timeout)
 
@@ -195,6 +197,14 @@ class ProcessPool(TaskPool):
         with self._lock:
             self._children.add(child)
         return child
+
+
+def _kill_all(children: set[Child], lock: threading.Lock) -> None:
+    """End every child in ``children`` now (a function of its arguments only: it is also a finalizer)."""
+    with lock:
+        doomed = list(children)
+    for child in doomed:
+        child.kill()
 
 
 def _context() -> BaseContext:
