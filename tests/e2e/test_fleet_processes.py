@@ -143,3 +143,17 @@ def test_a_task_that_kills_every_child_it_runs_in_fails_its_run_once_its_deliver
     assert worker.log().count('"event": "task_process_died"') == 10
     assert worker.process.poll() is None
     assert fleet.queue().dead_letters()[0]["task"] == "poison"
+
+
+def test_max_tasks_per_child_gives_a_real_worker_a_fresh_child_every_n_tasks(fleet: Fleet) -> None:
+    worker = fleet.start(
+        "recycling", "--pool", "processes", "--concurrency", "1", "--max-tasks-per-child", "2"
+    )
+    with workflow("recycle") as wf:
+        chain = [task(f"step{n}")(os.getpid) for n in range(6)]
+        for before, after in zip(chain, chain[1:], strict=False):
+            before >> after  # type: ignore[operator]
+    context = run_on(fleet, wf.graph)
+    pids = [context.get_result(f"step{n}") for n in range(6)]
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4] == pids[5]
+    assert len(set(pids)) == 3 and worker.pid not in pids
