@@ -85,17 +85,24 @@ class Child:
         return f"exited with status {code}"
 
     def stop(self) -> None:
-        """Ask an idle child to exit (it finishes nothing: it holds nothing)."""
+        """Ask an idle child to exit (it finishes nothing: it holds nothing), and close the pipe."""
         try:
             self._conn.send_bytes(b"")
         except OSError:
             pass  # already gone
-        self._conn.close()
+        self.close()
 
     def kill(self) -> None:
-        """End the child now, whatever it runs."""
+        """End the child now, whatever it runs (from any thread).
+
+        The pipe stays open: a pool thread may be reading it, and sees it end as the child
+        dies. Whoever holds the child closes it (:meth:`close`).
+        """
         if self.process.exitcode is None:
             self.process.kill()
+
+    def close(self) -> None:
+        """Close the worker's end of the pipe (by the thread that holds the child)."""
         self._conn.close()
 
 

@@ -124,8 +124,9 @@ class ProcessPool(TaskPool):
         with self._lock:
             children = list(self._children)
             self._children.clear()
-        for child in children:
+        for child in children:  # idle ones: the threads that could read their pipes are gone
             child.process.join(timeout)
+            child.close()
 
     def _outcome(self, delivery: Delivery) -> TaskOutcome | None:
         payload = dumps_envelope(delivery.envelope, self._by_value)
@@ -180,6 +181,7 @@ class ProcessPool(TaskPool):
         A fresh child that cannot be started now (out of memory, a process limit) is left to
         the next task that needs it (:meth:`_respawn`).
         """
+        child.close()
         with self._lock:
             self._children.discard(child)
         if self._closing:
