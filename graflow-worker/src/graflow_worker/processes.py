@@ -136,6 +136,7 @@ class ProcessPool(TaskPool):
         try:
             answer = child.run(payload)
         except ChildLost as lost:
+            child.kill()  # it is dead, or its pipe is: either way it serves no more
             self._replace(child)
             if not self._closing:  # at shutdown the worker has handed it back already
                 self._log.warning(
