@@ -216,8 +216,9 @@ class TaskWorker:
         """Take no new work, let running tasks finish, hand back the rest; True when all finished.
 
         ``timeout`` defaults to ``graceful_shutdown_timeout``. Tasks still running when it
-        expires are released to the queue (another worker takes them at once); their
-        threads cannot be stopped, so a process that must exit does so without them.
+        expires are released to the queue (another worker takes them at once). With
+        ``pool="processes"`` their children are killed; threads cannot be stopped, so a
+        process that must exit does so without them.
         """
         if self.started_at is None or self._stopped.is_set():
             return True
