@@ -6,6 +6,7 @@ signed run is verified and signed in the children, and SIGTERM drains as with th
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -157,3 +158,30 @@ def test_max_tasks_per_child_gives_a_real_worker_a_fresh_child_every_n_tasks(fle
     pids = [context.get_result(f"step{n}") for n in range(6)]
     assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4] == pids[5]
     assert len(set(pids)) == 3 and worker.pid not in pids
+
+
+def test_a_child_logs_as_its_worker_does_and_does_not_repeat_its_warnings(fleet: Fleet) -> None:
+    worker = fleet.start(
+        "logging-pool", "--pool", "processes", "--concurrency", "2", "--max-tasks-per-child", "1"
+    )
+    with workflow("logs") as wf:
+
+        @task("speak")
+        def speak() -> str:
+            import logging
+
+            logging.getLogger("user.code").warning("said in a child")
+            return "spoken"
+
+        @task("again")
+        def again() -> str:
+            return "again"
+
+        speak >> again  # type: ignore[operator]
+
+    assert run_on(fleet, wf.graph).get_result("speak") == "spoken"
+    lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    said = [line for line in lines if line.get("event") == "said in a child"]
+    assert [(line["logger"], line["level"]) for line in said] == [("user.code", "warning")]
+    assert len([line for line in lines if line.get("event") == "redis_unsigned"]) == 1  # the worker's own
+    assert all(line.startswith("{") for line in worker.log().splitlines())

@@ -14,7 +14,7 @@ import redis
 from graflow_redis.connection import client_from_config, register_client
 from graflow_redis.handover import Handover, adopt, handover
 from graflow_redis.signing import Purpose, Sealer, Slot
-from graflow_redis.trust import register_sealer, trust_options
+from graflow_redis.trust import register_sealer, trust_options, unsigned_warnings
 
 SLOT = Slot(Purpose.CHANNEL, "handover-test", "run-1", "key")
 
@@ -57,3 +57,8 @@ def test_a_handover_shows_names_but_never_keys_or_urls() -> None:
 def test_a_sealer_still_refuses_to_be_pickled() -> None:
     with pytest.raises(TypeError, match="never travels"):
         pickle.dumps(Sealer(["k"]))
+
+
+def test_a_child_does_not_repeat_a_warning_its_parent_gave() -> None:
+    adopt(Handover(clients={}, sealers={}, warned=frozenset({"redis at 127.0.0.9:1"})))
+    assert "redis at 127.0.0.9:1" in unsigned_warnings()

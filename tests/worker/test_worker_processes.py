@@ -6,6 +6,7 @@ as it does for tasks that came from a driver.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -107,6 +108,15 @@ def test_on_a_queue_that_redelivers_a_task_whose_child_died_completes_with_the_r
     assert (worker.tasks_succeeded, worker.tasks_failed) == (5, 0)
 
 
+def test_child_setup_runs_in_every_child_before_its_first_task(queue, make_task) -> None:
+    entries = [queue.put(make_task(f"limit{n}", sys.getrecursionlimit)).entry_id for n in range(3)]
+    setup = functools.partial(sys.setrecursionlimit, 4321)  # process-local, so it shows where it ran
+    with process_worker(queue, max_concurrent_tasks=2, max_tasks_per_child=1, child_setup=setup):
+        queue.wait_for(lambda: len(queue.completed) == 3)
+    assert [queue.completed[entry].result for entry in entries] == [4321, 4321, 4321]
+    assert sys.getrecursionlimit() != 4321
+
+
 def test_max_tasks_per_child_replaces_a_child_after_that_many_tasks(queue, make_task) -> None:
     entries = [queue.put(make_task(f"pid{n}", os.getpid)).entry_id for n in range(5)]
     with process_worker(queue, max_concurrent_tasks=1, max_tasks_per_child=2):
@@ -173,6 +183,7 @@ def test_a_task_in_a_child_may_start_processes_of_its_own(queue, make_task) -> N
 
 FORGETFUL = """
 import os
+import sys
 from graflow.core.task import TaskWrapper
 from graflow.core.workflow import workflow
 from graflow.remote.envelope import TaskEnvelope
@@ -185,7 +196,8 @@ if __name__ == "__main__":
         uid = stub.put(TaskEnvelope(TaskWrapper("t", os.getpid), "run", "w"))
     worker = TaskWorker(stub, worker_id="forgetful", pool="processes", max_concurrent_tasks=2)
     worker.start()
-    print("child", stub.outcome(uid, timeout=20).result, flush=True)
+    with open(sys.argv[1], "w") as out:  # not stdout: the worker's log lines go there too
+        out.write(str(stub.outcome(uid, timeout=20).result))
     # the interpreter exits with the worker still running: no stop()
 """
 
@@ -195,11 +207,12 @@ def test_an_interpreter_that_never_stops_its_worker_exits_and_takes_the_children
 ) -> None:
     script = tmp_path / "forgetful.py"
     script.write_text(FORGETFUL)
+    pid_file = tmp_path / "child.pid"
     done = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [sys.executable, str(script), str(pid_file)], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    child = int(next(line for line in done.stdout.splitlines() if line.startswith("child ")).split()[1])
+    child = int(pid_file.read_text())
     wait_until(lambda: not pid_alive(child), 10, "the child to be gone")
 
 
@@ -210,6 +223,7 @@ def test_an_interpreter_that_never_stops_its_worker_exits_and_takes_the_children
         ({"pool": "processes", "max_tasks_per_child": 0}, "max_tasks_per_child must be >= 1"),
         ({"pool": "processes", "max_tasks_per_child": 2.5}, "max_tasks_per_child must be an int >= 1"),
         ({"max_tasks_per_child": 10}, "needs pool='processes'"),
+        ({"child_setup": print}, "child_setup runs in child processes, so it needs pool='processes'"),
     ],
 )
 def test_pool_settings_that_make_no_sense_are_refused(queue, options, message) -> None:

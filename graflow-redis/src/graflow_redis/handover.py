@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from graflow_redis.connection import register_client, registered_clients, shared_client, url_of
 from graflow_redis.signing import Sealer
-from graflow_redis.trust import register_sealer, registered_sealers
+from graflow_redis.trust import assume_warned, register_sealer, registered_sealers, unsigned_warnings
 
 __all__ = ["Handover", "adopt", "handover"]
 
@@ -28,6 +28,8 @@ class Handover:
 
     clients: dict[str, str]
     sealers: dict[str, tuple[bytes, ...]]
+    #: Servers this process warned it reads unsigned: a child need not say it again.
+    warned: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:  # URLs may hold passwords, sealers hold keys: show names only
         return f"<Handover clients={sorted(self.clients)} sealers={sorted(self.sealers)}>"
@@ -38,6 +40,7 @@ def handover() -> Handover:
     return Handover(
         clients={ref: url_of(client) for ref, client in registered_clients().items()},
         sealers={ref: sealer.keys_for_child_process() for ref, sealer in registered_sealers().items()},
+        warned=unsigned_warnings(),
     )
 
 
@@ -47,6 +50,7 @@ def adopt(parent: Handover) -> list[object]:
     The registries hold their objects weakly, so a name resolves only while the returned
     list does.
     """
+    assume_warned(parent.warned)
     kept: list[object] = []
     for ref, url in parent.clients.items():
         client = shared_client(url)

@@ -25,6 +25,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Final
 
@@ -49,10 +50,12 @@ class ChildLost(Exception):
 class Child:
     """The worker's handle on one pool process; used by one pool thread at a time."""
 
-    def __init__(self, context: BaseContext, parent: Handover, name: str) -> None:
+    def __init__(
+        self, context: BaseContext, parent: Handover, name: str, setup: Callable[[], object] | None = None
+    ) -> None:
         ours, theirs = context.Pipe(duplex=True)
         self.process = context.Process(  # type: ignore[attr-defined]
-            target=serve, args=(theirs, parent, os.getpid()), name=name, daemon=False
+            target=serve, args=(theirs, parent, os.getpid(), setup), name=name, daemon=False
         )
         self.process.start()
         theirs.close()  # else the pipe stays open when the child dies, and run() would wait forever
@@ -106,10 +109,17 @@ class Child:
         self._conn.close()
 
 
-def serve(conn: Connection, parent: Handover, worker_pid: int) -> None:
-    """The child's loop: envelope bytes in, outcome bytes out, until told to stop or orphaned."""
+def serve(
+    conn: Connection, parent: Handover, worker_pid: int, setup: Callable[[], object] | None = None
+) -> None:
+    """The child's loop: envelope bytes in, outcome bytes out, until told to stop or orphaned.
+
+    ``setup`` runs first (the worker's logging settings, say: a child starts without them).
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if setup is not None:
+        setup()
     kept = adopt(parent)  # noqa: F841 - the worker's clients and sealers, registered while this runs
     threading.Thread(target=_exit_when_orphaned, args=(worker_pid,), daemon=True).start()
     while True:

@@ -15,6 +15,7 @@ signal exits at once (status 1), handing running tasks back first.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -157,6 +158,12 @@ def run(args: argparse.Namespace) -> int:
             observers=observers,
             pool=args.pool,
             max_tasks_per_child=args.max_tasks_per_child,
+            # Children log as this process does (a child starts with logging unconfigured).
+            child_setup=(
+                functools.partial(configure_logging, args.log_level, args.log_format)
+                if args.pool == "processes"
+                else None
+            ),
         )
     except ConfigError as exc:  # settings that do not go together (--max-tasks-per-child with threads)
         sys.stderr.write(f"graflow-worker: error: {exc}\n")

@@ -77,6 +77,7 @@ class ProcessPool(TaskPool):
         size: int,
         *,
         max_tasks_per_child: int | None,
+        child_setup: Callable[[], object] | None = None,
         release: Callable[[Delivery, str], None],
         completer: Completer,
         slots: Slots,
@@ -86,6 +87,8 @@ class ProcessPool(TaskPool):
         super().__init__(size, completer=completer, slots=slots, notifier=notifier, log=log)
         #: Envelopes a child runs before it is replaced by a fresh one (``None``: no limit).
         self.max_tasks_per_child = max_tasks_per_child
+        #: Called in each child before its first task (picklable: it travels to the child).
+        self.child_setup = child_setup
         self._release = release
         self._context = _context()
         #: Children waiting for an envelope, one per pool thread that is not running one
@@ -196,7 +199,7 @@ class ProcessPool(TaskPool):
 
     def _spawn(self) -> Child:
         assert self._handover is not None, "start() hands the worker's clients to children"
-        child = Child(self._context, self._handover, f"graflow-pool-{next(self._names)}")
+        child = Child(self._context, self._handover, f"graflow-pool-{next(self._names)}", self.child_setup)
         with self._lock:
             self._children.add(child)
         return child

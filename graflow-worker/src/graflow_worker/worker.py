@@ -31,7 +31,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -72,8 +72,9 @@ class TaskWorker:
     """A worker of the fleet: runs up to ``max_concurrent_tasks`` tasks at once.
 
     ``pool="processes"`` runs them in as many child processes (for CPU-bound Python), each
-    replaced after ``max_tasks_per_child`` tasks when that is set; see
-    :mod:`graflow_worker.processes`.
+    replaced after ``max_tasks_per_child`` tasks when that is set, and each calling
+    ``child_setup`` (a picklable callable, e.g. what configures logging) before its first
+    task; see :mod:`graflow_worker.processes`.
 
     ::
 
@@ -99,6 +100,7 @@ class TaskWorker:
         observers: Iterable[WorkerObserver] = (),
         pool: PoolKind = "threads",
         max_tasks_per_child: int | None = None,
+        child_setup: Callable[[], object] | None = None,
     ) -> None:
         if isinstance(max_concurrent_tasks, bool) or not isinstance(max_concurrent_tasks, int):
             raise ConfigError(f"max_concurrent_tasks must be an int >= 1, got {max_concurrent_tasks!r}")
@@ -111,6 +113,8 @@ class TaskWorker:
         if heartbeat_interval <= 0 or fetch_block <= 0:
             raise ConfigError("heartbeat_interval and fetch_block must be > 0 seconds")
         check_pool(pool, max_tasks_per_child)
+        if child_setup is not None and pool != "processes":
+            raise ConfigError("child_setup runs in child processes, so it needs pool='processes'")
         self.queue = queue
         self.worker_id = worker_id or default_worker_id()
         self.max_concurrent_tasks = max_concurrent_tasks
@@ -148,6 +152,7 @@ class TaskWorker:
             ProcessPool(
                 max_concurrent_tasks,
                 max_tasks_per_child=max_tasks_per_child,
+                child_setup=child_setup,
                 release=self._release,
                 completer=self._completer,
                 slots=self._slots,
