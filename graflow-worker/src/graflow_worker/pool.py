@@ -32,10 +32,12 @@ if TYPE_CHECKING:
 __all__ = ["TaskPool", "check_pool"]
 
 
-def check_pool(pool: object, max_tasks_per_child: object) -> None:
-    """:class:`~graflow.exceptions.ConfigError` unless ``pool`` and ``max_tasks_per_child`` make sense together."""
+def check_pool(pool: object, max_tasks_per_child: object, child_setup: object = None) -> None:
+    """:class:`~graflow.exceptions.ConfigError` unless a worker's pool settings make sense together."""
     if pool not in POOL_KINDS:
         raise ConfigError(f"pool must be 'threads' or 'processes', got {pool!r}")
+    if child_setup is not None and pool != "processes":
+        raise ConfigError("child_setup runs in child processes, so it needs pool='processes'")
     if max_tasks_per_child is None:
         return
     if isinstance(max_tasks_per_child, bool) or not isinstance(max_tasks_per_child, int):

@@ -112,9 +112,7 @@ class TaskWorker:
             )
         if heartbeat_interval <= 0 or fetch_block <= 0:
             raise ConfigError("heartbeat_interval and fetch_block must be > 0 seconds")
-        check_pool(pool, max_tasks_per_child)
-        if child_setup is not None and pool != "processes":
-            raise ConfigError("child_setup runs in child processes, so it needs pool='processes'")
+        check_pool(pool, max_tasks_per_child, child_setup)
         self.queue = queue
         self.worker_id = worker_id or default_worker_id()
         self.max_concurrent_tasks = max_concurrent_tasks
