@@ -21,6 +21,7 @@ from graflow.core.engine import WorkflowEngine
 from graflow.core.workflow import workflow
 from graflow.queue import QueueBackend
 from tests.e2e.conftest import Fleet
+from tests.support.processes import pid_alive
 from tests.support.waiting import wait_until
 
 KEY = "pool-secret"
@@ -185,3 +186,31 @@ def test_a_child_logs_as_its_worker_does_and_does_not_repeat_its_warnings(fleet:
     assert [(line["logger"], line["level"]) for line in said] == [("user.code", "warning")]
     assert len([line for line in lines if line.get("event") == "redis_unsigned"]) == 1  # the worker's own
     assert all(line.startswith("{") for line in worker.log().splitlines())
+
+
+def test_sigterm_hands_back_a_task_that_outlives_the_timeout_and_kills_its_child(fleet: Fleet) -> None:
+    first = fleet.start("impatient-pool", "--pool", "processes", "--graceful-shutdown-timeout", "0.5")
+    with workflow("handback") as wf:
+
+        @task("long", inject_context=True)
+        def long(ctx: TaskExecutionContext) -> int:
+            import time
+
+            ctx.get_channel().append("started", os.getpid())
+            time.sleep(4.0)
+            return os.getpid()
+
+    done: dict[str, ExecutionContext] = {}
+    driver = threading.Thread(target=lambda: done.update(context=run_on(fleet, wf.graph)), daemon=True)
+    driver.start()
+    wait_until(lambda: _running(fleet, "impatient-pool"), 30, "the task to start in a child")
+    second = fleet.start("taker", "--pool", "processes")
+    first.signal(signal.SIGTERM)
+    assert first.wait(30) == 0
+    driver.join(60)
+    context = done["context"]
+    first_child, second_child = context.channel.get("started")
+    assert context.get_result("long") == second_child != first_child
+    assert not pid_alive(first_child)  # killed at the hand-back, not left running beside the taker's run
+    assert '"reason": "graceful_shutdown_timeout"' in first.log()
+    assert second.process.poll() is None

@@ -22,6 +22,7 @@ from graflow.exceptions import ConfigError
 from graflow.remote.envelope import TaskEnvelope
 from graflow_redis.stub import StubConsumer
 from graflow_worker import TaskWorker
+from tests.support.processes import pid_alive
 from tests.support.waiting import wait_until
 
 
@@ -31,14 +32,6 @@ def process_worker(queue: Any, **options: Any) -> TaskWorker:
     options.setdefault("fetch_block", 0.05)
     options.setdefault("pool", "processes")
     return TaskWorker(queue, **options)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_tasks_run_in_child_processes_and_their_results_come_back(queue, make_task) -> None:
