@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,14 +110,10 @@ def test_sigterm_lets_a_task_in_a_child_finish_and_counts_it(fleet: Fleet) -> No
             time.sleep(2.0)
             return os.getpid()
 
-    done: dict[str, ExecutionContext] = {}
-    driver = threading.Thread(target=lambda: done.update(context=run_on(fleet, wf.graph)), daemon=True)
-    driver.start()
-    wait_until(lambda: _running(fleet, "draining-pool"), 30, "the task to start in a child")
+    finish = run_in_background(fleet, wf.graph, running_on="draining-pool")
     worker.signal(signal.SIGTERM)
     assert worker.wait(30) == 0
-    driver.join(60)
-    child = done["context"].get_result("slow")
+    child = finish().get_result("slow")
     assert child != worker.pid  # it ran in a child, and once: finished there, not handed back
     log = worker.log()
     assert '"drained": true' in log
@@ -124,9 +121,24 @@ def test_sigterm_lets_a_task_in_a_child_finish_and_counts_it(fleet: Fleet) -> No
     assert '"event": "task_released"' not in log
 
 
-def _running(fleet: Fleet, worker_id: str) -> bool:
-    """Whether ``worker_id``'s last heartbeat reports a running task."""
-    return any(w.get("running") for w in fleet.queue().workers() if w.get("worker_id") == worker_id)
+def run_in_background(fleet: Fleet, graph: Any, *, running_on: str) -> Callable[[], ExecutionContext]:
+    """Start a run on a thread and wait until worker ``running_on`` runs a task of it; call the
+    result to wait for the run's end and get its context."""
+    done: dict[str, ExecutionContext] = {}
+    driver = threading.Thread(target=lambda: done.update(context=run_on(fleet, graph)), daemon=True)
+    driver.start()
+
+    def running() -> bool:
+        return any(w.get("running") for w in fleet.queue().workers() if w.get("worker_id") == running_on)
+
+    wait_until(running, 30, f"a task to start in a child of {running_on}")
+
+    def finish() -> ExecutionContext:
+        driver.join(60)
+        assert "context" in done, "the run did not finish within 60s"
+        return done["context"]
+
+    return finish
 
 
 def test_a_task_that_kills_every_child_it_runs_in_fails_its_run_once_its_deliveries_run_out(
@@ -200,15 +212,11 @@ def test_sigterm_hands_back_a_task_that_outlives_the_timeout_and_kills_its_child
             time.sleep(4.0)
             return os.getpid()
 
-    done: dict[str, ExecutionContext] = {}
-    driver = threading.Thread(target=lambda: done.update(context=run_on(fleet, wf.graph)), daemon=True)
-    driver.start()
-    wait_until(lambda: _running(fleet, "impatient-pool"), 30, "the task to start in a child")
+    finish = run_in_background(fleet, wf.graph, running_on="impatient-pool")
     second = fleet.start("taker", "--pool", "processes")
     first.signal(signal.SIGTERM)
     assert first.wait(30) == 0
-    driver.join(60)
-    context = done["context"]
+    context = finish()
     first_child, second_child = context.channel.get("started")
     assert context.get_result("long") == second_child != first_child
     assert not pid_alive(first_child)  # killed at the hand-back, not left running beside the taker's run
