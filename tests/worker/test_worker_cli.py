@@ -113,7 +113,10 @@ def test_a_bad_pool_in_the_environment_is_refused_like_a_bad_flag(capsys) -> Non
     with pytest.raises(SystemExit) as exit_info:
         build_parser(environ={"GRAFLOW_POOL": "gevent"}).parse_args([])
     assert exit_info.value.code == 2
-    assert "argument --pool: must be 'threads' or 'processes', got 'gevent'" in capsys.readouterr().err
+    assert (
+        "argument --pool: must be 'threads' or 'processes', got 'gevent' (from $GRAFLOW_POOL; fix or unset it)"
+        in capsys.readouterr().err
+    )
 
 
 def test_max_tasks_per_child_without_processes_exits_2_saying_what_to_add(capsys) -> None:

@@ -247,16 +247,32 @@ def add_options(
                 option.flag, dest=option.dest, action="store_true", default=on, help=option.help + shown
             )
             continue
+        from_env = isinstance(default, str) and default != option.default
         parser.add_argument(
             option.flag,
             *option.aliases,
             dest=option.dest,
-            type=option.type,
+            type=_naming(option.env, default, option.type) if from_env else option.type,
             default=default,
             choices=option.choices,
             metavar=option.metavar,
             help=option.help + shown,
         )
+
+
+def _naming(variable: str, value: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``convert``, whose refusal of ``value`` says it came from ``variable`` (argparse names the flag only)."""
+
+    def checked(text: str) -> Any:
+        try:
+            return convert(text)
+        except argparse.ArgumentTypeError as exc:
+            if text != value:
+                raise
+            raise argparse.ArgumentTypeError(f"{exc} (from ${variable}; fix or unset it)") from None
+
+    checked.__name__ = getattr(convert, "__name__", "value")  # argparse shows it for a ValueError
+    return checked
 
 
 def redis_url(args: argparse.Namespace) -> str:
