@@ -11,7 +11,8 @@ Why this mechanism rather than :class:`concurrent.futures.ProcessPoolExecutor` o
 :class:`multiprocessing.pool.Pool`:
 
 * a child that dies must cost exactly its own task. ``ProcessPoolExecutor`` declares the
-  whole pool broken and fails every call in flight; ``Pool`` silently loses the task. Here
+  whole pool broken and fails every call in flight; ``Pool`` replaces the process but never
+  answers for its task. Here
   the pool thread sees the pipe close, hands that one delivery back to the queue (the next
   fetch of any worker takes it, with ``attempt`` + 1; ``max_deliveries`` bounds a task
   that always kills its process) and starts a replacement;
@@ -29,7 +30,9 @@ so what the child runs is exactly what a pool thread would. Encoding it again co
 Children come from :mod:`multiprocessing`'s ``forkserver`` (``spawn`` where there is none):
 never a ``fork`` of the worker, whose threads may hold locks at that moment. The fork
 server imports Graflow and its plugins once (:mod:`graflow_worker._preload`), so a child
-starts in milliseconds, which keeps ``max_tasks_per_child`` recycling cheap. A child learns
+answers its first envelope about 15 ms after it is asked for (the server's own start, once,
+takes about 0.2 s), which keeps ``max_tasks_per_child`` recycling cheap; an envelope's round
+trip through the pipe costs about 0.2 ms. A child learns
 the worker's Redis clients and sealers once, at start (:mod:`graflow_redis.handover`), so a
 task's channel and results are signed and verified as they would be on a pool thread.
 """
