@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,29 @@ def test_child_setup_runs_in_every_child_before_its_first_task(queue, make_task)
         queue.wait_for(lambda: len(queue.completed) == 3)
     assert [queue.completed[entry].result for entry in entries] == [4321, 4321, 4321]
     assert sys.getrecursionlimit() != 4321
+
+
+def test_an_envelope_a_child_cannot_load_fails_its_task_saying_why_and_the_child_serves_on(
+    queue, make_task
+) -> None:
+    # A module that exists in the worker only: its function travels by reference, and the
+    # child cannot import it.
+    ghost = types.ModuleType("graflow_test_ghost")
+    exec("def answer():\n    return 42\n", ghost.__dict__)
+    sys.modules[ghost.__name__] = ghost
+    try:
+        entry = queue.put(make_task("ghostly", ghost.answer)).entry_id
+        with process_worker(queue, max_concurrent_tasks=1) as worker:
+            queue.wait_for(lambda: entry in queue.completed)
+            after = queue.put(make_task("after", os.getpid)).entry_id
+            queue.wait_for(lambda: after in queue.completed)
+    finally:
+        del sys.modules[ghost.__name__]
+    outcome = queue.completed[entry]
+    assert (outcome.success, outcome.error_type) == (False, "ChildError")
+    assert "No module named 'graflow_test_ghost'" in (outcome.error_message or "")
+    assert queue.completed[after].success and queue.released == []
+    assert (worker.tasks_failed, worker.tasks_succeeded) == (1, 1)
 
 
 def test_max_tasks_per_child_replaces_a_child_after_that_many_tasks(queue, make_task) -> None:

@@ -7,7 +7,9 @@ exit. One envelope at a time: the child runs its task on its main thread, so a t
 ``timeout`` stops it with an alarm, as in any other pool process.
 
 A child that dies mid-task (killed, ``os._exit``, a crash in C code) closes its end of the
-pipe, so :meth:`Child.run` raises :class:`ChildLost` instead of waiting forever.
+pipe, so :meth:`Child.run` raises :class:`ChildLost` instead of waiting forever. A child that
+cannot run an envelope at all (it cannot load it) answers :data:`BROKEN` and a traceback,
+which becomes :class:`ChildError` and so the task's failure, as on a pool thread.
 
 A child is not a daemon process, so a task may start processes of its own (a
 ``ProcessPoolExecutor``) as it could on a thread; :class:`~graflow_worker.processes.ProcessPool`
@@ -25,6 +27,7 @@ import os
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Final
@@ -35,7 +38,7 @@ from graflow_redis.handover import Handover, adopt
 if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
 
-__all__ = ["Child", "ChildLost", "serve"]
+__all__ = ["BROKEN", "Child", "ChildError", "ChildLost", "serve"]
 
 #: Seconds between two checks, in a child, that its worker is still alive.
 ORPHAN_CHECK: Final = 1.0
@@ -43,8 +46,17 @@ ORPHAN_CHECK: Final = 1.0
 EXIT_STATUS_WAIT: Final = 2.0
 
 
+#: First byte of an answer that is not an outcome (a pickle starts with ``\x80``): the child
+#: could not run the envelope at all, and the traceback text follows.
+BROKEN: Final = b"!"
+
+
 class ChildLost(Exception):
     """The child process ended before it answered: it died, or was killed."""
+
+
+class ChildError(Exception):
+    """The child could not run an envelope (it could not load it, say); carries its traceback text."""
 
 
 class Child:
@@ -69,13 +81,22 @@ class Child:
         return pid
 
     def run(self, payload: bytes) -> bytes:
-        """Run one encoded envelope in the child; the encoded outcome, or :class:`ChildLost`."""
+        """Run one encoded envelope in the child; the encoded outcome.
+
+        :class:`ChildLost` when the child died first, :class:`ChildError` when it could not
+        run the envelope (it stays usable).
+        """
         self.tasks += 1
         try:
             self._conn.send_bytes(payload)
-            return self._conn.recv_bytes()
+            answer = self._conn.recv_bytes()
         except (EOFError, OSError):
             raise ChildLost(self.exit_status()) from None
+        if answer[:1] == BROKEN:
+            raise ChildError(
+                f"the pool process could not run the envelope:\n{answer[1:].decode(errors='replace')}"
+            )
+        return answer
 
     def exit_status(self) -> str:
         """How the child ended, in words (it is waited for a moment if it has not yet)."""
@@ -129,7 +150,11 @@ def serve(
             return
         if not payload:
             return
-        conn.send_bytes(run_payload(payload))
+        try:
+            answer = run_payload(payload)
+        except Exception:  # not the task's failure (run_payload reports those): the envelope's
+            answer = BROKEN + traceback.format_exc().encode()
+        conn.send_bytes(answer)
 
 
 def _exit_when_orphaned(worker_pid: int) -> None:

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Final
 
 from graflow.remote.codec import ByValue, dumps_envelope, loads
 from graflow_redis.handover import Handover, handover
-from graflow_worker.child import Child, ChildLost
+from graflow_worker.child import Child, ChildError, ChildLost
 from graflow_worker.pool import TaskPool
 
 if TYPE_CHECKING:
@@ -154,6 +154,9 @@ class ProcessPool(TaskPool):
                 )
                 self._release(delivery, "process_died")
             return None
+        except ChildError:  # it answered, so it is in step and can take the next envelope
+            self._idle.put(child)
+            raise
         except BaseException:  # the pipe is in an unknown state: never reuse this child
             child.kill()
             self._replace(child)
