@@ -128,7 +128,8 @@ class Sealer:
     """Seals and opens blobs with a list of keys: the first seals, any opens (key rotation).
 
     ``Sealer(["new", "old"])``; :meth:`from_keys` reads a setting or ``$GRAFLOW_SECRET_KEY``.
-    It never travels: it cannot be pickled, and its repr shows no key.
+    It never travels: it cannot be pickled, and its repr shows no key (a worker's pool
+    process gets the keys over a private pipe, see :mod:`graflow_redis.handover`).
     """
 
     __slots__ = ("__weakref__", "_keys", "_macs", "count")
