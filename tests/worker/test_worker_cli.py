@@ -40,6 +40,8 @@ ENV_SAMPLES = {
     "GRAFLOW_KEY_PREFIX": ("team-a", "team-a"),
     "GRAFLOW_WORKER_ID": ("worker-7", "worker-7"),
     "MAX_CONCURRENT_TASKS": ("16", 16),
+    "GRAFLOW_POOL": ("Processes", "processes"),
+    "GRAFLOW_MAX_TASKS_PER_CHILD": ("100", 100),
     "GRAFLOW_GRACEFUL_SHUTDOWN_TIMEOUT": ("45", 45.0),
     "GRAFLOW_VISIBILITY_TIMEOUT": ("2.5", 2.5),
     "GRAFLOW_HEARTBEAT_INTERVAL": ("0.5", 0.5),
@@ -81,12 +83,21 @@ def test_redis_url_wins_over_host_and_port() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--max-concurrent-tasks", "0"], "argument --max-concurrent-tasks: must be >= 1, got 0"),
+        (
+            ["--max-concurrent-tasks", "0"],
+            "argument --max-concurrent-tasks/--concurrency: must be >= 1, got 0",
+        ),
         (["--graceful-shutdown-timeout", "-2"], "must be >= 0, got -2.0"),
         (["--visibility-timeout", "0"], "must be > 0, got 0.0"),
         (["--metrics-port", "70000"], "must be a TCP port (0-65535), got 70000"),
         (["--log-format", "xml"], "invalid choice: 'xml'"),
         (["--queues", "gpu,,io"], "argument --queues: --queues: a queue name is 1-64 letters"),
+        (["--pool", "fibers"], "argument --pool: must be 'threads' or 'processes', got 'fibers'"),
+        (["--concurrency", "0"], "argument --max-concurrent-tasks/--concurrency: must be >= 1, got 0"),
+        (["--max-tasks-per-child", "ten"], "must be a whole number >= 1, got 'ten'"),
+        (["--max-tasks-per-child", "0"], "argument --max-tasks-per-child: must be >= 1, got 0"),
+        (["--visibility-timeout", "inf"], "must be a finite number of seconds, got 'inf'"),
+        (["--graceful-shutdown-timeout", "nan"], "must be a finite number of seconds, got 'nan'"),
     ],
 )
 def test_bad_values_are_refused_naming_the_option(argv, message, capsys) -> None:
@@ -94,6 +105,31 @@ def test_bad_values_are_refused_naming_the_option(argv, message, capsys) -> None
         build_parser(environ={}).parse_args(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_pool_is_threads_unless_processes_are_asked_for() -> None:
+    assert build_parser(environ={}).parse_args([]).pool == "threads"
+    args = build_parser(environ={}).parse_args(["--pool", "processes", "--concurrency", "2"])
+    assert (args.pool, args.max_concurrent_tasks, args.max_tasks_per_child) == ("processes", 2, None)
+
+
+def test_a_bad_pool_in_the_environment_is_refused_like_a_bad_flag(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser(environ={"GRAFLOW_POOL": "gevent"}).parse_args([])
+    assert exit_info.value.code == 2
+    assert (
+        "argument --pool: must be 'threads' or 'processes', got 'gevent' (from $GRAFLOW_POOL; fix or unset it)"
+        in capsys.readouterr().err
+    )
+
+
+def test_max_tasks_per_child_without_processes_exits_2_saying_what_to_add(capsys) -> None:
+    code = main(["--redis-url", "redis://127.0.0.1:1/0", "--max-tasks-per-child", "5"])
+    assert code == 2
+    assert (
+        "max_tasks_per_child replaces child processes, so it needs pool='processes'"
+        in capsys.readouterr().err
+    )
 
 
 def test_an_empty_environment_variable_means_the_default() -> None:

@@ -56,6 +56,7 @@ __all__ = [
     "describe",
     "lookup_client",
     "register_client",
+    "registered_clients",
     "resolve_url",
     "script_pipeline",
     "server_id",
@@ -193,11 +194,20 @@ def client_from_config(config: Mapping[str, Any]) -> redis.Redis:
     return shared_client(url)
 
 
-def register_client(client: redis.Redis) -> str:
-    """A name for ``client`` that :func:`client_from_config` resolves in this process (``client_ref``)."""
-    ref = f"client-{id(client):x}"
+def register_client(client: redis.Redis, ref: str | None = None) -> str:
+    """A name for ``client`` that :func:`client_from_config` resolves in this process (``client_ref``).
+
+    ``ref`` gives it a name chosen elsewhere: a worker's pool process takes on its worker's
+    names (see :mod:`graflow_redis.handover`). The registry holds clients weakly.
+    """
+    ref = ref or f"client-{id(client):x}"
     _refs[ref] = client
     return ref
+
+
+def registered_clients() -> dict[str, redis.Redis]:
+    """Every client registered in this process and still alive, by name."""
+    return dict(_refs.items())
 
 
 def lookup_client(ref: str) -> redis.Redis | None:

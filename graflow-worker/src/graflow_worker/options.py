@@ -8,10 +8,11 @@ line wins over its variable, which wins over the default.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from graflow.core.routing import DEFAULT_QUEUE, check_queue
 from graflow.exceptions import ConfigError
@@ -21,30 +22,50 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECTION_OPTIONS",
+    "POOL_KINDS",
     "WORKER_OPTIONS",
     "Option",
+    "PoolKind",
     "add_options",
     "build_queue",
     "redis_url",
 ]
 
 
+#: Where a worker runs its tasks: threads of its own process, or child processes.
+PoolKind = Literal["threads", "processes"]
+POOL_KINDS: Final[tuple[PoolKind, ...]] = ("threads", "processes")
+
+
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, got {text!r}")
+    return value
+
+
 def non_negative_float(text: str) -> float:
-    value = float(text)
+    value = _finite(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    value = _finite(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
@@ -59,6 +80,14 @@ def queue_names(text: str) -> list[str]:
         except ConfigError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return list(dict.fromkeys(names))
+
+
+def pool_kind(text: str) -> str:
+    """``threads`` or ``processes`` (any case): argparse checks no ``choices`` of a value read from the environment."""
+    value = text.strip().lower()
+    if value not in POOL_KINDS:
+        raise argparse.ArgumentTypeError(f"must be 'threads' or 'processes', got {text!r}")
+    return value
 
 
 def port(text: str) -> int:
@@ -81,6 +110,8 @@ class Option:
     metavar: str | None = None
     #: A switch without a value (its variable: ``1``, ``true`` or ``yes`` turns it on).
     switch: bool = False
+    #: Other flags for the same setting (``--concurrency`` for ``--max-concurrent-tasks``).
+    aliases: tuple[str, ...] = ()
 
     @property
     def dest(self) -> str:
@@ -108,9 +139,27 @@ WORKER_OPTIONS: Final[tuple[Option, ...]] = (
     Option(
         "--max-concurrent-tasks",
         "MAX_CONCURRENT_TASKS",
-        "tasks run at once (threads)",
+        "tasks run at once (threads, or child processes with --pool processes)",
         type=positive_int,
         default=4,
+        metavar="N",
+        aliases=("--concurrency",),
+    ),
+    Option(
+        "--pool",
+        "GRAFLOW_POOL",
+        "where tasks run: threads of the worker process, or processes (one child per task slot; "
+        "for CPU-bound Python, which threads cannot run in parallel)",
+        type=pool_kind,
+        default="threads",
+        metavar="{threads,processes}",
+    ),
+    Option(
+        "--max-tasks-per-child",
+        "GRAFLOW_MAX_TASKS_PER_CHILD",
+        "with --pool processes: replace a child process after it ran N tasks (bounds what leaks; "
+        "default: never)",
+        type=positive_int,
         metavar="N",
     ),
     Option(
@@ -230,15 +279,32 @@ def add_options(
                 option.flag, dest=option.dest, action="store_true", default=on, help=option.help + shown
             )
             continue
+        from_env = isinstance(default, str) and default != option.default
         parser.add_argument(
             option.flag,
+            *option.aliases,
             dest=option.dest,
-            type=option.type,
+            type=_naming(option.env, default, option.type) if from_env else option.type,
             default=default,
             choices=option.choices,
             metavar=option.metavar,
             help=option.help + shown,
         )
+
+
+def _naming(variable: str, value: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``convert``, whose refusal of ``value`` says it came from ``variable`` (argparse names the flag only)."""
+
+    def checked(text: str) -> Any:
+        try:
+            return convert(text)
+        except argparse.ArgumentTypeError as exc:
+            if text != value:
+                raise
+            raise argparse.ArgumentTypeError(f"{exc} (from ${variable}; fix or unset it)") from None
+
+    checked.__name__ = getattr(convert, "__name__", "value")  # argparse shows it for a ValueError
+    return checked
 
 
 def redis_url(args: argparse.Namespace) -> str:
