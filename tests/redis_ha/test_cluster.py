@@ -84,3 +84,9 @@ def test_a_decoding_cluster_client_given_in_config_is_read_as_bytes_on_the_same_
 
     assert used.get("{graflow-test}:greeting") == b"hello"
     assert url_of(used) == url_of(given)
+
+
+def test_graflow_runs_and_worker_status_find_the_run_and_the_fleet_on_the_cluster(
+    cluster: PrivateCluster, fleet_on: Callable[[str], Fleet]
+) -> None:
+    squares.seen_by_the_command_line(fleet_on(cluster.url))
