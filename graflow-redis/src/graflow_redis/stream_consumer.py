@@ -1,6 +1,6 @@
 """``StreamConsumer``: the worker's side of the Redis queue, on a Redis Streams consumer group.
 
-Workers read the stream ``{prefix}:tasks`` through the consumer group ``graflow-workers``:
+Workers read the stream ``{PREFIX}:tasks`` through the consumer group ``graflow-workers``:
 
 * **at least once**: an entry stays pending until :meth:`~StreamConsumer.complete`
   acknowledges it, after the task ran; an entry whose worker went silent for
@@ -12,7 +12,7 @@ Workers read the stream ``{prefix}:tasks`` through the consumer group ``graflow-
   same submission records nothing;
 * **nothing silent**: an entry that cannot be decoded, verified or unpickled, or that
   was delivered more than ``max_deliveries`` times, goes to the dead-letter stream
-  ``{prefix}:dead`` with the reason, and its driver gets a failure
+  ``{PREFIX}:dead`` with the reason, and its driver gets a failure
   (:class:`~graflow_redis.errors.TaskRejectedError`) for that task;
 * **survives a restart**: a stream or group that vanished (Redis restarted without
   persistence) is created again on the next fetch, and the Lua scripts are reloaded.
