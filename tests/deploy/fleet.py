@@ -25,11 +25,6 @@ from tests.deploy.conftest import Rendered
 EXTERNAL = "<from a Secret outside this rendering>"
 
 
-def accepts(flag: str) -> bool:
-    """Whether ``graflow-worker`` knows ``flag`` (with a value)."""
-    return isinstance(_parse(build_parser(environ={}), [flag, "x"]), argparse.Namespace)
-
-
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | str:
     """The parsed arguments, or argparse's error message when ``argv`` does not parse."""
     err = io.StringIO()
@@ -100,17 +95,8 @@ def settings(out: Rendered, deployment: dict[str, Any]) -> argparse.Namespace:
 
 
 def worker_args(container: dict[str, Any]) -> list[str]:
-    """The container's ``args``, without ``--queues QUEUES`` while graflow-worker does not know it yet.
-
-    Queues are being added to graflow-worker in parallel (SPEC 19); until the flag exists,
-    the rest of the command line is still checked, and the tests that need ``--queues``
-    itself are expected to fail (see test_fleets.py).
-    """
-    args = list(container["args"])
-    if "--queues" in args and not accepts("--queues"):
-        at = args.index("--queues")
-        del args[at : at + 2]
-    return args
+    """The container's ``args``: the worker's command line after ``graflow-worker``."""
+    return list(container["args"])
 
 
 def served_queues(container: dict[str, Any], env: dict[str, str]) -> list[str]:

@@ -18,7 +18,6 @@ from graflow_worker.options import CONNECTION_OPTIONS, WORKER_OPTIONS, redis_url
 from tests.deploy.conftest import OVERLAYS, Rendered
 from tests.deploy.fleet import (
     EXTERNAL,
-    accepts,
     environment,
     probe,
     served_queues,
@@ -28,11 +27,6 @@ from tests.deploy.fleet import (
 
 DOCKERFILE = Path(__file__).resolve().parents[2] / "graflow-worker" / "deploy" / "Dockerfile"
 KNOWN_ENV = {o.env for o in (*CONNECTION_OPTIONS, *WORKER_OPTIONS)}
-QUEUES_PENDING = pytest.mark.xfail(
-    not accepts("--queues"),
-    reason="graflow-worker does not accept --queues yet (SPEC 19, being added in parallel)",
-    strict=True,
-)
 
 
 def _all_workers(rendered: dict[str, Rendered]) -> list[tuple[Rendered, dict]]:
@@ -60,7 +54,6 @@ def test_worker_commands_parse_with_graflow_workers_own_parser(rendered: dict[st
         settings(out, deployment)
 
 
-@QUEUES_PENDING
 def test_queue_flags_parse_with_graflow_workers_own_parser(rendered: dict[str, Rendered]) -> None:
     gpu = rendered["overlays/gpu"].named("Deployment", "graflow-worker-gpu")
     queues = settings(rendered["overlays/gpu"], gpu).queues

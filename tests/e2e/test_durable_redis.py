@@ -168,10 +168,10 @@ def test_a_finished_runs_keys_expire_after_its_run_ttl(fleet: Fleet, tmp_path: P
         result, context = wf.execute(
             queue_backend="redis",
             channel_backend="redis",
-            config={"redis_url": fleet.redis_url, "key_prefix": fleet.key_prefix, "run_ttl": 2},
+            config={"redis_url": fleet.redis_url, "key_prefix": fleet.key_prefix, "run_ttl": 5},
             ret_context=True,
         )
     assert result == "done"
     run_keys = f"{{{fleet.key_prefix}}}:run:{context.session_id}:*"
     assert list(client.scan_iter(match=run_keys)), "the run was kept"
-    wait_until(lambda: not list(client.scan_iter(match=run_keys)), 15, "the run's keys to expire")
+    wait_until(lambda: not list(client.scan_iter(match=run_keys)), 20, "the run's keys to expire")

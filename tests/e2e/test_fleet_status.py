@@ -71,10 +71,11 @@ def test_status_lists_the_live_fleet_what_each_runs_and_its_counters(fleet) -> N
     text = status(fleet).stdout
     assert text.splitlines()[0].startswith(f"fleet {fleet.key_prefix!r}: 2 live worker(s), 1 task(s) running")
     rows = {line.split()[0]: line.split() for line in text.splitlines()[2:5]}
-    assert rows["WORKER"][:5] == ["WORKER", "HOST", "PID", "STATE", "RUNNING"]
-    assert rows["alpha"][2:5] == [str(first.pid), "running", rows["alpha"][4]]
-    assert rows["alpha"][4].endswith("/3")
-    assert rows["beta"][4].endswith("/5")
+    assert rows["WORKER"][:6] == ["WORKER", "HOST", "PID", "QUEUES", "STATE", "RUNNING"]
+    assert rows["alpha"][2:5] == [str(first.pid), "default", "running"]
+    assert rows["alpha"][5].endswith("/3")
+    assert rows["beta"][5].endswith("/5")
+    assert ["default", "0", "1", "2", "worker(s)"] in [line.split() for line in text.splitlines()]
 
     report = json.loads(status(fleet, "--json").stdout)
     workers = {w["worker_id"]: w for w in report["workers"]}
@@ -83,6 +84,7 @@ def test_status_lists_the_live_fleet_what_each_runs_and_its_counters(fleet) -> N
     assert running == ["slow"]
     assert sum(w["tasks_processed"] for w in workers.values()) == 1  # quick is done
     assert report["queue_depth"] == 0
+    assert report["queues"] == {"default": {"waiting": 0, "running": 1}}
     assert report["dead_letter_count"] == 0
 
     context.channel.set("release", True)
@@ -165,13 +167,17 @@ def test_metrics_endpoint_counts_tasks_and_reads_queue_gauges(fleet) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             return response.read().decode()
 
-    failed = 'graflow_worker_tasks_total{status="failed",worker_id="metered"} 1.0'
+    failed = 'graflow_worker_tasks_total{queue="default",status="failed",worker_id="metered"} 1.0'
     wait_until(lambda: failed in scrape(), 30, "the failed task in the metrics")
     body = scrape()
-    assert 'graflow_worker_tasks_total{status="succeeded",worker_id="metered"} 1.0' in body
-    assert 'graflow_worker_task_duration_seconds_count{status="failed",worker_id="metered"} 1.0' in body
+    assert 'graflow_worker_tasks_total{queue="default",status="succeeded",worker_id="metered"} 1.0' in body
+    assert (
+        'graflow_worker_task_duration_seconds_count{queue="default",status="failed",worker_id="metered"} 1.0'
+        in body
+    )
     assert 'graflow_worker_tasks_in_flight{worker_id="metered"} 0.0' in body
-    assert f'graflow_queue_depth{{key_prefix="{fleet.key_prefix}"}} 0.0' in body
+    assert f'graflow_queue_depth{{key_prefix="{fleet.key_prefix}",queue="default"}} 0.0' in body
+    assert f'graflow_queue_running{{key_prefix="{fleet.key_prefix}",queue="default"}} 0.0' in body
     assert f'graflow_dead_letters{{key_prefix="{fleet.key_prefix}"}} 0.0' in body
 
 

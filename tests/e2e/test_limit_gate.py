@@ -47,7 +47,7 @@ def test_a_task_over_its_concurrency_waits_aside_and_starts_once_a_place_is_give
     admitted = False
     while not admitted and time.monotonic() < deadline:
         time.sleep(gate.next_due() or 0.01)
-        admitted = any(gate.admit(d) for d in gate.due())
+        admitted = any(gate.admit(d) for d in gate.due(10))
     assert admitted and len(gate) == 0
 
 
@@ -60,4 +60,23 @@ def test_a_rate_limited_task_is_due_when_the_window_has_room(
     assert gate.admit(delivery("a", rated))
     assert not gate.admit(delivery("b", rated))
     assert 0 < (gate.next_due() or 0) <= 1.0
-    assert gate.due() == []
+    assert gate.due(10) == []
+
+
+def test_a_place_given_back_makes_the_first_task_waiting_for_it_due_at_once(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    gate = LimitGate(RedisLimits(redis_client, key_prefix, hold=30))
+    capped, other = (
+        Routing(concurrency_key="db", max_concurrency=1),
+        Routing(concurrency_key="x", max_concurrency=1),
+    )
+    running, waiting, elsewhere = delivery("a", capped), delivery("b", capped), delivery("c", other)
+    assert gate.admit(running) and gate.admit(delivery("d", other))
+    assert not gate.admit(waiting) and not gate.admit(elsewhere)
+
+    gate.release(running)
+
+    assert gate.due(10) == [waiting]
+    assert gate.admit(waiting)
+    assert gate.waiting() == [elsewhere]

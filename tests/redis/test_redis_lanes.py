@@ -65,10 +65,10 @@ def test_a_lane_keeps_its_pending_entries_for_the_visibility_timeout(
     assert pending["pending"] == 1 and pending["consumers"][0]["name"] == b"w1"
 
 
-def test_the_lanes_of_a_queue_share_one_cluster_slot() -> None:
+def test_the_lanes_of_a_queue_share_the_prefixs_cluster_slot() -> None:
     keys = lanes("graflow", "gpu")
     tags = {key[key.index("{") + 1 : key.index("}")] for key in keys}
-    assert tags == {"graflow:q:gpu"} and len(keys) == 10 and keys[0].endswith(":p9")
+    assert tags == {"graflow"} and len(keys) == 10 and keys[0] == "{graflow}:q:gpu:p9"
 
 
 def test_a_task_without_routing_goes_to_the_default_queue_at_priority_5() -> None:

@@ -232,7 +232,9 @@ def test_a_task_whose_code_cannot_be_imported_on_the_worker_is_dead_lettered(mak
     assert "install the same packages on the workers" in error.reason
 
 
-def test_an_entry_delivered_too_often_is_dead_lettered(make_queue: MakeQueue) -> None:
+def test_an_entry_started_max_deliveries_times_is_dead_lettered_instead_of_started_again(
+    make_queue: MakeQueue,
+) -> None:
     driver, worker = make_queue(), make_queue(visibility_timeout=0.2, max_deliveries=2)
     future = driver.submit(envelope(lambda: 1))
     fetch_one(worker, "crashing-1")
@@ -240,7 +242,7 @@ def test_an_entry_delivered_too_often_is_dead_lettered(make_queue: MakeQueue) ->
 
     wait_until(lambda: worker.fetch("w3", 1, 0.1) == [] and future.done(), 10, "the third delivery")
     error = rejection(future)
-    assert "delivered 3 times" in error.reason and "max_deliveries=2" in error.reason
+    assert "started 2 times without completing" in error.reason and "max_deliveries=2" in error.reason
 
 
 def test_an_exception_that_cannot_be_rebuilt_arrives_by_name_message_and_traceback(

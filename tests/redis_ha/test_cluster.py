@@ -41,7 +41,7 @@ def test_a_run_keeps_its_queue_and_state_on_the_prefix_slot_and_its_channel_on_a
 
     run_keys = [n for n in names if n.startswith(f"{keys.base}:run:")]
     channel_keys = [n for n in names if n.startswith(channel_tag)]
-    assert run_keys and channel_keys and f"{keys.base}:tasks" in names
+    assert run_keys and channel_keys and any(n.startswith(f"{keys.base}:q:") for n in names)  # lanes
     assert {slots[n] for n in names if n.startswith(keys.base)} == {key_slot(keys.tasks.encode())}
     assert {slots[n] for n in channel_keys} == {key_slot(channel_tag.encode())}
 

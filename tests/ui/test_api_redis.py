@@ -129,8 +129,9 @@ def test_the_fleet_shows_live_workers_and_queue_depth_over_time(
     )
     assert (
         queue["name"] == fleet_config["key_prefix"]
-        and queue["stream"] == f"{{{fleet_config['key_prefix']}}}:tasks"
+        and queue["stream"] == f"{{{fleet_config['key_prefix']}}}:q:QUEUE:p0-9"
     )
+    assert queue["queues"]["default"] == {"waiting": 0, "running": 0}
     assert queue["depth"] == 0 and queue["dead_letters"] == 0
     assert all(b["at"] > a["at"] for a, b in zip(queue["history"], queue["history"][1:], strict=False))
 

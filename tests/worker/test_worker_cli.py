@@ -23,6 +23,7 @@ def test_defaults_match_the_spec() -> None:
     assert args.worker_id is None
     assert args.metrics_port is None
     assert args.log_format == "json"
+    assert args.queues == ["default"]
     assert redis_url(args) == "redis://localhost:6379/0"
 
 
@@ -47,6 +48,8 @@ ENV_SAMPLES = {
     "GRAFLOW_SECRET_KEY": ("new,old", "new,old"),
     "GRAFLOW_ALLOW_UNSIGNED": ("true", True),
     "GRAFLOW_SCHEDULER": ("1", True),
+    "GRAFLOW_QUEUES": ("gpu, default", ["gpu", "default"]),
+    "GRAFLOW_MAX_DELIVERIES": ("3", 3),
     "GRAFLOW_LOG_LEVEL": ("debug", "DEBUG"),
     "GRAFLOW_LOG_FORMAT": ("console", "console"),
 }
@@ -83,6 +86,7 @@ def test_redis_url_wins_over_host_and_port() -> None:
         (["--visibility-timeout", "0"], "must be > 0, got 0.0"),
         (["--metrics-port", "70000"], "must be a TCP port (0-65535), got 70000"),
         (["--log-format", "xml"], "invalid choice: 'xml'"),
+        (["--queues", "gpu,,io"], "argument --queues: --queues: a queue name is 1-64 letters"),
     ],
 )
 def test_bad_values_are_refused_naming_the_option(argv, message, capsys) -> None:
@@ -150,6 +154,7 @@ def fleet(queue) -> dict:
             "worker_id": "worker-1",
             "host": "node-a",
             "pid": 41,
+            "queues": ["gpu", "default"],
             "state": "running",
             "started": 1000.0,
             "max_concurrent_tasks": 4,
@@ -178,8 +183,20 @@ def test_status_report_lists_workers_what_they_run_and_the_queue(queue, make_tas
     lines = text.splitlines()
     assert lines[0] == ("fleet 'stub': 1 live worker(s), 1 task(s) running, queue depth 1, dead letters 1")
     header, row = lines[2].split(), lines[3].split()
-    assert header[:4] == ["WORKER", "HOST", "PID", "STATE"]
-    assert row == ["worker-1", "node-a", "41", "running", "1/4", "12", "11", "1", "3.50s", "100s"]
+    assert header[:5] == ["WORKER", "HOST", "PID", "QUEUES", "STATE"]
+    assert row == [
+        "worker-1",
+        "node-a",
+        "41",
+        "gpu,default",
+        "running",
+        "1/4",
+        "12",
+        "11",
+        "1",
+        "3.50s",
+        "100s",
+    ]
     assert "  worker-1: running 'transform' (run abcdef12, attempt 2, for 10s)" in lines
     assert "  5-0 task 'bad' (5s ago): signature mismatch" in lines
 

@@ -26,11 +26,26 @@ def test_tasks_are_counted_and_timed_by_status(queue, make_task) -> None:
         queue, worker_id="w1", heartbeat_interval=0.05, fetch_block=0.05, observers=[metrics]
     ) as w:
         queue.wait_for(lambda: w.tasks_processed == 3)
-    assert sample(metrics, "graflow_worker_tasks_total", worker_id="w1", status="succeeded") == 2
-    assert sample(metrics, "graflow_worker_tasks_total", worker_id="w1", status="failed") == 1
-    assert sample(metrics, "graflow_worker_tasks_total", worker_id="w1", status="duplicate") == 0
     assert (
-        sample(metrics, "graflow_worker_task_duration_seconds_count", worker_id="w1", status="succeeded") == 2
+        sample(metrics, "graflow_worker_tasks_total", worker_id="w1", queue="default", status="succeeded")
+        == 2
+    )
+    assert (
+        sample(metrics, "graflow_worker_tasks_total", worker_id="w1", queue="default", status="failed") == 1
+    )
+    assert (
+        sample(metrics, "graflow_worker_tasks_total", worker_id="w1", queue="default", status="duplicate")
+        == 0
+    )
+    assert (
+        sample(
+            metrics,
+            "graflow_worker_task_duration_seconds_count",
+            worker_id="w1",
+            queue="default",
+            status="succeeded",
+        )
+        == 2
     )
     assert sample(metrics, "graflow_worker_tasks_in_flight", worker_id="w1") == 0
     assert sample(metrics, "graflow_worker_max_concurrent_tasks", worker_id="w1") == 4
@@ -54,7 +69,7 @@ def test_queue_depth_and_dead_letters_are_read_from_the_queue_at_scrape_time(que
     queue.put(make_task("waiting1", lambda: 1))
     queue.put(make_task("waiting2", lambda: 1))
     queue.dead.append({"id": "9-0", "reason": "signature mismatch"})
-    assert sample(metrics, "graflow_queue_depth", key_prefix="stub") == 2
+    assert sample(metrics, "graflow_queue_depth", key_prefix="stub", queue="default") == 2
     assert sample(metrics, "graflow_dead_letters", key_prefix="stub") == 1
 
 
@@ -74,4 +89,4 @@ def test_metrics_are_served_over_http(queue, unused_port) -> None:
     metrics.serve(unused_port, addr="127.0.0.1")
     with urllib.request.urlopen(f"http://127.0.0.1:{unused_port}/metrics", timeout=5) as response:
         body = response.read().decode()
-    assert 'graflow_queue_depth{key_prefix="stub"} 0.0' in body
+    assert 'graflow_queue_depth{key_prefix="stub",queue="default"} 0.0' in body

@@ -14,6 +14,7 @@ from graflow.core.task import TaskWrapper
 from graflow.remote.envelope import TaskEnvelope
 from graflow_redis.stub import StubConsumer
 from graflow_worker import TaskWorker
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -48,7 +49,9 @@ def test_every_task_put_runs_once_and_its_outcome_is_recorded(put, workers) -> N
 
     outcomes = stub.join(timeout=10)
     assert {uid: outcomes[uid].result for uid in uids} == {uid: n * n for uid, n in uids.items()}
-    assert (worker.tasks_processed, worker.tasks_duplicate) == (10, 0)
+    # A task is counted once its completion returned, a moment after the outcome was recorded.
+    wait_until(lambda: worker.tasks_processed == 10, 5, "the worker to count every task")
+    assert worker.tasks_duplicate == 0
     assert (stub.depth(), stub.in_flight()) == (0, 0)
 
 

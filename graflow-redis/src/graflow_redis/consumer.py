@@ -49,6 +49,8 @@ class Delivery:
     consumer: str = ""
     #: The run as the entry names it (what its outcome is sealed for).
     session_id: str = ""
+    #: Where the entry waits while it is held: its queue's lane (empty for queues without lanes).
+    stream: str = ""
 
 
 class Consumer(Protocol):

@@ -18,12 +18,14 @@ import itertools
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import redis
 
+from graflow.core.routing import DEFAULT_PRIORITY, DEFAULT_QUEUE
 from graflow.exceptions import GraflowRuntimeError, RunStateLostError
 from graflow.remote.codec import ByValue, dumps_envelope
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
@@ -39,6 +41,7 @@ from graflow_redis.connection import (
 from graflow_redis.entry import decode_outcome, entry_fields, split_reply
 from graflow_redis.errors import NoWorkerAvailableError, OutcomeDecodeError
 from graflow_redis.keys import RUN_KEYS_TTL
+from graflow_redis.lanes import route
 from graflow_redis.log import emit
 from graflow_redis.signing import Purpose, Slot
 from graflow_redis.store import load_record
@@ -67,6 +70,9 @@ class _Submission:
     #: The run (what its entry and outcome are sealed for).
     session_id: str
     fields: dict[str, bytes | str]
+    #: The queue it waits on, and the lane of that queue (its priority's stream).
+    queue: str
+    stream: str
     future: Future[TaskOutcome] = field(default_factory=Future)
     entry_id: str = ""
     #: ``(run id, step key)`` of a step of a durable run: submitted once per step, across drivers.
@@ -76,8 +82,8 @@ class _Submission:
 class FleetExecutor:
     """Runs envelopes on the worker fleet of one :class:`DistributedTaskQueue` (thread-safe)."""
 
-    #: Not yet: limits are counted by the driver that submits (fleet-wide counting is to come).
-    enforces_limits = False
+    #: Workers take a place under a task's limits in Redis before it starts (see graflow-worker's gate).
+    enforces_limits = True
 
     def __init__(self, queue: DistributedTaskQueue) -> None:
         self.queue = queue
@@ -90,6 +96,8 @@ class FleetExecutor:
         #: run whose submissions it adopted.
         self._reply_keys = [self.reply_key]
         self._submit_script = self.client.register_script(scripts.SUBMIT)
+        #: Queues this driver has listed in the prefix's queue set (once each).
+        self._announced: set[str] = set()
         self._pending: dict[str, _Submission] = {}
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
@@ -100,7 +108,8 @@ class FleetExecutor:
         self._listener: threading.Thread | None = None
         self._server_id: str | None = None
         self._lost = False
-        self._no_worker_since: float | None = None
+        #: Queue -> since when tasks wait on it with no live worker serving it.
+        self._unserved_since: dict[str, float] = {}
         self._last_check = 0.0
         self._last_warn = 0.0
         #: Logged with every event; bound per call, so logging configured later still applies.
@@ -123,7 +132,15 @@ class FleetExecutor:
         """
         payload = dumps_envelope(envelope, _WORKERS)
         step = (envelope.session_id, envelope.step) if envelope.step is not None else None
-        return self.submit_payload(envelope.task_id, payload, session_id=envelope.session_id, step=step)
+        queue, priority = route(envelope.routing)
+        return self.submit_payload(
+            envelope.task_id,
+            payload,
+            session_id=envelope.session_id,
+            step=step,
+            queue=queue,
+            priority=priority,
+        )
 
     def submit_payload(
         self,
@@ -133,11 +150,14 @@ class FleetExecutor:
         session_id: str = "",
         seal: bool = True,
         step: tuple[str, str] | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = DEFAULT_PRIORITY,
     ) -> Future[TaskOutcome]:
         """Low level: submit already-pickled envelope bytes (benchmarks, tests of bad entries).
 
-        With a key the payload is sealed for this submission, unless ``seal=False`` (it is
-        then sent as given: tests of refused entries).
+        The entry goes to ``queue``'s lane for ``priority``. With a key the payload is sealed
+        for this submission, unless ``seal=False`` (it is then sent as given: tests of
+        refused entries).
         """
         uid = f"{self.driver_id}-{next(self._numbers):x}"
         sealer = self.queue.sealer
@@ -148,6 +168,8 @@ class FleetExecutor:
             task_id,
             session_id,
             entry_fields(uid, task_id, session_id, self.reply_key, payload),
+            queue,
+            self.keys.lane(queue, priority),
             step=step,
         )
         with self._lock:
@@ -194,22 +216,26 @@ class FleetExecutor:
     def _send(self, batch: list[_Submission]) -> None:
         """Submit ``batch`` in one pipeline, retrying while Redis is unreachable."""
 
+        new_queues = {s.queue for s in batch} - self._announced
+
         def add() -> list[Any]:
             for _ in range(2):
                 try:
                     pipe = script_pipeline(self.client)
                     for submission in batch:
                         if submission.step is None:
-                            pipe.xadd(self.keys.tasks, submission.fields)
+                            pipe.xadd(submission.stream, submission.fields)
                         else:
                             run_id, step = submission.step
                             fields = [part for pair in submission.fields.items() for part in pair]
                             args = [step, submission.uid, self.keys.done(""), RUN_KEYS_TTL, *fields]
                             run = self.keys.run(run_id)
-                            keys = [self.keys.tasks, run.submissions, run.steps]
+                            keys = [submission.stream, run.submissions, run.steps]
                             pipe.evalsha(self._submit_script.sha, len(keys), *keys, *args)
+                    if new_queues:
+                        pipe.sadd(self.keys.queues, *new_queues)
                     answers: list[Any] = pipe.execute()
-                    return answers
+                    return answers[: len(batch)]
                 except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
                     self._submit_script.sha = self.client.script_load(scripts.SUBMIT)
             raise redis.exceptions.NoScriptError("the SUBMIT script could not be loaded")
@@ -229,6 +255,7 @@ class FleetExecutor:
                 retry_in=pause,
             ),
         )
+        self._announced |= new_queues
         for submission, answer in zip(batch, answers, strict=True):
             if submission.step is None:
                 submission.entry_id = _text(answer)
@@ -393,42 +420,59 @@ class FleetExecutor:
         submission.future.set_result(outcome)
 
     def _watch_fleet(self) -> None:
+        """Warn while tasks wait on a queue that no live worker serves; fail them after ``worker_wait_timeout``."""
         now = time.monotonic()
         if not self._pending:
-            self._no_worker_since = None
+            self._unserved_since.clear()
             return
         if now - self._last_check < FLEET_CHECK_INTERVAL:
             return
         self._last_check = now
         self._check_server()
-        if self.queue.workers():
-            if self._no_worker_since is not None:
-                self._emit("info", "worker_alive_again", waiting_tasks=len(self._pending))
-            self._no_worker_since = None
+        workers = self.queue.workers()
+        served = {str(q) for w in workers for q in (w.get("queues") or (DEFAULT_QUEUE,))}
+        with self._lock:
+            waiting = Counter(s.queue for s in self._pending.values())
+        for queue in [q for q in self._unserved_since if q in served or q not in waiting]:
+            del self._unserved_since[queue]
+            if queue in waiting:
+                self._emit("info", "worker_alive_again", queue=queue, waiting_tasks=waiting[queue])
+        unserved = sorted(q for q in waiting if q not in served)
+        if not unserved:
             return
+        fresh = [q for q in unserved if q not in self._unserved_since]
+        for queue in fresh:
+            self._unserved_since[queue] = now
         timeout = self.queue.worker_wait_timeout
-        if self._no_worker_since is None:
-            self._no_worker_since = self._last_warn = now
-            self._warn_no_worker(0.0, timeout)
-        elif now - self._last_warn >= WARN_INTERVAL:
+        if fresh or now - self._last_warn >= WARN_INTERVAL:
             self._last_warn = now
-            self._warn_no_worker(now - self._no_worker_since, timeout)
-        waited = now - self._no_worker_since
-        if waited >= timeout:
+            waited = now - min(self._unserved_since[q] for q in unserved)
+            self._warn_no_worker(unserved, sum(waiting[q] for q in unserved), waited, bool(workers), timeout)
+        expired = {
+            q: now - self._unserved_since[q] for q in unserved if now - self._unserved_since[q] >= timeout
+        }
+        if expired:
             self._abandon(
-                lambda s: NoWorkerAvailableError(s.task_id, self.queue.key_prefix, self.queue.where, waited)
+                lambda s: NoWorkerAvailableError(
+                    s.task_id, self.queue.key_prefix, self.queue.where, expired[s.queue], queue=s.queue
+                ),
+                which=lambda s: s.queue in expired,
             )
 
-    def _warn_no_worker(self, waited: float, timeout: float) -> None:
+    def _warn_no_worker(
+        self, queues: list[str], tasks: int, waited: float, fleet_alive: bool, timeout: float
+    ) -> None:
+        serve = "" if queues == [DEFAULT_QUEUE] else f" --queues {','.join(queues)}"
         self._emit(
             "warning",
-            "no_worker_alive",
-            waiting_tasks=len(self._pending),
+            "no_worker_for_queue" if fleet_alive else "no_worker_alive",
+            queues=queues,
+            waiting_tasks=tasks,
             waited=round(waited, 1),
             fails_after=timeout,
             hint=(
                 f"start one with `graflow-worker --redis-url {self.queue.where} "
-                f"--key-prefix {self.queue.key_prefix}`"
+                f"--key-prefix {self.queue.key_prefix}{serve}`"
             ),
         )
 
@@ -446,19 +490,26 @@ class FleetExecutor:
             submission.future.set_exception(make_error(submission))
         return failed
 
-    def _abandon(self, make_error: Any) -> None:
-        """Withdraw every waiting task's entry, so no worker runs it later, then fail it.
+    def _abandon(self, make_error: Any, which: Any = None) -> None:
+        """Withdraw every waiting task's entry (or those ``which`` picks), so no worker runs it
+        later, then fail it.
 
         Withdrawn first: whoever waits on a future may look at the stream as soon as it fails.
         """
-        abandoned = self._take_all()
+        if which is None:
+            abandoned = self._take_all()
+        else:
+            with self._lock:
+                abandoned = [s for s in self._pending.values() if which(s)]
+                for submission in abandoned:
+                    del self._pending[submission.uid]
         if not abandoned:
             return
         try:
             pipe = self.client.pipeline(transaction=False)
             for submission in abandoned:
                 if submission.entry_id:
-                    pipe.xdel(self.keys.tasks, submission.entry_id)
+                    pipe.xdel(submission.stream, submission.entry_id)
                 pipe.set(self.keys.done(submission.uid), "withdrawn", nx=True, ex=self.queue.done_ttl)
             pipe.execute()
         except CONNECTION_ERRORS as exc:

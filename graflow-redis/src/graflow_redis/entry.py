@@ -46,6 +46,8 @@ class EntryMeta:
     task_id: str
     session_id: str
     reply: str
+    #: The lane (stream) the entry was read from.
+    stream: str = ""
 
 
 class RejectedEntry(Exception):
@@ -68,14 +70,15 @@ def _text(fields: Mapping[bytes, bytes], name: str) -> str:
     return value.decode("utf-8", "replace") if value is not None else ""
 
 
-def read_meta(entry_id: str, fields: Mapping[bytes, bytes]) -> EntryMeta:
-    """The plain-text fields of an entry (empty strings for missing ones)."""
+def read_meta(entry_id: str, fields: Mapping[bytes, bytes], stream: str = "") -> EntryMeta:
+    """The plain-text fields of an entry read from ``stream`` (empty strings for missing ones)."""
     return EntryMeta(
         entry_id=entry_id,
         uid=_text(fields, "uid"),
         task_id=_text(fields, "task") or "?",
         session_id=_text(fields, "session"),
         reply=_text(fields, "reply"),
+        stream=stream,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from graflow.core.routing import DEFAULT_QUEUE
 from graflow.exceptions import ConfigError, ExecutorUnavailableError, GraflowRuntimeError, StateStoreError
 
 __all__ = [
@@ -18,21 +19,28 @@ __all__ = [
 
 
 class NoWorkerAvailableError(ExecutorUnavailableError):
-    """No ``graflow-worker`` sent a heartbeat for this key prefix while the driver waited."""
+    """No live ``graflow-worker`` of this key prefix served the task's queue while the driver waited."""
 
-    def __init__(self, task_id: str, key_prefix: str, where: str, waited: float) -> None:
+    def __init__(
+        self, task_id: str, key_prefix: str, where: str, waited: float, queue: str = DEFAULT_QUEUE
+    ) -> None:
         self.task_id = task_id
         self.key_prefix = key_prefix
         self.where = where
         self.waited = waited
+        self.queue = queue
+        if queue == DEFAULT_QUEUE:
+            missing, serve = "no graflow-worker is alive", ""
+        else:
+            missing, serve = f"no live graflow-worker serves queue {queue!r}", f" --queues {queue}"
         super().__init__(
-            f"task {task_id!r} was not run: no graflow-worker is alive for key prefix {key_prefix!r} "
-            f"on {where} (waited {waited:.1f}s). Start one with `graflow-worker --redis-url {where} "
-            f"--key-prefix {key_prefix}`, or raise worker_wait_timeout in the run's config."
+            f"task {task_id!r} was not run: {missing} for key prefix {key_prefix!r} on {where} (waited "
+            f"{waited:.1f}s). Start one with `graflow-worker --redis-url {where} --key-prefix {key_prefix}"
+            f"{serve}`, or raise worker_wait_timeout in the run's config."
         )
 
-    def __reduce__(self) -> tuple[type, tuple[str, str, str, float]]:
-        return (type(self), (self.task_id, self.key_prefix, self.where, self.waited))
+    def __reduce__(self) -> tuple[type, tuple[str, str, str, float, str]]:
+        return (type(self), (self.task_id, self.key_prefix, self.where, self.waited, self.queue))
 
 
 class TaskRejectedError(GraflowRuntimeError):

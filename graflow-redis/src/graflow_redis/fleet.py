@@ -1,4 +1,4 @@
-"""The fleet as Redis sees it: heartbeats, queue depth, dead letters (and tending them).
+"""The fleet as Redis sees it: heartbeats, depth per queue, dead letters (and tending them).
 
 Readable by any process that knows the key prefix: ``graflow-worker status``, a
 metrics exporter, an autoscaler. A :class:`FleetView` needs only a client and the keys
@@ -17,7 +17,9 @@ from typing import Any
 import redis
 
 from graflow_redis import scripts
+from graflow_redis.connection import script_pipeline
 from graflow_redis.keys import GROUP, Keys
+from graflow_redis.lanes import DEPTH
 
 __all__ = ["FleetView"]
 
@@ -38,6 +40,7 @@ class FleetView:
         #: Seconds a worker's heartbeat counts as alive.
         self.heartbeat_ttl = heartbeat_ttl
         self._requeue = client.register_script(scripts.REQUEUE)
+        self._depth = client.register_script(DEPTH)
 
     def heartbeat(self, worker_id: str, info: Mapping[str, Any]) -> None:
         """Publish that ``worker_id`` is alive, with what it runs and its counters (JSON-able ``info``)."""
@@ -75,23 +78,30 @@ class FleetView:
             self.client.srem(self.keys.workers, *gone)
         return alive
 
+    def queues(self) -> list[str]:
+        """The queues submitted to or served under this prefix, sorted."""
+        return sorted(_str(q) for q in self.client.smembers(self.keys.queues))
+
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        """Per queue: ``waiting`` (entries no worker took yet) and ``running`` (held by a worker)."""
+        names = self.queues()
+        if not names:
+            return {}
+        pipe = script_pipeline(self.client)
+        for name in names:
+            self._depth(keys=self.keys.lanes(name), args=[GROUP], client=pipe)
+        return {
+            name: {"waiting": int(waiting), "running": int(held)}
+            for name, (waiting, held) in zip(names, pipe.execute(), strict=True)
+        }
+
     def depth(self) -> int:
-        """Entries waiting for a worker (on the stream, not yet delivered)."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.xlen(self.keys.tasks)
-        pipe.xpending(self.keys.tasks, GROUP)
-        try:
-            length, pending = pipe.execute()
-        except redis.ResponseError:  # no group yet: nothing was delivered
-            return int(self.client.xlen(self.keys.tasks))
-        return max(int(length) - int(pending["pending"]), 0)
+        """Entries waiting for a worker, over every queue (on a lane, not yet delivered)."""
+        return sum(d["waiting"] for d in self.queue_depths().values())
 
     def in_flight(self) -> int:
-        """Entries delivered to a worker and not yet completed."""
-        try:
-            return int(self.client.xpending(self.keys.tasks, GROUP)["pending"])
-        except redis.ResponseError:
-            return 0
+        """Entries delivered to a worker and not yet completed, over every queue."""
+        return sum(d["running"] for d in self.queue_depths().values())
 
     def dead_letters(self, count: int = 100) -> list[dict[str, Any]]:
         """The newest dead letters first: ``task``, ``uid``, ``session``, ``reason``, ``consumer``,
@@ -113,7 +123,7 @@ class FleetView:
         return int(self.client.xlen(self.keys.dead))
 
     def requeue_dead_letter(self, dead_id: str) -> str | None:
-        """Put a dead letter back on the task stream, for when what rejected it is fixed (a package
+        """Put a dead letter back on the lane it came from, for when what rejected it is fixed (a package
         installed on the workers, a key rotated); ``None`` if there is no such letter (any more).
 
         It goes back as the same submission (its seal is bound to its uid), with no reply: its
@@ -126,9 +136,8 @@ class FleetView:
             return None
         fields = letters[0][1] or {}
         uid = _str(fields.get(b"uid", b""))
-        found = self._requeue(
-            keys=[self.keys.dead, self.keys.tasks, self.keys.done(uid)], args=[dead_id, uid]
-        )
+        lane = _str(fields.get(b"stream") or self.keys.tasks)
+        found = self._requeue(keys=[self.keys.dead, lane, self.keys.done(uid)], args=[dead_id, uid])
         return _str(found) if found is not None else None
 
     def discard_dead_letter(self, dead_id: str) -> bool:

@@ -5,7 +5,7 @@ wire protocol between them (together with :mod:`graflow_redis.entry`).
 
 The braces are a Redis Cluster hash tag. A worker records an outcome, acknowledges its
 entry and records the run's step in one script (:data:`~graflow_redis.scripts.FINISH`), so
-the task stream, the dead letters, the done markers, the reply lists, the fleet and every
+the queues' lanes, the dead letters, the done markers, the reply lists, the fleet and every
 run's state must share one slot: they are named ``{PREFIX}:...``. What no script joins to
 them is tagged apart so a cluster spreads it: a run's channel (``{PREFIX:ch:RUN}:...``, one
 slot per run) and each limit (``{PREFIX:limit:KEY}``, :mod:`graflow_redis.limits`).
@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from graflow.core.routing import DEFAULT_PRIORITY, DEFAULT_QUEUE
 from graflow.exceptions import ConfigError
+from graflow_redis import lanes
 
 __all__ = ["GROUP", "RUN_KEYS_TTL", "Keys", "RunKeys"]
 
@@ -45,10 +47,23 @@ class Keys:
         """``{PREFIX}``: how every key of the prefix's own slot starts."""
         return f"{{{self.prefix}}}"
 
+    def lane(self, queue: str, priority: int) -> str:
+        """Stream of the task entries of ``queue`` at ``priority`` (see :mod:`graflow_redis.lanes`)."""
+        return lanes.lane(self.prefix, queue, priority)
+
+    def lanes(self, queue: str) -> list[str]:
+        """A queue's lanes, highest priority first."""
+        return lanes.lanes(self.prefix, queue)
+
     @property
     def tasks(self) -> str:
-        """Stream of task entries waiting for, or held by, a worker."""
-        return f"{self.base}:tasks"
+        """The lane of a task with no routing: the default queue at the default priority."""
+        return self.lane(DEFAULT_QUEUE, DEFAULT_PRIORITY)
+
+    @property
+    def queues(self) -> str:
+        """Set of the queue names submitted to or served (what ``status`` reports depth for)."""
+        return f"{self.base}:queues"
 
     @property
     def dead(self) -> str:

@@ -23,10 +23,17 @@ if TYPE_CHECKING:
 
     from graflow.core.routing import Routing
 
-__all__ = ["Grant", "RedisLimits"]
+__all__ = ["CAP_RECHECK", "Grant", "RedisLimits"]
 
-#: Take a place.  KEYS: running, starts.  ARGV: holder, (unused), hold_ms, max_running (0: none),
-#: rate_count (0: none), period_ms.  Returns {1, 0} when taken, else {0, ms until worth asking again}.
+#: Seconds a task refused a place under ``max_concurrency`` waits before asking again, at most:
+#: places come back when tasks end, which no script can foresee. A worker also asks at once
+#: for a task of its own when it gives a place of the same key back (see ``LimitGate``).
+CAP_RECHECK: Final = 0.1
+
+#: Take a place.  KEYS: running, starts.  ARGV: holder, longest wait before asking again for a place
+#: (ms), hold_ms, max_running (0: none), rate_count (0: none), period_ms.  Returns {1, 0} when
+#: taken, else {0, ms until worth asking again}: for a rate, when the window has room; for a
+#: cap, no later than the longest wait (a place may be given back any time).
 #: Time is the server's, so workers whose clocks disagree still count one window.
 _ACQUIRE: Final = """
 local clock = redis.call('TIME')
@@ -38,7 +45,7 @@ if max_running > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
   if redis.call('ZSCORE', KEYS[1], ARGV[1]) == false and redis.call('ZCARD', KEYS[1]) >= max_running then
     local soonest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    return {0, math.max(1, math.min(tonumber(soonest[2]) - now, 1000))}
+    return {0, math.max(1, math.min(tonumber(soonest[2]) - now, tonumber(ARGV[2])))}
   end
 end
 if rate > 0 then
@@ -89,7 +96,7 @@ class RedisLimits:
             keys=list(self.keys(key)),
             args=[
                 holder,
-                0,
+                int(CAP_RECHECK * 1000),
                 self._hold_ms,
                 routing.max_concurrency or 0,
                 rate.count if rate is not None else 0,

@@ -5,7 +5,7 @@ refuses a Redis that is not on loopback without a secret key (see :mod:`graflow_
 and composes the three sides that share them:
 
 * :attr:`~DistributedTaskQueue.executor`, a :class:`~graflow_redis.driver.FleetExecutor`:
-  the driver's side, where a Redis run's tasks execute (put on the stream ``{PREFIX}:tasks``,
+  the driver's side, where a Redis run's tasks execute (put on their lane ``{PREFIX}:q:QUEUE:pN``,
   outcome awaited);
 * :attr:`~DistributedTaskQueue.consumer`, a :class:`~graflow_redis.stream_consumer.StreamConsumer`:
   the worker's side (fetch, complete, keep alive, release, dead letters);
@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import redis
 
+from graflow.core.routing import DEFAULT_QUEUE, check_queue
 from graflow.exceptions import ConfigError
 from graflow.remote.envelope import TaskEnvelope, TaskOutcome
 from graflow_redis.connection import client_from_config, describe
@@ -33,11 +34,12 @@ from graflow_redis.consumer import Delivery
 from graflow_redis.driver import FleetExecutor
 from graflow_redis.fleet import FleetView
 from graflow_redis.keys import Keys
+from graflow_redis.limits import RedisLimits
 from graflow_redis.signing import KeySpec, Sealer
 from graflow_redis.stream_consumer import StreamConsumer
 from graflow_redis.trust import allows_unsigned, sealer_for
 
-__all__ = ["Delivery", "DistributedTaskQueue"]
+__all__ = ["Delivery", "DistributedTaskQueue", "parse_queues"]
 
 #: Config keys the queue reads (besides ``redis_client`` / ``redis_url``); others are ignored.
 OPTIONS: Final = (
@@ -51,6 +53,7 @@ OPTIONS: Final = (
     "max_deliveries",
     "done_ttl",
     "connection_retry_timeout",
+    "queues",
 )
 
 
@@ -58,6 +61,15 @@ def _positive(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def parse_queues(queues: str | Sequence[str]) -> list[str]:
+    """``"gpu, default"`` or ``["gpu", "default"]`` as a list of checked queue names, in order."""
+    names = queues.split(",") if isinstance(queues, str) else list(queues)
+    checked = [check_queue(name.strip() if isinstance(name, str) else name, "queues") for name in names]
+    if not checked:
+        raise ConfigError("queues: name at least one queue to serve (e.g. queues='default,gpu')")
+    return list(dict.fromkeys(checked))
 
 
 class DistributedTaskQueue:
@@ -84,6 +96,7 @@ class DistributedTaskQueue:
         max_deliveries: int = 10,
         done_ttl: float = 3600.0,
         connection_retry_timeout: float = 60.0,
+        queues: str | Sequence[str] = (DEFAULT_QUEUE,),
         **options: Any,
     ) -> None:
         if not isinstance(key_prefix, str) or not key_prefix:
@@ -108,6 +121,8 @@ class DistributedTaskQueue:
         self.max_deliveries = max_deliveries
         self.done_ttl = int(_positive("done_ttl", done_ttl))
         self.connection_retry_timeout = _positive("connection_retry_timeout", connection_retry_timeout)
+        #: The queues a worker on this queue serves (a driver submits to whatever its tasks name).
+        self.queues = parse_queues(queues)
         #: Where Redis is, for messages (no credentials).
         self.where = describe(self.client)
         #: Seals what this process writes and verifies what it reads (``None``: unsigned).
@@ -125,7 +140,11 @@ class DistributedTaskQueue:
             visibility_timeout=self.visibility_timeout,
             max_deliveries=self.max_deliveries,
             done_ttl=self.done_ttl,
+            queues=self.queues,
         )
+        #: Rate and concurrency limits, counted in Redis for the whole fleet: workers take a
+        #: place before a limited task starts and hold it while it runs (as long as an entry).
+        self.limits = RedisLimits(self.client, key_prefix, hold=self.visibility_timeout)
         #: Where the run's tasks execute: the worker fleet. Starts no thread until a task is submitted.
         self.executor: FleetExecutor = FleetExecutor(self)
 
@@ -193,8 +212,12 @@ class DistributedTaskQueue:
         return self.fleet.workers()
 
     def depth(self) -> int:
-        """Entries waiting for a worker (on the stream, not yet delivered)."""
+        """Entries waiting for a worker, over every queue (not yet delivered)."""
         return self.fleet.depth()
+
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        """Per queue: entries ``waiting`` for a worker and ``running`` on one."""
+        return self.fleet.queue_depths()
 
     def in_flight(self) -> int:
         """Entries delivered to a worker and not yet completed."""
@@ -205,4 +228,4 @@ class DistributedTaskQueue:
         return self.fleet.dead_letters(count)
 
     def __repr__(self) -> str:
-        return f"<DistributedTaskQueue {self.where} prefix={self.key_prefix!r}>"
+        return f"<DistributedTaskQueue {self.where} prefix={self.key_prefix!r} queues={self.queues!r}>"

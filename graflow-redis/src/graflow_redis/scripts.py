@@ -16,7 +16,6 @@ __all__ = [
     "CHANNEL_KEYS",
     "CHANNEL_PUSH",
     "CHANNEL_SET",
-    "CLAIM",
     "FINISH",
     "LOCK_RELEASE",
     "LOCK_RENEW",
@@ -103,19 +102,6 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 return {'new', id}
 """
 
-#: XAUTOCLAIM plus each claimed entry's delivery count.
-#: KEYS: tasks.  ARGV: group, consumer, min_idle_ms, start_id, count.
-#: Returns {next_start, entries, deleted_ids, delivery_counts}.
-CLAIM: Final = """
-local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
-local counts = {}
-for i, e in ipairs(r[2]) do
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
-  if p[1] then counts[i] = p[1][4] else counts[i] = 1 end
-end
-return {r[1], r[2], r[3] or {}, counts}
-"""
-
 #: Reset (keep alive) or raise (release) the idle time of entries still owned by a consumer.
 #: KEYS: tasks.  ARGV: group, consumer, idle_ms, ids...  Returns how many were touched.
 TOUCH: Final = """
@@ -144,10 +130,40 @@ local function track(vkey, idx, name)
 end
 """
 
-#: KEYS: value, index.  ARGV: encoded value, ttl_ms ("" for none), name.
-CHANNEL_SET: Final = (
-    _TRACK
-    + """
+#: Makes a channel write count once per submission: a write of an attempt carries its place in
+#: the attempt's sequence of writes (``field``: submission uid and number); a write whose field
+#: was applied before (the same submission ran again, after its worker died) returns what it
+#: returned then and changes nothing. ``field`` empty: no such bookkeeping.
+#: Appended to a write's KEYS: the submission's applied-writes hash; to its ARGV: field, ttl.
+_ONCE_HEAD: Final = """
+local applied, field, once_ttl = KEYS[#KEYS], ARGV[#ARGV - 1], ARGV[#ARGV]
+if field ~= '' then
+  local seen = redis.call('HGET', applied, field)
+  if seen then return cjson.decode(seen) end
+end
+local function write()
+"""
+#: A result of -1 or {'x', ...} asks the caller to take another path (not a write): not kept.
+_ONCE_TAIL: Final = """
+end
+local result = write()
+local retry = result == -1 or (type(result) == 'table' and result[1] == 'x')
+if field ~= '' and not retry then
+  redis.call('HSET', applied, field, cjson.encode(result))
+  redis.call('EXPIRE', applied, once_ttl)
+end
+return result
+"""
+
+
+def _once(body: str) -> str:
+    """A channel write's script, made to count once per submission (see :data:`_ONCE_HEAD`)."""
+    return _TRACK + _ONCE_HEAD + body + _ONCE_TAIL
+
+
+#: KEYS: value, index, applied.  ARGV: encoded value, ttl_ms ("" for none), name, field, ttl.
+CHANNEL_SET: Final = _once(
+    """
 track(KEYS[1], KEYS[2], ARGV[3])
 if ARGV[2] == '' then
   redis.call('SET', KEYS[1], ARGV[1])
@@ -166,11 +182,10 @@ if t == 'list' then return {2, redis.call('LRANGE', KEYS[1], 0, -1)} end
 return {0}
 """
 
-#: KEYS: value, index.  ARGV: encoded item, "R" (append) or "L" (prepend), name.
+#: KEYS: value, index, applied.  ARGV: encoded item, "R" (append) or "L" (prepend), name, field, ttl.
 #: Returns the new length, or -1 when the key holds a plain value (the caller converts it).
-CHANNEL_PUSH: Final = (
-    _TRACK
-    + """
+CHANNEL_PUSH: Final = _once(
+    """
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then
   track(KEYS[1], KEYS[2], ARGV[3])
@@ -183,11 +198,10 @@ return redis.call('LPUSH', KEYS[1], ARGV[1])
 )
 
 #: Add a number, keeping int as int (INCRBY) and float as float (IEEE double, %.17g round-trips).
-#: KEYS: value, index.  ARGV: encoded amount, "i" or "f", name.
+#: KEYS: value, index, applied.  ARGV: encoded amount, "i" or "f", name, field, ttl.
 #: Returns {"i"|"f", new value text}, or {"x", why} when the value is not a plain number here.
-CHANNEL_ADD: Final = (
-    _TRACK
-    + """
+CHANNEL_ADD: Final = _once(
+    """
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then
   track(KEYS[1], KEYS[2], ARGV[3])
@@ -210,12 +224,14 @@ return {'f', s}
 """
 )
 
-#: KEYS: value, index.  ARGV: name.  Returns how many keys were deleted.
-CHANNEL_DELETE: Final = """
+#: KEYS: value, index, applied.  ARGV: name, field, ttl.  Returns how many keys were deleted.
+CHANNEL_DELETE: Final = _once(
+    """
 local n = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return n
 """
+)
 
 #: KEYS: index.  ARGV: value key prefix.  Live names in insertion order; drops expired ones.
 CHANNEL_KEYS: Final = """

@@ -1,6 +1,8 @@
-"""``StreamConsumer``: the worker's side of the Redis queue, on a Redis Streams consumer group.
+"""``StreamConsumer``: the worker's side of the Redis queue, on Redis Streams consumer groups.
 
-Workers read the stream ``{PREFIX}:tasks`` through the consumer group ``graflow-workers``:
+A worker serves one or more queues; each queue is ten priority lanes, one stream each
+(:mod:`graflow_redis.lanes`), read through the consumer group ``graflow-workers``, higher
+priorities first. On every lane:
 
 * **at least once**: an entry stays pending until :meth:`~StreamConsumer.complete`
   acknowledges it, after the task ran; an entry whose worker went silent for
@@ -27,10 +29,11 @@ from typing import Any, Final, cast
 
 import redis
 
-from graflow.remote.codec import dumps
+from graflow.core.routing import DEFAULT_QUEUE
+from graflow.remote.codec import dumps_data
 from graflow.remote.envelope import TaskOutcome
 from graflow.state.records import Completion
-from graflow_redis import scripts
+from graflow_redis import lanes, scripts
 from graflow_redis.connection import block_seconds, register_client, script_pipeline
 from graflow_redis.consumer import Delivery
 from graflow_redis.entry import (
@@ -43,6 +46,7 @@ from graflow_redis.entry import (
 )
 from graflow_redis.fleet import FleetView
 from graflow_redis.keys import GROUP, RUN_KEYS_TTL, Keys, RunKeys
+from graflow_redis.lanes import INVERT_EVERY
 from graflow_redis.log import emit
 from graflow_redis.signing import Purpose, Sealer, Slot
 from graflow_redis.trust import register_sealer
@@ -54,8 +58,8 @@ REPLY_TTL: Final = 86_400
 #: Approximate cap of the dead-letter stream.
 DEAD_LETTER_MAXLEN: Final = 10_000
 
-#: An entry as read from the stream: its id, its fields, how often it was delivered.
-_RawEntry = tuple[str, dict[bytes, bytes], int]
+#: An entry as read: its lane, its id, its fields, how often it was delivered.
+_RawEntry = tuple[str, str, dict[bytes, bytes], int]
 
 
 @dataclass(frozen=True)
@@ -87,9 +91,14 @@ class StreamConsumer:
         visibility_timeout: float,
         max_deliveries: int,
         done_ttl: int,
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
     ) -> None:
         self.client = client
         self.keys = keys
+        #: The queues this consumer takes entries from, in the order they get their turn.
+        self.queues = list(dict.fromkeys(queues)) or [DEFAULT_QUEUE]
+        self._queue_lanes = {queue: keys.lanes(queue) for queue in self.queues}
+        self._lanes = [key for queue in self.queues for key in self._queue_lanes[queue]]
         #: Where heartbeats go.
         self.fleet = fleet
         #: Verifies task payloads, seals outcomes and step records (``None``: unsigned).
@@ -109,9 +118,11 @@ class StreamConsumer:
         self.done_ttl = done_ttl
         self._client_ref = register_client(client)
         self._finish = client.register_script(scripts.FINISH)
-        self._claim = client.register_script(scripts.CLAIM)
+        self._claim = client.register_script(lanes.CLAIM)
+        self._fetch_lanes = client.register_script(lanes.FETCH)
         self._touch = client.register_script(scripts.TOUCH)
-        self._claim_cursor = "0-0"
+        self._claim_cursors: dict[str, str] = {}
+        self._fetches = 0
         self._next_claim = 0.0
         self._claim_interval = min(visibility_timeout / 4, 1.0)
         self._group_ready = False
@@ -124,19 +135,25 @@ class StreamConsumer:
     # --- taking entries --------------------------------------------------------------------
 
     def ensure_group(self) -> None:
-        """Create the stream and its consumer group if they do not exist (idempotent)."""
-        try:
-            self.client.xgroup_create(self.keys.tasks, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        """Create the lanes of the served queues and their consumer group where missing (idempotent),
+        and list the queues in the prefix's queue set (what ``status`` reports on)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in self._lanes:
+            pipe.xgroup_create(key, GROUP, id="0", mkstream=True)
+        for answer in pipe.execute(raise_on_error=False):
+            if isinstance(answer, redis.ResponseError) and "BUSYGROUP" not in str(answer):
+                raise answer
+        self.client.sadd(self.keys.queues, *self.queues)
         self._group_ready = True
 
     def fetch(self, consumer: str, count: int = 1, block: float = 1.0) -> list[Delivery]:
-        """Up to ``count`` entries for ``consumer``: reclaimed ones first, then new ones.
+        """Up to ``count`` entries for ``consumer``: one entry reclaimed from a silent worker
+        (alone, so that it can run alone), else new ones.
 
-        Waits up to ``block`` seconds for a new entry. Entries that cannot be run are
-        dead-lettered here (and reported to their driver), so they are never returned.
+        New entries come highest priority first (:data:`~graflow_redis.lanes.FETCH`); when
+        every served lane is empty it waits up to ``block`` seconds for one. Entries that
+        cannot be run are dead-lettered here (and reported to their driver), so they are
+        never returned.
         """
         if count < 1:
             return []
@@ -147,49 +164,89 @@ class StreamConsumer:
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
-            # The stream vanished (deleted, or Redis restarted without persistence).
+            # A lane vanished (deleted, or Redis restarted without persistence).
             self.ensure_group()
             return self._fetch(consumer, count, block)
 
     def _fetch(self, consumer: str, count: int, block: float) -> list[Delivery]:
-        raw: list[_RawEntry] = []
         now = time.monotonic()
         if now >= self._next_claim:
-            raw.extend(self._reclaim(consumer, count))
-            if self._claim_cursor == "0-0":
+            # One at a time, and alone: an entry whose holder died may be what killed it, and
+            # a worker runs such a suspect with nothing else (graflow-worker's isolation).
+            raw = self._reclaim(consumer, 1)
+            if all(cursor == "0-0" for cursor in self._claim_cursors.values()):
                 self._next_claim = now + self._claim_interval
-        if len(raw) < count:
-            wait = None if raw else max(int(block_seconds(self.client, block) * 1000), 1)
-            response = self.client.xreadgroup(
-                GROUP, consumer, {self.keys.tasks: ">"}, count=count - len(raw), block=wait
-            )
-            streams = response.items() if isinstance(response, dict) else (response or [])
-            for _stream, entries in cast("Any", streams):
-                for entry_id, fields in entries:
-                    raw.append((_str(entry_id), dict(fields or {}), 1))
+            if raw:
+                return self._accept(consumer, raw)
+        raw = self._take_new(consumer, count)
+        if not raw:
+            raw = self._wait_new(consumer, count, block)
         return self._accept(consumer, raw)
 
-    def _reclaim(self, consumer: str, count: int) -> list[_RawEntry]:
-        idle_ms = int(self.visibility_timeout * 1000)
-        cursor, entries, _deleted, counts = cast("Any", self._claim)(
-            keys=[self.keys.tasks], args=[GROUP, consumer, idle_ms, self._claim_cursor, count]
+    def _take_new(self, consumer: str, count: int) -> list[_RawEntry]:
+        """New entries of the served queues, each queue's lanes highest first, queues in turn."""
+        self._fetches += 1
+        inverted = "1" if self._fetches % INVERT_EVERY == 0 else "0"
+        queues = (
+            self.queues[self._fetches % len(self.queues) :] + self.queues[: self._fetches % len(self.queues)]
         )
-        self._claim_cursor = _str(cursor)
-        claimed = []
-        for (entry_id, flat), delivered in zip(entries, counts, strict=False):
-            if not flat:  # deleted while pending (Redis 6.2 reports it here)
-                self.client.xack(self.keys.tasks, GROUP, entry_id)
-                continue
-            claimed.append((_str(entry_id), dict(zip(flat[::2], flat[1::2], strict=False)), int(delivered)))
+        raw: list[_RawEntry] = []
+        for queue in queues:
+            want = count - len(raw)
+            if want <= 0:
+                break
+            flat = cast("Any", self._fetch_lanes)(
+                keys=self._queue_lanes[queue], args=[GROUP, consumer, want, inverted]
+            )
+            for index in range(0, len(flat), 3):
+                fields = flat[index + 2]
+                raw.append((_str(flat[index]), _str(flat[index + 1]), _pairs(fields), 1))
+        return raw
+
+    def _wait_new(self, consumer: str, count: int, block: float) -> list[_RawEntry]:
+        """Wait up to ``block`` seconds for an entry on any served lane (every lane empty now)."""
+        wait = max(int(block_seconds(self.client, block) * 1000), 1)
+        response = self.client.xreadgroup(
+            GROUP, consumer, dict.fromkeys(self._lanes, ">"), count=count, block=wait
+        )
+        streams = response.items() if isinstance(response, dict) else (response or [])
+        raw: list[_RawEntry] = []
+        for stream, entries in cast("Any", streams):
+            for entry_id, fields in entries:
+                raw.append((_str(stream), _str(entry_id), dict(fields or {}), 1))
+                if len(raw) >= count:
+                    return raw
+        return raw
+
+    def _reclaim(self, consumer: str, count: int) -> list[_RawEntry]:
+        """Entries whose holder went silent for the visibility timeout, highest lanes first."""
+        idle_ms = int(self.visibility_timeout * 1000)
+        claimed: list[_RawEntry] = []
+        for queue in self.queues:
+            want = count - len(claimed)
+            if want <= 0:
+                break
+            keys = self._queue_lanes[queue]
+            cursors = [self._claim_cursors.get(key, "0-0") for key in keys]
+            answers = cast("Any", self._claim)(keys=keys, args=[GROUP, consumer, idle_ms, want, *cursors])
+            for key, (cursor, entries, counts) in zip(keys, answers, strict=True):
+                self._claim_cursors[key] = _str(cursor)
+                for (entry_id, flat), delivered in zip(entries, counts, strict=False):
+                    if not flat:  # deleted while pending (Redis 6.2 reports it here)
+                        self.client.xack(key, GROUP, entry_id)
+                        continue
+                    claimed.append((key, _str(entry_id), _pairs(flat), int(delivered)))
         if claimed:
-            emit("info", "tasks_reclaimed", consumer=consumer, entries=[c[0] for c in claimed])
+            emit("info", "tasks_reclaimed", consumer=consumer, entries=[c[1] for c in claimed])
         return claimed
 
     def _accept(self, consumer: str, raw: list[_RawEntry]) -> list[Delivery]:
         """Deliveries for the entries worth running; the rest are dropped or dead-lettered."""
         if not raw:
             return []
-        redelivered = [(i, read_meta(eid, f)) for i, (eid, f, attempt) in enumerate(raw) if attempt > 1]
+        redelivered = [
+            (i, read_meta(eid, f, stream)) for i, (stream, eid, f, attempt) in enumerate(raw) if attempt > 1
+        ]
         finished: set[int] = set()
         if redelivered:
             pipe = self.client.pipeline(transaction=False)
@@ -201,38 +258,45 @@ class StreamConsumer:
                     finished.add(index)
         deliveries = []
         now = time.time()
-        for index, (entry_id, fields, attempt) in enumerate(raw):
+        for index, (stream, entry_id, fields, attempt) in enumerate(raw):
             if index in finished:
                 continue
-            meta = read_meta(entry_id, fields)
+            meta = read_meta(entry_id, fields, stream)
             try:
                 if attempt > self.max_deliveries:
                     raise RejectedEntry(
-                        f"delivered {attempt} times without completing (each worker holding it died "
-                        f"or went silent for {self.visibility_timeout:g}s); giving up after max_deliveries="
-                        f"{self.max_deliveries}"
+                        f"started {attempt - 1} times without completing (each worker holding it died "
+                        f"or went silent for {self.visibility_timeout:g}s, the last ones running it "
+                        f"alone); max_deliveries={self.max_deliveries}"
                     )
                 envelope = decode_envelope(meta, fields, self.sealer, self.keys.prefix)
             except RejectedEntry as rejected:
                 self._dead_letter(meta, consumer, rejected.reason, fields)
                 continue
-            envelope.channel_backend = self._localize(envelope.channel_backend)
+            envelope.channel_backend = self._localize(envelope.channel_backend, meta.uid or entry_id)
             envelope.results_store = self._localize(envelope.results_store)
             deliveries.append(
-                Delivery(entry_id, envelope, attempt, now, meta.uid, meta.reply, consumer, meta.session_id)
+                Delivery(
+                    entry_id, envelope, attempt, now, meta.uid, meta.reply, consumer, meta.session_id, stream
+                )
             )
         return deliveries
 
-    def _localize(self, spec: tuple[str, dict[str, Any]] | None) -> tuple[str, dict[str, Any]] | None:
+    def _localize(
+        self, spec: tuple[str, dict[str, Any]] | None, submission: str | None = None
+    ) -> tuple[str, dict[str, Any]] | None:
         """Let the task reach the run's Redis channel or results as this worker does.
 
         Through this worker's own connection when it shares the queue's server (the
         driver's URL may not resolve here: ``localhost`` on the driver, a service name
-        in a container), and with this worker's signing settings.
+        in a container), and with this worker's signing settings. A channel is opened for
+        the ``submission``, so its writes count once however often it runs.
         """
         if spec is None or spec[0] != "redis":
             return spec
         config = {**spec[1], **self._trust}
+        if submission:
+            config["submission"] = submission
         if config.get("shared_with_queue"):
             config["client_ref"] = self._client_ref
         return ("redis", config)
@@ -270,7 +334,12 @@ class StreamConsumer:
         step = delivery.envelope.step
         outcome.step_recorded = step is not None and outcome.success
         meta = EntryMeta(
-            delivery.entry_id, delivery.uid, outcome.task_id, delivery.session_id, delivery.reply
+            delivery.entry_id,
+            delivery.uid,
+            outcome.task_id,
+            delivery.session_id,
+            delivery.reply,
+            delivery.stream or self.keys.tasks,
         )
         item = encode_outcome(meta, outcome, self.sealer, self.keys.prefix)  # may turn it into a failure
         record = None
@@ -284,7 +353,7 @@ class StreamConsumer:
                 attempts=delivery.envelope.attempt,
             )
             run_id = delivery.envelope.session_id
-            blob, result = dumps(completion), dumps(outcome.result)
+            blob, result = dumps_data(completion), dumps_data(outcome.result)
             if self.sealer is not None:
                 prefix = self.keys.prefix
                 blob = self.sealer.seal(Slot(Purpose.STEP, prefix, run_id, step), blob)
@@ -306,7 +375,7 @@ class StreamConsumer:
         keys = [
             self.keys.done(meta.uid or meta.entry_id),
             meta.reply or self.keys.reply("none"),
-            self.keys.tasks,
+            meta.stream or self.keys.tasks,
             self.keys.dead,
             run.steps,
             run.order,
@@ -344,7 +413,7 @@ class StreamConsumer:
         reply_item = encode_outcome(meta, outcome, self.sealer, self.keys.prefix) if meta.uid else b""
         dead = [
             "task", meta.task_id, "uid", meta.uid, "session", meta.session_id, "reason", reason,
-            "consumer", consumer, "entry", meta.entry_id, "at", repr(time.time()),
+            "consumer", consumer, "entry", meta.entry_id, "stream", meta.stream, "at", repr(time.time()),
             "payload", fields.get(b"payload", b""),
         ]  # fmt: skip
         self._settle(meta, reply_item, has_reply=bool(meta.uid), dead=dead)
@@ -370,11 +439,13 @@ class StreamConsumer:
         self._next_claim = 0.0
 
     def _touch_entries(self, deliveries: Sequence[Delivery], idle_ms: int) -> None:
-        by_consumer: dict[str, list[str]] = {}
+        held: dict[tuple[str, str], list[str]] = {}
         for delivery in deliveries:
-            by_consumer.setdefault(delivery.consumer, []).append(delivery.entry_id)
-        for consumer, ids in by_consumer.items():
-            self._touch(keys=[self.keys.tasks], args=[GROUP, consumer, idle_ms, *ids])
+            held.setdefault((delivery.stream or self.keys.tasks, delivery.consumer), []).append(
+                delivery.entry_id
+            )
+        for (stream, consumer), ids in held.items():
+            self._touch(keys=[stream], args=[GROUP, consumer, idle_ms, *ids])
 
     # --- the fleet -------------------------------------------------------------------------
 
@@ -387,8 +458,13 @@ class StreamConsumer:
         self.fleet.remove_worker(worker_id)
 
     def __repr__(self) -> str:
-        return f"<StreamConsumer {self.keys.tasks!r} group={GROUP!r}>"
+        return f"<StreamConsumer {self.keys.prefix!r} queues={self.queues!r} group={GROUP!r}>"
 
 
 def _str(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
+    """An entry's fields from a script's flat ``[field, value, ...]`` list."""
+    return dict(zip(flat[::2], flat[1::2], strict=False))

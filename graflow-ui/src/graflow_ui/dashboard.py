@@ -33,6 +33,7 @@ from graflow_ui.models import (
     FeedbackAnswer,
     FeedbackRequestView,
     GraphView,
+    QueueDepth,
     QueueView,
     ResultView,
     RunDetail,
@@ -182,6 +183,7 @@ class Dashboard:
                 in_flight=now.in_flight,
                 dead_letters=fleet.dead_letter_count(),
                 history=fleet.history(),
+                queues={name: QueueDepth(**depth) for name, depth in fleet.queue_depths().items()},
             )
         ]
 

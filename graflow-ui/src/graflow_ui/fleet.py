@@ -28,7 +28,8 @@ class Fleet:
         #: A :class:`graflow_redis.fleet.FleetView`.
         self.view = view
         self.name: str = view.keys.prefix
-        self.stream: str = view.keys.tasks
+        #: Where the entries wait: ten priority lanes per queue (graflow_redis.lanes).
+        self.stream: str = view.keys.lane("QUEUE", 0) + "-9"
         self._history: deque[DepthSample] = deque(maxlen=samples)
         self._lock = threading.Lock()
 
@@ -50,6 +51,10 @@ class Fleet:
         with self._lock:
             self._history.append(sample)
         return sample
+
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        """Per queue of the prefix: entries ``waiting`` and ``running``."""
+        return dict(self.view.queue_depths())
 
     def history(self) -> list[DepthSample]:
         with self._lock:

@@ -26,6 +26,7 @@ __all__ = [
     "GraphView",
     "Launch",
     "Problem",
+    "QueueDepth",
     "QueueView",
     "ResultView",
     "RunDetail",
@@ -248,8 +249,16 @@ class DepthSample(BaseModel):
     in_flight: int
 
 
+class QueueDepth(BaseModel):
+    """Entries of one queue waiting for a worker, and held by one."""
+
+    waiting: int
+    running: int
+
+
 class QueueView(BaseModel):
-    """A queue of the fleet: the task stream of a key prefix, and its depth over the last minutes."""
+    """The fleet of a key prefix: where its entries wait, its depth over the last minutes, and
+    the depth of each of its queues now."""
 
     name: str
     stream: str
@@ -257,6 +266,7 @@ class QueueView(BaseModel):
     in_flight: int
     dead_letters: int
     history: list[DepthSample]
+    queues: dict[str, QueueDepth] = {}
 
 
 class DeadLetter(BaseModel):

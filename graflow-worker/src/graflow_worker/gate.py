@@ -15,13 +15,19 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
+
+from graflow_redis.connection import CONNECTION_ERRORS
+from graflow_redis.limits import Grant
 
 if TYPE_CHECKING:
     from graflow_redis.consumer import Delivery
     from graflow_redis.limits import RedisLimits
 
-__all__ = ["LimitGate"]
+__all__ = ["UNREACHABLE_RETRY", "LimitGate"]
+
+#: Seconds a limited delivery waits before asking again while Redis cannot be reached.
+UNREACHABLE_RETRY: Final = 1.0
 
 
 class LimitGate:
@@ -38,12 +44,19 @@ class LimitGate:
         self._held: dict[str, str] = {}
 
     def admit(self, delivery: Delivery) -> bool:
-        """Whether ``delivery`` may start now; if not, it waits in the gate (see :meth:`due`)."""
+        """Whether ``delivery`` may start now; if not, it waits in the gate (see :meth:`due`).
+
+        While Redis cannot be reached the delivery waits and asks again after
+        :data:`UNREACHABLE_RETRY` seconds: a limit is never skipped.
+        """
         routing = delivery.envelope.routing
         if routing is None or not routing.limited:
             return True
         key = routing.limit_key(delivery.envelope.task_id)
-        grant = self._limits.acquire(key, routing, _holder(delivery))
+        try:
+            grant = self._limits.acquire(key, routing, _holder(delivery))
+        except CONNECTION_ERRORS:
+            grant = Grant(False, UNREACHABLE_RETRY)
         with self._lock:
             if grant.taken:
                 if routing.max_concurrency is not None:
@@ -52,12 +65,12 @@ class LimitGate:
             heapq.heappush(self._waiting, (self._clock() + grant.retry_in, next(self._order), delivery))
             return False
 
-    def due(self) -> list[Delivery]:
-        """The waiting deliveries whose time to ask again has come (to :meth:`admit` again)."""
+    def due(self, limit: int) -> list[Delivery]:
+        """Up to ``limit`` waiting deliveries whose time to ask again has come (to :meth:`admit` again)."""
         now = self._clock()
-        ready = []
+        ready: list[Delivery] = []
         with self._lock:
-            while self._waiting and self._waiting[0][0] <= now:
+            while self._waiting and self._waiting[0][0] <= now and len(ready) < limit:
                 ready.append(heapq.heappop(self._waiting)[2])
         return ready
 
@@ -86,11 +99,19 @@ class LimitGate:
         self._limits.renew(holds)
 
     def release(self, delivery: Delivery) -> None:
-        """Give back the place of a task that ended (no-op for one that held none)."""
+        """Give back the place of a task that ended (no-op for one that held none), and make the
+        first delivery waiting here under the same key due at once: the place is likely its."""
         with self._lock:
             key = self._held.pop(_holder(delivery), None)
-        if key is not None:
-            self._limits.release(key, _holder(delivery))
+        if key is None:
+            return
+        self._limits.release(key, _holder(delivery))
+        with self._lock:
+            for index, (_, order, waiting) in enumerate(self._waiting):
+                if _limit_key(waiting) == key:
+                    self._waiting[index] = (self._clock(), order, waiting)
+                    heapq.heapify(self._waiting)
+                    break
 
     def __len__(self) -> int:
         with self._lock:
@@ -99,3 +120,8 @@ class LimitGate:
 
 def _holder(delivery: Delivery) -> str:
     return delivery.uid or delivery.entry_id
+
+
+def _limit_key(delivery: Delivery) -> str | None:
+    routing = delivery.envelope.routing
+    return routing.limit_key(delivery.envelope.task_id) if routing is not None else None

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
-    from graflow_redis.consumer import Consumer
+    from graflow_redis.consumer import Consumer, Delivery
+    from graflow_worker.gate import LimitGate
     from graflow_worker.observer import Notifier
     from graflow_worker.slots import Slots
 
@@ -42,8 +43,13 @@ class Heartbeat:
         changed: threading.Event,
         notifier: Notifier,
         log: FilteringBoundLogger,
+        gate: LimitGate | None = None,
+        aside: Callable[[], list[Delivery]] | None = None,
     ) -> None:
         self._consumer = consumer
+        self._gate = gate
+        #: Deliveries this worker holds without a slot (waiting for a limit or to run alone).
+        self._aside = aside
         self._worker_id = worker_id
         self._interval = interval
         self._slots = slots
@@ -80,11 +86,16 @@ class Heartbeat:
                 return
 
     def beat(self) -> None:
-        """Keep running deliveries alive and publish the report; a failure waits for the next beat."""
+        """Keep running deliveries (and those held aside) alive, and the places
+        their limits gave them, then publish the report; a failure waits for the next beat."""
         running = self._slots.deliveries()
+        if self._aside is not None:
+            running += self._aside()
         try:
             if running:
                 self._consumer.keep_alive(running)
+            if self._gate is not None:
+                self._gate.renew()
             self._consumer.heartbeat(self._worker_id, self._report())
         except Exception as exc:
             self._log.warning("heartbeat_failed", error=f"{type(exc).__name__}: {exc}")

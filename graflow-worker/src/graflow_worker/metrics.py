@@ -3,17 +3,21 @@
 =========================================  =========  =====================================
 metric                                     type       labels
 =========================================  =========  =====================================
-``graflow_worker_tasks_total``             counter    ``worker_id``, ``status``
-``graflow_worker_task_duration_seconds``   histogram  ``worker_id``, ``status``
+``graflow_worker_tasks_total``             counter    ``worker_id``, ``queue``, ``status``
+``graflow_worker_task_duration_seconds``   histogram  ``worker_id``, ``queue``, ``status``
 ``graflow_worker_tasks_in_flight``         gauge      ``worker_id``
 ``graflow_worker_max_concurrent_tasks``    gauge      ``worker_id``
-``graflow_queue_depth``                    gauge      ``key_prefix``
+``graflow_queue_depth``                    gauge      ``key_prefix``, ``queue``
+``graflow_queue_running``                  gauge      ``key_prefix``, ``queue``
 ``graflow_dead_letters``                   gauge      ``key_prefix``
 =========================================  =========  =====================================
 
 ``status`` is ``succeeded``, ``failed`` or ``duplicate`` (the task ran, but another run of
-the same entry had recorded its result first). Queue depth and dead letters are read
-from Redis when Prometheus scrapes, so they are the fleet's figures, not this worker's.
+the same entry had recorded its result first); ``queue`` is the queue the task came
+from. Queue depth (entries waiting), running entries and dead letters are read from
+Redis when Prometheus scrapes, so they are the fleet's figures, not this worker's: one
+series per queue of the key prefix, which is what an autoscaler sizes each queue's
+workers on.
 Each worker has its own registry: no process-global metric state.
 """
 
@@ -26,6 +30,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from graflow.core.routing import DEFAULT_QUEUE
+from graflow_redis.lanes import route
 from graflow_worker.observer import TaskStatus, WorkerObserver
 
 if TYPE_CHECKING:
@@ -54,14 +60,14 @@ class WorkerMetrics(WorkerObserver):
         self.queue = queue
         self.tasks = Counter(
             "graflow_worker_tasks",
-            "Tasks this worker ran to the end, by how they ended.",
-            ["worker_id", "status"],
+            "Tasks this worker ran to the end, by queue and how they ended.",
+            ["worker_id", "queue", "status"],
             registry=self.registry,
         )
         self.durations = Histogram(
             "graflow_worker_task_duration_seconds",
-            "Time spent in each task, by how it ended.",
-            ["worker_id", "status"],
+            "Time spent in each task, by queue and how it ended.",
+            ["worker_id", "queue", "status"],
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
@@ -79,8 +85,9 @@ class WorkerMetrics(WorkerObserver):
     def on_start(self, worker: TaskWorker) -> None:
         self.capacity.labels(worker.worker_id).set(worker.max_concurrent_tasks)
         self.in_flight.labels(worker.worker_id).set(0)
-        for status in ("succeeded", "failed", "duplicate"):
-            self.tasks.labels(worker.worker_id, status)  # export zeros from the start
+        for queue in getattr(worker.queue, "queues", None) or [DEFAULT_QUEUE]:
+            for status in ("succeeded", "failed", "duplicate"):
+                self.tasks.labels(worker.worker_id, queue, status)  # export zeros from the start
 
     def on_task_started(self, worker: TaskWorker, delivery: Delivery) -> None:
         self.in_flight.labels(worker.worker_id).inc()
@@ -88,9 +95,10 @@ class WorkerMetrics(WorkerObserver):
     def on_task_finished(
         self, worker: TaskWorker, delivery: Delivery, outcome: TaskOutcome, status: TaskStatus
     ) -> None:
+        queue = route(delivery.envelope.routing)[0]
         self.in_flight.labels(worker.worker_id).dec()
-        self.tasks.labels(worker.worker_id, status).inc()
-        self.durations.labels(worker.worker_id, status).observe(outcome.duration)
+        self.tasks.labels(worker.worker_id, queue, status).inc()
+        self.durations.labels(worker.worker_id, queue, status).observe(outcome.duration)
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:
         """Serve ``/metrics`` on ``addr:port`` from a background thread."""
@@ -106,18 +114,31 @@ class _QueueCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         prefix = str(getattr(self.queue, "key_prefix", ""))
         try:
-            depth = float(self.queue.depth())
+            if hasattr(self.queue, "queue_depths"):
+                depths = self.queue.queue_depths()
+            else:
+                in_flight = getattr(self.queue, "in_flight", None)
+                held = in_flight() if callable(in_flight) else 0
+                depths = {DEFAULT_QUEUE: {"waiting": self.queue.depth(), "running": held}}
             dead = float(count_dead_letters(self.queue))
         except Exception:  # Redis unreachable: export nothing rather than a wrong zero
             return
-        yield _gauge("graflow_queue_depth", "Tasks waiting in the queue.", prefix, depth)
-        yield _gauge("graflow_dead_letters", "Entries in the dead-letter stream.", prefix, dead)
-
-
-def _gauge(name: str, documentation: str, prefix: str, value: float) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, documentation, labels=["key_prefix"])
-    family.add_metric([prefix], value)
-    return family
+        waiting = GaugeMetricFamily(
+            "graflow_queue_depth", "Tasks waiting in the queue for a worker.", labels=["key_prefix", "queue"]
+        )
+        running = GaugeMetricFamily(
+            "graflow_queue_running", "Tasks of the queue held by a worker.", labels=["key_prefix", "queue"]
+        )
+        for name, depth in sorted(depths.items()):
+            waiting.add_metric([prefix, name], float(depth["waiting"]))
+            running.add_metric([prefix, name], float(depth["running"]))
+        yield waiting
+        yield running
+        family = GaugeMetricFamily(
+            "graflow_dead_letters", "Entries in the dead-letter stream.", labels=["key_prefix"]
+        )
+        family.add_metric([prefix], dead)
+        yield family
 
 
 def count_dead_letters(queue: Any) -> int:

@@ -13,6 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from graflow.core.routing import DEFAULT_QUEUE, check_queue
+from graflow.exceptions import ConfigError
+
 if TYPE_CHECKING:
     from graflow_redis.queue import DistributedTaskQueue
 
@@ -45,6 +48,17 @@ def positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
+
+
+def queue_names(text: str) -> list[str]:
+    """``gpu,default`` as ``["gpu", "default"]``, each a valid queue name."""
+    names = [name.strip() for name in text.split(",")]
+    for name in names:
+        try:
+            check_queue(name, "--queues")
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return list(dict.fromkeys(names))
 
 
 def port(text: str) -> int:
@@ -100,6 +114,15 @@ WORKER_OPTIONS: Final[tuple[Option, ...]] = (
         metavar="N",
     ),
     Option(
+        "--queues",
+        "GRAFLOW_QUEUES",
+        "queues to take tasks from, comma-separated; each gets its turn, and within a queue higher "
+        "priorities go first",
+        type=queue_names,
+        default=DEFAULT_QUEUE,
+        metavar="Q1,Q2",
+    ),
+    Option(
         "--graceful-shutdown-timeout",
         "GRAFLOW_GRACEFUL_SHUTDOWN_TIMEOUT",
         "seconds running tasks get to finish after SIGTERM/SIGINT before they are handed back",
@@ -114,6 +137,15 @@ WORKER_OPTIONS: Final[tuple[Option, ...]] = (
         type=positive_float,
         default=30.0,
         metavar="SECONDS",
+    ),
+    Option(
+        "--max-deliveries",
+        "GRAFLOW_MAX_DELIVERIES",
+        "times a task is started without completing (its worker died each time) before it is "
+        "dead-lettered; after the first such death it runs alone",
+        type=positive_int,
+        default=10,
+        metavar="N",
     ),
     Option(
         "--heartbeat-interval",
@@ -224,9 +256,13 @@ def build_queue(args: argparse.Namespace, **overrides: Any) -> DistributedTaskQu
     options: dict[str, Any] = {"redis_url": redis_url(args), "key_prefix": args.key_prefix}
     if getattr(args, "visibility_timeout", None) is not None:
         options["visibility_timeout"] = args.visibility_timeout
+    if getattr(args, "max_deliveries", None) is not None:
+        options["max_deliveries"] = args.max_deliveries
     if getattr(args, "secret_key", None):
         options["secret_key"] = args.secret_key
     if getattr(args, "allow_unsigned", False):
         options["allow_unsigned"] = True
+    if getattr(args, "queues", None):
+        options["queues"] = args.queues
     options.update(overrides)
     return DistributedTaskQueue(**options)

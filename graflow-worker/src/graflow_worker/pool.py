@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from graflow_redis.consumer import Delivery
     from graflow_worker.completer import Completer
+    from graflow_worker.gate import LimitGate
     from graflow_worker.observer import Notifier
     from graflow_worker.slots import Slots
 
@@ -40,8 +41,10 @@ class TaskPool:
         slots: Slots,
         notifier: Notifier,
         log: FilteringBoundLogger,
+        gate: LimitGate | None = None,
     ) -> None:
         self.size = size
+        self._gate = gate
         self._completer = completer
         self._slots = slots
         self._notifier = notifier
@@ -95,6 +98,9 @@ class TaskPool:
                 outcome = run_envelope(envelope)
             except BaseException as exc:  # run_envelope reports task failures itself; this is a bug guard
                 outcome = failure(envelope.task_id, exc, started)
+            finally:
+                if self._gate is not None:
+                    self._gate.release(delivery)
         except BaseException:
             self._slots.free(delivery)
             raise

@@ -45,6 +45,13 @@ class Slots:
                 self._freed.wait()
             return 0 if stopping.is_set() else self.capacity - len(self._held)
 
+    def wait_idle(self, stopping: threading.Event) -> bool:
+        """Block until no delivery holds a slot; False once ``stopping`` is set (see :meth:`wake`)."""
+        with self._freed:
+            while self._held and not stopping.is_set():
+                self._freed.wait()
+            return not stopping.is_set()
+
     def wake(self) -> None:
         """Wake every waiter to look again (after setting the event it waits with)."""
         with self._freed:

@@ -20,6 +20,7 @@ def fleet_report(queue: Any, dead_letters: int = 5) -> dict[str, Any]:
     return {
         "key_prefix": getattr(queue, "key_prefix", None),
         "queue_depth": queue.depth(),
+        "queues": queue.queue_depths() if hasattr(queue, "queue_depths") else {},
         "dead_letter_count": count_dead_letters(queue),
         "dead_letters": [_readable(d) for d in queue.dead_letters(count=dead_letters)]
         if dead_letters
@@ -44,8 +45,20 @@ def render_report(report: dict[str, Any], now: float | None = None) -> str:
             f"{report['key_prefix']} --redis-url ...`"
         )
     else:
-        header = ("WORKER", "HOST", "PID", "STATE", "RUNNING", "PROCESSED", "OK", "FAILED", "TASK TIME", "UP")
-        rows = [header]
+        header = (
+            "WORKER",
+            "HOST",
+            "PID",
+            "QUEUES",
+            "STATE",
+            "RUNNING",
+            "PROCESSED",
+            "OK",
+            "FAILED",
+            "TASK TIME",
+            "UP",
+        )
+        rows: list[tuple[str, ...]] = [header]
         for w in workers:
             running = w.get("running") or []
             rows.append(
@@ -53,6 +66,7 @@ def render_report(report: dict[str, Any], now: float | None = None) -> str:
                     str(w.get("worker_id", "?")),
                     str(w.get("host", "?")),
                     str(w.get("pid", "?")),
+                    ",".join(w.get("queues") or ["default"]),
                     str(w.get("state", "?")),
                     f"{len(running)}/{w.get('max_concurrent_tasks', '?')}",
                     str(w.get("tasks_processed", 0)),
@@ -62,12 +76,8 @@ def render_report(report: dict[str, Any], now: float | None = None) -> str:
                     _age(w.get("started"), now),
                 )
             )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         lines.append("")
-        for row in rows:
-            lines.append(
-                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            )
+        lines.extend(_table(rows))
         for w in workers:
             for task in w.get("running") or []:
                 if isinstance(task, dict):
@@ -78,6 +88,15 @@ def render_report(report: dict[str, Any], now: float | None = None) -> str:
                     )
                 else:
                     lines.append(f"  {w.get('worker_id')}: running {task!r}")
+    queues: dict[str, dict[str, int]] = report.get("queues") or {}
+    if queues:
+        table: list[tuple[str, ...]] = [("QUEUE", "WAITING", "RUNNING", "SERVED BY")]
+        for name, depth in sorted(queues.items()):
+            by = sum(1 for w in workers if name in (w.get("queues") or ["default"]))
+            served = f"{by} worker(s)" if by else "no live worker"
+            table.append((name, str(depth["waiting"]), str(depth["running"]), served))
+        lines.append("")
+        lines.extend(_table(table))
     dead = report.get("dead_letters") or []
     if dead:
         lines.append("")
@@ -88,6 +107,14 @@ def render_report(report: dict[str, Any], now: float | None = None) -> str:
                 f"({_age(entry.get('at'), now)} ago): {entry.get('reason', '?')}"
             )
     return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as lines of left-aligned columns, two spaces apart."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
 
 
 def _readable(letter: dict[str, Any]) -> dict[str, Any]:

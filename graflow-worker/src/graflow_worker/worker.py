@@ -9,6 +9,8 @@ The worker is a thin facade over small parts, each in its own module, so
   envelope with :func:`graflow.remote.runner.run_envelope`;
 * :class:`~graflow_worker.completer.Completer`: hands outcomes to the queue, in batches,
   retried while Redis is unreachable;
+* :class:`~graflow_worker.gate.LimitGate`: where a task under a rate or concurrency
+  limit waits for its turn without a slot (on a queue that counts limits in Redis);
 * :class:`~graflow_worker.heartbeat.Heartbeat`: keeps running entries alive and tells
   the fleet who this worker is, what it runs and its
   :class:`~graflow_worker.counters.Counters`;
@@ -35,11 +37,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
+from graflow.core.routing import DEFAULT_QUEUE
 from graflow.exceptions import ConfigError
+from graflow.remote.runner import warm_up
 from graflow_redis.backoff import Backoff
 from graflow_worker.completer import Completer
 from graflow_worker.counters import Counters
 from graflow_worker.fetcher import Fetcher
+from graflow_worker.gate import LimitGate
 from graflow_worker.heartbeat import Heartbeat
 from graflow_worker.observer import Notifier, WorkerObserver
 from graflow_worker.pool import TaskPool
@@ -121,6 +126,9 @@ class TaskWorker:
         self._stopped = threading.Event()
         self._counters = Counters()
         self._slots = Slots(max_concurrent_tasks)
+        limits = getattr(queue, "limits", None)
+        #: Where limited tasks wait for their turn (queues that count limits in Redis only).
+        self._gate = LimitGate(limits) if limits is not None else None
         self._notifier = Notifier(self, self.observers, self._log)
         retry = functools.partial(Backoff, FIRST_BACKOFF, MAX_BACKOFF)
         self._completer = Completer(
@@ -138,6 +146,7 @@ class TaskWorker:
             slots=self._slots,
             notifier=self._notifier,
             log=self._log,
+            gate=self._gate,
         )
         self._fetcher = Fetcher(
             queue,
@@ -149,6 +158,7 @@ class TaskWorker:
             release=self._release,
             retry=retry,
             log=self._log,
+            gate=self._gate,
         )
         self._heartbeat = Heartbeat(
             queue,
@@ -159,6 +169,8 @@ class TaskWorker:
             changed=self._counters.changed,
             notifier=self._notifier,
             log=self._log,
+            gate=self._gate,
+            aside=self._held_aside,
         )
 
     # --- life cycle ------------------------------------------------------------------
@@ -176,10 +188,12 @@ class TaskWorker:
         """Start the task pool, the fetch loop and the heartbeat; returns at once."""
         if self.started_at is not None:
             raise RuntimeError(f"worker {self.worker_id!r} was already started; build a new TaskWorker")
+        warm_up()  # before the first fetch: the first task must not wait for imports
         self.started_at = time.time()
         self._notifier.started()
         self._log.info(
             "worker_started",
+            queues=list(getattr(self.queue, "queues", None) or [DEFAULT_QUEUE]),
             max_concurrent_tasks=self.max_concurrent_tasks,
             key_prefix=getattr(self.queue, "key_prefix", None),
         )
@@ -202,6 +216,7 @@ class TaskWorker:
         self._slots.wake()
         self._log.info("worker_stopping", running=len(self._slots), graceful_shutdown_timeout=limit)
         self._fetcher.join(max(deadline - time.monotonic(), 0.0) + self.fetch_block)
+        self._hand_back_waiting("stopping")
         leftovers = self._slots.wait_empty(deadline)
         for delivery in leftovers:
             self._release(delivery, "graceful_shutdown_timeout")
@@ -228,7 +243,20 @@ class TaskWorker:
         running = self._slots.deliveries()
         for delivery in running:
             self._release(delivery, "forced_exit")
-        return len(running)
+        return len(running) + self._hand_back_waiting("forced_exit")
+
+    def _held_aside(self) -> list[Delivery]:
+        """Deliveries held without a slot: waiting for their limits, or for their turn to run alone."""
+        waiting = self._gate.waiting() if self._gate is not None else []
+        return waiting + self._fetcher.suspects()
+
+    def _hand_back_waiting(self, reason: str) -> int:
+        """Release the deliveries held aside (see :meth:`_held_aside`); how many."""
+        waiting = self._gate.take_all() if self._gate is not None else []
+        waiting += self._fetcher.take_suspects()
+        for delivery in waiting:
+            self._release(delivery, reason)
+        return len(waiting)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until :meth:`stop` has finished; True if it has."""
@@ -311,7 +339,9 @@ class TaskWorker:
             "started": self.started_at,
             "uptime": time.time() - self.started_at if self.started_at else 0.0,
             "max_concurrent_tasks": self.max_concurrent_tasks,
+            "queues": list(getattr(self.queue, "queues", None) or [DEFAULT_QUEUE]),
             "in_flight": self.in_flight,
+            "waiting_for_limits": len(self._gate) if self._gate is not None else 0,
             "running": self.running_tasks(),
             "tasks_processed": processed,
             "tasks_succeeded": self.tasks_succeeded,

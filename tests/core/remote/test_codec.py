@@ -8,7 +8,7 @@ import sys
 import types
 from pathlib import Path
 
-from graflow.remote.codec import ByValue, dumps_by_value
+from graflow.remote.codec import ByValue, dumps_by_value, dumps_data, loads
 
 
 def _load(path: Path, name: str) -> types.ModuleType:
@@ -39,3 +39,14 @@ def test_a_module_unloaded_while_another_loads_is_not_registered_from_a_stale_ca
         sys.modules.pop("graflow_test_placeholder", None)
 
     assert pickle.loads(payload)("by value") == "BY VALUE"  # importable nowhere now: it travelled by value
+
+
+def test_data_pickles_plainly_and_what_needs_cloudpickle_still_travels() -> None:
+    class Local:  # not importable by name: only cloudpickle can write it
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+    plain = {"rows": [1, 2.5, "three"], "nested": (None, True)}
+    assert loads(dumps_data(plain)) == plain
+    rebuilt = loads(dumps_data([lambda: 3, Local(4)]))
+    assert rebuilt[0]() == 3 and rebuilt[1].n == 4

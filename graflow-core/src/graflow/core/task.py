@@ -119,6 +119,11 @@ class TaskWrapper(Executable):
             graph.add_node(self)
 
     @property
+    def parameter_keys(self) -> list[str]:
+        """The channel keys the engine may fill this task's parameters from (none when it does not)."""
+        return [p.name for p in self._params] if self.resolve_keyword_args else []
+
+    @property
     def max_retries(self) -> int:
         """How many times a failed attempt is retried (0: never)."""
         return self.retry_policy.max_retries if self.retry_policy is not None else 0

@@ -7,13 +7,15 @@ build it in one place and a task sees the same state wherever it runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from graflow.core.routing import Routing
 from graflow.plugins.manager import GraflowPluginManager, get_plugin_manager
 from graflow.remote.envelope import TaskEnvelope
 
 if TYPE_CHECKING:
+    from graflow.channels.base import Channel
     from graflow.core.context import ExecutionContext, TaskExecutionContext
     from graflow.core.task import TaskWrapper
 
@@ -56,10 +58,17 @@ def build_envelope(
         cycle_count = context.cycle_counts.get(task.task_id, 1)
         max_cycles = getattr(task, "max_cycles", None) or context.max_cycles
         attempt = 1
-    # A task that never gets its context (no inject_context, no parameters filled from the
-    # channel) can read neither results nor the channel, here or there: ship neither. A task
-    # that can, and whose side reaches the store, reads the results it asks for, when it asks.
-    sees_state = getattr(task, "needs_context", True)
+    # Only a task given its context can read any result or channel key: it gets the channel
+    # and the results (by reference where its side reaches the store, when it asks). A task
+    # whose parameters are filled from the channel reads just those keys, so a snapshot holds
+    # just those: what travels with a task never grows with the run. Others read nothing.
+    if getattr(task, "inject_context", True):
+        snapshot = channel.snapshot() if spec is None else None
+        results = dict(context.results) if store is None else {}
+    else:
+        keys = getattr(task, "parameter_keys", ())
+        snapshot = _values(channel, keys) if spec is None else None
+        results = {}
     return TaskEnvelope(
         task,
         context.session_id,
@@ -68,14 +77,19 @@ def build_envelope(
         max_cycles=max_cycles,
         attempt=attempt,
         iteration=iteration,
-        channel_snapshot=(channel.snapshot() if sees_state else {}) if spec is None else None,
+        channel_snapshot=snapshot,
         channel_backend=spec,
-        results=dict(context.results) if sees_state and store is None else {},
+        results=results,
         results_store=store,
         step=step,
         carrier=carrier,
         routing=_routing(task, queue, context.priority),
     )
+
+
+def _values(channel: Channel, keys: Iterable[str]) -> dict[str, Any]:
+    """A snapshot of the channel holding only ``keys`` (those that are set)."""
+    return {key: channel.get(key) for key in keys if channel.exists(key)}
 
 
 def _routing(task: TaskWrapper, queue: str | None, priority: int | None) -> Routing | None:

@@ -41,6 +41,7 @@ __all__ = [
     "carries_bytecode",
     "dumps",
     "dumps_by_value",
+    "dumps_data",
     "dumps_envelope",
     "dumps_outcome",
     "loads",
@@ -119,10 +120,27 @@ class ByValue:
 
 @functools.cache
 def _installed_top_levels() -> frozenset[str]:
-    """Top-level import names that belong to an installed distribution (editable ones included)."""
-    from importlib.metadata import packages_distributions  # lazy: scans every installed distribution
+    """Top-level import names that belong to an installed distribution (editable ones included).
 
-    return frozenset(packages_distributions())
+    What :func:`importlib.metadata.packages_distributions` finds (a distribution's
+    ``top_level.txt``, else the top level of the ``.py`` files its ``RECORD`` lists), read
+    without building a path object per file: 5 ms instead of 70 on a hundred distributions,
+    and a driver pays it before its first task leaves.
+    """
+    from importlib.metadata import distributions  # lazy: scans every installed distribution
+
+    names: set[str] = set()
+    for dist in distributions():
+        declared = dist.read_text("top_level.txt")
+        if declared and declared.strip():
+            names.update(declared.split())
+            continue
+        for line in (dist.read_text("RECORD") or "").splitlines():
+            path = line.split(",", 1)[0]
+            if path.endswith(".py"):
+                top, nested, _ = path.partition("/")
+                names.add(top if nested else top[:-3])
+    return frozenset(names)
 
 
 @functools.cache
@@ -148,6 +166,20 @@ def dumps(value: Any) -> bytes:
     """``value`` as cloudpickle bytes (no by-value registration)."""
     payload: bytes = cloudpickle.dumps(value)
     return payload
+
+
+def dumps_data(value: Any) -> bytes:
+    """``value`` as pickle bytes, by the C pickler when everything in it is importable by name.
+
+    That is what results and outcomes usually are (numbers, strings, containers, instances
+    of installed classes), and what cloudpickle would write for them too, several times
+    slower. A value holding a lambda or a class rebuilt by value makes the plain pickler
+    refuse; cloudpickle then writes it as always.
+    """
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return dumps(value)
 
 
 def loads(payload: bytes) -> Any:
@@ -192,7 +224,7 @@ def dumps_outcome(outcome: TaskOutcome) -> bytes:
     if outcome.error is not None and not _round_trips(outcome.error):
         outcome.error = None
     try:
-        return dumps(outcome)
+        return dumps_data(outcome)
     except Exception as exc:
         bad = TypeError(
             f"task {outcome.task_id!r} returned or requested something that cannot be sent back: it "

@@ -30,7 +30,20 @@ if TYPE_CHECKING:
     from graflow.core.task import TaskWrapper
     from graflow.state.store import StateStore
 
-__all__ = ["main", "run_envelope", "run_payload"]
+__all__ = ["main", "run_envelope", "run_payload", "warm_up"]
+
+
+def warm_up() -> None:
+    """Load what running an envelope needs (the engine's modules, the plugins) ahead of the first one.
+
+    A long-lived process that runs envelopes (a worker) calls it before it takes work;
+    otherwise its first task pays tens of milliseconds of imports, and every run's first
+    task on fresh workers shows it.
+    """
+    import graflow.core.run  # noqa: F401  # lazy: loaded here on purpose, ahead of the first task
+    import graflow.core.task  # noqa: F401  # lazy: what an envelope's task unpickles into
+
+    get_plugin_manager()
 
 
 def run_envelope(envelope: TaskEnvelope) -> TaskOutcome:

@@ -43,7 +43,27 @@
         number("running", queue.in_flight),
         h("a", { href: "/dead-letters" }, number("dead letters", queue.dead_letters)),
       ),
+      laneTable(queue.queues || {}),
       depthChart(queue.history),
+    );
+  }
+
+  function laneTable(queues) {
+    const names = Object.keys(queues).sort();
+    if (!names.length) return h("span");
+    return h(
+      "table",
+      { class: "queues small" },
+      h("tr", {}, h("th", {}, "queue"), h("th", {}, "waiting"), h("th", {}, "running")),
+      ...names.map((name) =>
+        h(
+          "tr",
+          {},
+          h("td", { class: "mono" }, name),
+          h("td", {}, String(queues[name].waiting)),
+          h("td", {}, String(queues[name].running)),
+        ),
+      ),
     );
   }
 
