@@ -281,8 +281,11 @@ class _OneByOne:
         self._client = client
         self._answers: list[Any] = []
 
-    def __getattr__(self, command: str) -> Callable[..., _OneByOne]:
+    def __getattr__(self, command: str) -> Callable[..., Any]:
         method = getattr(self._client, command)
+        if command == "script_load":
+            # Sent by a Script given this as its client, after NOSCRIPT: not an answer of the batch.
+            return method  # type: ignore[no-any-return]
 
         def send(*args: Any, **kwargs: Any) -> _OneByOne:
             self._answers.append(method(*args, **kwargs))
