@@ -19,16 +19,17 @@ import structlog
 from graflow.core.context import TaskExecutionContext
 from graflow.core.decorators import task
 from graflow.core.workflow import workflow
-from tests.support.background_run import Run
+from tests.support.background_run import Run, record_start
 from tests.support.waiting import wait_until
 
 
 def sleeper(name: str, seconds: float) -> Any:
-    """A task that records where it started, sleeps, and returns the pid that finished it."""
+    """A task that records where it started (every start: see :func:`record_start`), sleeps, and
+    returns the pid that finished it."""
 
     @task(name, inject_context=True)
     def work(ctx: TaskExecutionContext) -> int:
-        ctx.get_channel().append("started", (name, os.getpid()))
+        record_start(ctx.get_channel(), name)
         time.sleep(seconds)
         return os.getpid()
 

@@ -8,7 +8,10 @@ from the run's state. Exact results prove no task was lost.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +19,7 @@ from typing import Any
 from graflow.core.context import TaskExecutionContext
 from graflow.core.decorators import task
 from tests.support.background_run import Run
-from tests.support.fleet import Fleet
+from tests.support.fleet import Fleet, worker_command
 from tests.support.waiting import wait_until
 
 #: How many members the group has.
@@ -93,3 +96,24 @@ def survives(fleet: Fleet, crash: Callable[[], None]) -> tuple[float, float]:
     assert {name for name, _ in run.started()} == set(EXPECTED)
     assert all(w.process.poll() is None for w in workers), "a worker died with the server"
     return replaced, finished
+
+
+def seen_by_the_command_line(fleet: Fleet) -> None:
+    """Scenario: after a run, ``graflow runs`` and ``graflow-worker status`` given the URL report it."""
+    fleet.start("w1")
+    run = start(fleet, seconds=0.0)
+    assert run.wait(60) == TOTAL
+    where = ["--redis-url", fleet.redis_url, "--key-prefix", fleet.key_prefix]
+
+    runs = _json([sys.executable, "-m", "graflow", "runs", *where, "--json"])
+    status = _json([*worker_command(), "status", *where, "--json"])
+
+    assert [(r["run_id"], r["status"]) for r in runs] == [(run.context.session_id, "succeeded")]
+    assert [w["worker_id"] for w in status["workers"]] == ["w1"]
+    assert status["queue_depth"] == 0
+
+
+def _json(command: list[str]) -> Any:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

@@ -41,7 +41,7 @@ def test_a_run_keeps_its_queue_and_state_on_the_prefix_slot_and_its_channel_on_a
 
     run_keys = [n for n in names if n.startswith(f"{keys.base}:run:")]
     channel_keys = [n for n in names if n.startswith(channel_tag)]
-    assert run_keys and channel_keys and f"{keys.base}:tasks" in names
+    assert run_keys and channel_keys and any(n.startswith(f"{keys.base}:q:") for n in names)  # lanes
     assert {slots[n] for n in names if n.startswith(keys.base)} == {key_slot(keys.tasks.encode())}
     assert {slots[n] for n in channel_keys} == {key_slot(channel_tag.encode())}
 
@@ -84,3 +84,9 @@ def test_a_decoding_cluster_client_given_in_config_is_read_as_bytes_on_the_same_
 
     assert used.get("{graflow-test}:greeting") == b"hello"
     assert url_of(used) == url_of(given)
+
+
+def test_graflow_runs_and_worker_status_find_the_run_and_the_fleet_on_the_cluster(
+    cluster: PrivateCluster, fleet_on: Callable[[str], Fleet]
+) -> None:
+    squares.seen_by_the_command_line(fleet_on(cluster.url))

@@ -66,3 +66,9 @@ def test_a_sentinel_client_is_not_loopback_when_a_sentinel_is_elsewhere() -> Non
     client = Sentinel([("127.0.0.1", 26379), ("192.0.2.1", 26379)]).master_for(SERVICE)
 
     assert not is_loopback(client)
+
+
+def test_graflow_runs_and_worker_status_find_the_run_and_the_fleet_through_sentinel(
+    sentinels: SentinelSet, fleet_on: Callable[[str], Fleet]
+) -> None:
+    squares.seen_by_the_command_line(fleet_on(sentinels.url))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -33,9 +35,10 @@ class Run:
             self.error = exc
 
     def started(self) -> list[tuple[str, int]]:
-        """``(task_id, worker pid)`` of every task start, in order."""
+        """``(task_id, worker pid)`` of every task start recorded by :func:`record_start`, in order."""
+        channel: Any = self.context.channel
         try:
-            return [tuple(item) for item in self.context.channel.get("started", [])]  # type: ignore[misc]
+            return [tuple(json.loads(item)) for item in channel.client.lrange(_starts_key(channel), 0, -1)]
         except Exception:  # Redis is down right now
             return []
 
@@ -45,3 +48,17 @@ class Run:
         if self.error is not None:
             raise self.error
         return self.result
+
+
+def record_start(channel: Any, name: str) -> None:
+    """Note that task ``name`` starts in this process, on the run's Redis, beside its channel.
+
+    Not through the channel: a task's channel writes count once per submission, so the start
+    of a task that runs again after its worker died would not show there (which is the point
+    of those writes, and the opposite of what a test of the re-run needs to see).
+    """
+    channel.client.rpush(_starts_key(channel), json.dumps([name, os.getpid()]))
+
+
+def _starts_key(channel: Any) -> str:
+    return f"{{{channel.key_prefix}}}:test-starts:{channel.name}"

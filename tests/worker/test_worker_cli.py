@@ -41,6 +41,8 @@ ENV_SAMPLES = {
     "GRAFLOW_KEY_PREFIX": ("team-a", "team-a"),
     "GRAFLOW_WORKER_ID": ("worker-7", "worker-7"),
     "MAX_CONCURRENT_TASKS": ("16", 16),
+    "GRAFLOW_POOL": ("Processes", "processes"),
+    "GRAFLOW_MAX_TASKS_PER_CHILD": ("100", 100),
     "GRAFLOW_GRACEFUL_SHUTDOWN_TIMEOUT": ("45", 45.0),
     "GRAFLOW_VISIBILITY_TIMEOUT": ("2.5", 2.5),
     "GRAFLOW_HEARTBEAT_INTERVAL": ("0.5", 0.5),
@@ -84,7 +86,7 @@ def test_redis_url_wins_over_host_and_port() -> None:
     [
         (
             ["--max-concurrent-tasks", "0"],
-            "argument --max-concurrent-tasks: the value must be a whole number >= 1",
+            "argument --max-concurrent-tasks/--concurrency: the value must be a whole number >= 1",
         ),
         (["--graceful-shutdown-timeout", "-2"], "must be a finite number of seconds >= 0, got '-2'"),
         (["--visibility-timeout", "0"], "must be a finite number of seconds > 0, got '0'"),
@@ -94,6 +96,18 @@ def test_redis_url_wins_over_host_and_port() -> None:
         (["--redis-db", "-1"], "the value must be a whole number >= 0, got -1"),
         (["--log-format", "xml"], "invalid choice: 'xml'"),
         (["--queues", "gpu,,io"], "argument --queues: --queues: a queue name is 1-64 letters"),
+        (["--pool", "fibers"], "argument --pool: must be 'threads' or 'processes', got 'fibers'"),
+        (
+            ["--concurrency", "0"],
+            "argument --max-concurrent-tasks/--concurrency: the value must be a whole number >= 1",
+        ),
+        (["--max-tasks-per-child", "ten"], "must be a whole number >= 1, got 'ten'"),
+        (
+            ["--max-tasks-per-child", "0"],
+            "argument --max-tasks-per-child: the value must be a whole number >= 1, got 0",
+        ),
+        (["--visibility-timeout", "inf"], "must be a finite number of seconds > 0, got 'inf'"),
+        (["--graceful-shutdown-timeout", "nan"], "must be a finite number of seconds >= 0, got 'nan'"),
     ],
 )
 def test_bad_values_are_refused_naming_the_option(argv, message, capsys) -> None:
@@ -109,6 +123,31 @@ def test_a_bad_value_in_an_environment_variable_is_refused_as_its_flag_would_be(
     assert exit_info.value.code == 2
     assert "argument --visibility-timeout: the value must be a finite number of seconds > 0, got 'inf'" in (
         capsys.readouterr().err
+    )
+
+
+def test_the_pool_is_threads_unless_processes_are_asked_for() -> None:
+    assert build_parser(environ={}).parse_args([]).pool == "threads"
+    args = build_parser(environ={}).parse_args(["--pool", "processes", "--concurrency", "2"])
+    assert (args.pool, args.max_concurrent_tasks, args.max_tasks_per_child) == ("processes", 2, None)
+
+
+def test_a_bad_pool_in_the_environment_is_refused_like_a_bad_flag(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser(environ={"GRAFLOW_POOL": "gevent"}).parse_args([])
+    assert exit_info.value.code == 2
+    assert (
+        "argument --pool: must be 'threads' or 'processes', got 'gevent' (from $GRAFLOW_POOL; fix or unset it)"
+        in capsys.readouterr().err
+    )
+
+
+def test_max_tasks_per_child_without_processes_exits_2_saying_what_to_add(capsys) -> None:
+    code = main(["--redis-url", "redis://127.0.0.1:1/0", "--max-tasks-per-child", "5"])
+    assert code == 2
+    assert (
+        "max_tasks_per_child replaces child processes, so it needs pool='processes'"
+        in capsys.readouterr().err
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 
+import pytest
 from prometheus_client import generate_latest
 
 from graflow_worker import TaskWorker
@@ -14,7 +15,8 @@ def sample(metrics: WorkerMetrics, name: str, **labels: str) -> float | None:
     return metrics.registry.get_sample_value(name, labels)
 
 
-def test_tasks_are_counted_and_timed_by_status(queue, make_task) -> None:
+@pytest.mark.parametrize("pool", ["threads", "processes"])
+def test_tasks_are_counted_and_timed_by_status(queue, make_task, pool) -> None:
     def boom() -> None:
         raise RuntimeError("no")
 
@@ -23,7 +25,7 @@ def test_tasks_are_counted_and_timed_by_status(queue, make_task) -> None:
     queue.put(make_task("b", lambda: 2))
     queue.put(make_task("c", boom))
     with TaskWorker(
-        queue, worker_id="w1", heartbeat_interval=0.05, fetch_block=0.05, observers=[metrics]
+        queue, worker_id="w1", heartbeat_interval=0.05, fetch_block=0.05, observers=[metrics], pool=pool
     ) as w:
         queue.wait_for(lambda: w.tasks_processed == 3)
     assert (

@@ -50,7 +50,7 @@ def test_every_task_put_runs_once_and_its_outcome_is_recorded(put, workers) -> N
     outcomes = stub.join(timeout=10)
     assert {uid: outcomes[uid].result for uid in uids} == {uid: n * n for uid, n in uids.items()}
     # A task is counted once its completion returned, a moment after the outcome was recorded.
-    wait_until(lambda: worker.tasks_processed == 10, 5, "the worker to count every task")
+    wait_until(lambda: worker.tasks_processed == 10, 10, "the worker to count every task")
     assert worker.tasks_duplicate == 0
     assert (stub.depth(), stub.in_flight()) == (0, 0)
 

@@ -1,6 +1,6 @@
 """``RedisChannel``: a run's channel in Redis, shared by the driver and every worker.
 
-Each channel key is its own Redis key under ``{key_prefix}:ch:{session_id}:v:``, so a
+Each channel key is its own Redis key under ``{PREFIX:ch:SESSION_ID}:v:`` (a hash tag per run), so a
 ``ttl`` is Redis's own expiry; a sorted set keeps the live keys in insertion order for
 :meth:`keys`. Values are stored so that Redis itself can operate on them:
 

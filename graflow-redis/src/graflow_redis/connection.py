@@ -57,6 +57,7 @@ __all__ = [
     "describe",
     "lookup_client",
     "register_client",
+    "registered_clients",
     "resolve_url",
     "script_pipeline",
     "server_id",
@@ -200,11 +201,20 @@ def client_from_config(config: Mapping[str, Any]) -> redis.Redis:
         ) from None
 
 
-def register_client(client: redis.Redis) -> str:
-    """A name for ``client`` that :func:`client_from_config` resolves in this process (``client_ref``)."""
-    ref = f"client-{id(client):x}"
+def register_client(client: redis.Redis, ref: str | None = None) -> str:
+    """A name for ``client`` that :func:`client_from_config` resolves in this process (``client_ref``).
+
+    ``ref`` gives it a name chosen elsewhere: a worker's pool process takes on its worker's
+    names (see :mod:`graflow_redis.handover`). The registry holds clients weakly.
+    """
+    ref = ref or f"client-{id(client):x}"
     _refs[ref] = client
     return ref
+
+
+def registered_clients() -> dict[str, redis.Redis]:
+    """Every client registered in this process and still alive, by name."""
+    return dict(_refs.items())
 
 
 def lookup_client(ref: str) -> redis.Redis | None:
@@ -283,8 +293,11 @@ class _OneByOne:
         self._client = client
         self._answers: list[Any] = []
 
-    def __getattr__(self, command: str) -> Callable[..., _OneByOne]:
+    def __getattr__(self, command: str) -> Callable[..., Any]:
         method = getattr(self._client, command)
+        if command == "script_load":
+            # Sent by a Script given this as its client, after NOSCRIPT: not an answer of the batch.
+            return method  # type: ignore[no-any-return]
 
         def send(*args: Any, **kwargs: Any) -> _OneByOne:
             self._answers.append(method(*args, **kwargs))

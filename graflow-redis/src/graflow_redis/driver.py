@@ -94,7 +94,7 @@ class FleetExecutor:
         self.queue = queue
         self.client = queue.client
         self.keys = queue.keys
-        #: This driver's id; its outcomes arrive on ``{prefix}:reply:{driver_id}``.
+        #: This driver's id; its outcomes arrive on ``{PREFIX}:reply:DRIVER_ID``.
         self.driver_id = uuid.uuid4().hex
         self.reply_key = self.keys.reply(self.driver_id)
         #: Reply lists listened to: this driver's, and those of earlier drivers of a resumed

@@ -5,7 +5,7 @@ refuses a Redis that is not on loopback without a secret key (see :mod:`graflow_
 and composes the three sides that share them:
 
 * :attr:`~DistributedTaskQueue.executor`, a :class:`~graflow_redis.driver.FleetExecutor`:
-  the driver's side, where a Redis run's tasks execute (put on the stream ``{prefix}:tasks``,
+  the driver's side, where a Redis run's tasks execute (put on their lane ``{PREFIX}:q:QUEUE:pN``,
   outcome awaited);
 * :attr:`~DistributedTaskQueue.consumer`, a :class:`~graflow_redis.stream_consumer.StreamConsumer`:
   the worker's side (fetch, complete, keep alive, release, dead letters);

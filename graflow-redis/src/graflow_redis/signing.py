@@ -128,10 +128,11 @@ class Sealer:
     """Seals and opens blobs with a list of keys: the first seals, any opens (key rotation).
 
     ``Sealer(["new", "old"])``; :meth:`from_keys` reads a setting or ``$GRAFLOW_SECRET_KEY``.
-    It never travels: it cannot be pickled, and its repr shows no key.
+    It never travels: it cannot be pickled, and its repr shows no key (a worker's pool
+    process gets the keys over a private pipe, see :mod:`graflow_redis.handover`).
     """
 
-    __slots__ = ("__weakref__", "_macs", "count")
+    __slots__ = ("__weakref__", "_keys", "_macs", "count")
 
     def __init__(self, keys: Sequence[str | bytes]) -> None:
         parsed = parse_keys(keys)
@@ -139,6 +140,7 @@ class Sealer:
             raise ValueError("a Sealer needs at least one non-empty key")
         #: How many keys open a seal.
         self.count = len(parsed)
+        self._keys = tuple(parsed)
         # HMAC objects keyed once; each seal works on a copy, which skips re-deriving the key pads.
         self._macs = tuple(hmac.new(key, digestmod=hashlib.sha256) for key in parsed)
 
@@ -175,6 +177,14 @@ class Sealer:
             f"{slot.prefix!r} needs the same secret key (${ENV_VAR}); to rotate, list the new key first "
             "and keep the old one after it until every process has both"
         )
+
+    def keys_for_child_process(self) -> tuple[bytes, ...]:
+        """The keys, in order, for a child process this one starts and talks to over a private pipe.
+
+        Only :mod:`graflow_redis.handover` calls this: a pool process must verify and sign
+        as its worker does. Never write them anywhere else (Redis, argv, logs).
+        """
+        return self._keys
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a Sealer holds secret keys and never travels: give each process its own")

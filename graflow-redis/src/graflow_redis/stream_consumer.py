@@ -14,7 +14,7 @@ priorities first. On every lane:
   same submission records nothing;
 * **nothing silent**: an entry that cannot be decoded, verified or unpickled, or that
   was delivered more than ``max_deliveries`` times, goes to the dead-letter stream
-  ``{prefix}:dead`` with the reason, and its driver gets a failure
+  ``{PREFIX}:dead`` with the reason, and its driver gets a failure
   (:class:`~graflow_redis.errors.TaskRejectedError`) for that task;
 * **survives a restart**: a stream or group that vanished (Redis restarted without
   persistence) is created again on the next fetch, and the Lua scripts are reloaded.

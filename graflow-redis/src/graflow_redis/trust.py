@@ -19,12 +19,11 @@ A worker hands its own sealer to the channel and results store its tasks open th
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import os
 import socket
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, cast
 
 import redis
@@ -39,11 +38,14 @@ from graflow_redis.signing import ENV_VAR, KeySpec, Sealer
 __all__ = [
     "ENV_ALLOW_UNSIGNED",
     "allows_unsigned",
+    "assume_warned",
     "is_loopback",
     "is_loopback_host",
     "register_sealer",
+    "registered_sealers",
     "sealer_for",
     "trust_options",
+    "unsigned_warnings",
 ]
 
 #: How long a process starting without a key waits for sentinels on loopback to name the primary.
@@ -56,11 +58,33 @@ _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _sealers: weakref.WeakValueDictionary[str, Sealer] = weakref.WeakValueDictionary()
 
 
-def register_sealer(sealer: Sealer) -> str:
-    """A name for ``sealer`` that :func:`trust_options` resolves in this process (``sealer_ref``)."""
-    ref = f"sealer-{id(sealer):x}"
+#: Servers this process has said it reads unsigned (once per process and server is enough).
+_warned: set[str] = set()
+
+
+def unsigned_warnings() -> frozenset[str]:
+    """The servers this process has warned it reads unsigned (see :func:`sealer_for`)."""
+    return frozenset(_warned)
+
+
+def assume_warned(servers: Iterable[str]) -> None:
+    """Count ``servers`` as warned about here: a child process whose parent already said it."""
+    _warned.update(servers)
+
+
+def register_sealer(sealer: Sealer, ref: str | None = None) -> str:
+    """A name for ``sealer`` that :func:`trust_options` resolves in this process (``sealer_ref``).
+
+    ``ref`` gives it a name chosen elsewhere (see :func:`~graflow_redis.connection.register_client`).
+    """
+    ref = ref or f"sealer-{id(sealer):x}"
     _sealers[ref] = sealer
     return ref
+
+
+def registered_sealers() -> dict[str, Sealer]:
+    """Every sealer registered in this process and still alive, by name."""
+    return dict(_sealers.items())
 
 
 def trust_options(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,8 +138,10 @@ def sealer_for(
     )
 
 
-@functools.cache
 def _warn_unsigned(where: str) -> None:
+    if where in _warned:
+        return
+    _warned.add(where)
     emit(
         "warning",
         "redis_unsigned",

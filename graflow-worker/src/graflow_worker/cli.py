@@ -15,6 +15,7 @@ signal exits at once (status 1), handing running tasks back first.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -152,14 +153,26 @@ def run(args: argparse.Namespace) -> int:
         observers.append(metrics)
     if args.health_file:
         observers.append(HealthFile(args.health_file))
-    worker = TaskWorker(
-        queue,
-        worker_id=worker_id,
-        max_concurrent_tasks=args.max_concurrent_tasks,
-        graceful_shutdown_timeout=args.graceful_shutdown_timeout,
-        heartbeat_interval=args.heartbeat_interval,
-        observers=observers,
-    )
+    try:
+        worker = TaskWorker(
+            queue,
+            worker_id=worker_id,
+            max_concurrent_tasks=args.max_concurrent_tasks,
+            graceful_shutdown_timeout=args.graceful_shutdown_timeout,
+            heartbeat_interval=args.heartbeat_interval,
+            observers=observers,
+            pool=args.pool,
+            max_tasks_per_child=args.max_tasks_per_child,
+            # Children log as this process does (a child starts with logging unconfigured).
+            child_setup=(
+                functools.partial(configure_logging, args.log_level, args.log_format)
+                if args.pool == "processes"
+                else None
+            ),
+        )
+    except ConfigError as exc:  # settings that do not go together (--max-tasks-per-child with threads)
+        sys.stderr.write(f"graflow-worker: error: {exc}\n")
+        return 2
     stop_requested = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

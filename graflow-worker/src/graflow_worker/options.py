@@ -11,7 +11,7 @@ import argparse
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from graflow import settings
 from graflow.core.routing import DEFAULT_QUEUE, check_queue
@@ -22,12 +22,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECTION_OPTIONS",
+    "POOL_KINDS",
     "WORKER_OPTIONS",
     "Option",
+    "PoolKind",
     "add_options",
     "build_queue",
     "redis_url",
 ]
+
+
+#: Where a worker runs its tasks: threads of its own process, or child processes.
+PoolKind = Literal["threads", "processes"]
+POOL_KINDS: Final[tuple[PoolKind, ...]] = ("threads", "processes")
 
 
 def _usage(check: Callable[[], Any]) -> Any:
@@ -69,6 +76,14 @@ def queue_names(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def pool_kind(text: str) -> str:
+    """``threads`` or ``processes`` (any case): argparse checks no ``choices`` of a value read from the environment."""
+    value = text.strip().lower()
+    if value not in POOL_KINDS:
+        raise argparse.ArgumentTypeError(f"must be 'threads' or 'processes', got {text!r}")
+    return value
+
+
 def port(text: str) -> int:
     """A TCP port, 0-65535."""
     return int(_usage(lambda: settings.whole("a port", text, minimum=0, maximum=65535)))
@@ -87,6 +102,8 @@ class Option:
     metavar: str | None = None
     #: A switch without a value (its variable: ``1``, ``true`` or ``yes`` turns it on).
     switch: bool = False
+    #: Other flags for the same setting (``--concurrency`` for ``--max-concurrent-tasks``).
+    aliases: tuple[str, ...] = ()
 
     @property
     def dest(self) -> str:
@@ -114,9 +131,27 @@ WORKER_OPTIONS: Final[tuple[Option, ...]] = (
     Option(
         "--max-concurrent-tasks",
         "MAX_CONCURRENT_TASKS",
-        "tasks run at once (threads)",
+        "tasks run at once (threads, or child processes with --pool processes)",
         type=positive_int,
         default=4,
+        metavar="N",
+        aliases=("--concurrency",),
+    ),
+    Option(
+        "--pool",
+        "GRAFLOW_POOL",
+        "where tasks run: threads of the worker process, or processes (one child per task slot; "
+        "for CPU-bound Python, which threads cannot run in parallel)",
+        type=pool_kind,
+        default="threads",
+        metavar="{threads,processes}",
+    ),
+    Option(
+        "--max-tasks-per-child",
+        "GRAFLOW_MAX_TASKS_PER_CHILD",
+        "with --pool processes: replace a child process after it ran N tasks (bounds what leaks; "
+        "default: never)",
+        type=positive_int,
         metavar="N",
     ),
     Option(
@@ -236,15 +271,32 @@ def add_options(
                 option.flag, dest=option.dest, action="store_true", default=on, help=option.help + shown
             )
             continue
+        from_env = isinstance(default, str) and default != option.default
         parser.add_argument(
             option.flag,
+            *option.aliases,
             dest=option.dest,
-            type=option.type,
+            type=_naming(option.env, default, option.type) if from_env else option.type,
             default=default,
             choices=option.choices,
             metavar=option.metavar,
             help=option.help + shown,
         )
+
+
+def _naming(variable: str, value: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``convert``, whose refusal of ``value`` says it came from ``variable`` (argparse names the flag only)."""
+
+    def checked(text: str) -> Any:
+        try:
+            return convert(text)
+        except argparse.ArgumentTypeError as exc:
+            if text != value:
+                raise
+            raise argparse.ArgumentTypeError(f"{exc} (from ${variable}; fix or unset it)") from None
+
+    checked.__name__ = getattr(convert, "__name__", "value")  # argparse shows it for a ValueError
+    return checked
 
 
 def redis_url(args: argparse.Namespace) -> str:

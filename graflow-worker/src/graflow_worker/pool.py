@@ -1,4 +1,4 @@
-"""``TaskPool``: the threads that run a worker's tasks.
+"""``TaskPool``: the threads that run a worker's tasks (``--pool threads``, the default).
 
 Each of ``size`` threads takes a delivery, runs its envelope with
 :func:`graflow.remote.runner.run_envelope` (which turns the task's own failure into a
@@ -15,19 +15,41 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from graflow.exceptions import ConfigError
 from graflow.remote.envelope import failure
 from graflow.remote.runner import run_envelope
+from graflow_worker.options import POOL_KINDS
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
+    from graflow.remote.envelope import TaskOutcome
     from graflow_redis.consumer import Delivery
     from graflow_worker.completer import Completer
     from graflow_worker.gate import LimitGate
     from graflow_worker.observer import Notifier
     from graflow_worker.slots import Slots
 
-__all__ = ["TaskPool"]
+__all__ = ["TaskPool", "check_pool"]
+
+
+def check_pool(pool: object, max_tasks_per_child: object, child_setup: object = None) -> None:
+    """:class:`~graflow.exceptions.ConfigError` unless a worker's pool settings make sense together."""
+    if pool not in POOL_KINDS:
+        raise ConfigError(f"pool must be 'threads' or 'processes', got {pool!r}")
+    if child_setup is not None and pool != "processes":
+        raise ConfigError("child_setup runs in child processes, so it needs pool='processes'")
+    if max_tasks_per_child is None:
+        return
+    if isinstance(max_tasks_per_child, bool) or not isinstance(max_tasks_per_child, int):
+        raise ConfigError(f"max_tasks_per_child must be an int >= 1 or None, got {max_tasks_per_child!r}")
+    if max_tasks_per_child < 1:
+        raise ConfigError(f"max_tasks_per_child must be >= 1 (or None: no limit), got {max_tasks_per_child}")
+    if pool != "processes":
+        raise ConfigError(
+            "max_tasks_per_child replaces child processes, so it needs pool='processes' "
+            "(graflow-worker --pool processes); threads are never replaced"
+        )
 
 
 class TaskPool:
@@ -90,18 +112,27 @@ class TaskPool:
                 )
 
     def _run(self, delivery: Delivery) -> None:
-        envelope = delivery.envelope
         started = time.time()
         try:
             self._notifier.task_started(delivery)
             try:
-                outcome = run_envelope(envelope)
+                outcome = self._outcome(delivery)
             except BaseException as exc:  # run_envelope reports task failures itself; this is a bug guard
-                outcome = failure(envelope.task_id, exc, started)
+                outcome = failure(delivery.envelope.task_id, exc, started)
             finally:
                 if self._gate is not None:
                     self._gate.release(delivery)
         except BaseException:
             self._slots.free(delivery)
             raise
+        if outcome is None:  # handed back unfinished: whoever runs it next completes it
+            self._slots.free(delivery)
+            return
         self._completer.finished(delivery, outcome)
+
+    def _outcome(self, delivery: Delivery) -> TaskOutcome | None:
+        """Run the delivery's task; its outcome, or ``None`` when it was handed back instead.
+
+        Here, on this thread; :class:`~graflow_worker.processes.ProcessPool` runs it in a child.
+        """
+        return run_envelope(delivery.envelope)

@@ -6,7 +6,8 @@ The worker is a thin facade over small parts, each in its own module, so
 * :class:`~graflow_worker.fetcher.Fetcher`: the fetch loop; asks the queue for at most
   as many entries as there are free :class:`~graflow_worker.slots.Slots`;
 * :class:`~graflow_worker.pool.TaskPool`: ``max_concurrent_tasks`` threads running each
-  envelope with :func:`graflow.remote.runner.run_envelope`;
+  envelope with :func:`graflow.remote.runner.run_envelope`, or with ``pool="processes"``
+  :class:`~graflow_worker.processes.ProcessPool`, whose threads run each in a child process;
 * :class:`~graflow_worker.completer.Completer`: hands outcomes to the queue, in batches,
   retried while Redis is unreachable;
 * :class:`~graflow_worker.gate.LimitGate`: where a task under a rate or concurrency
@@ -32,7 +33,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -47,7 +48,9 @@ from graflow_worker.fetcher import Fetcher
 from graflow_worker.gate import LimitGate
 from graflow_worker.heartbeat import Heartbeat
 from graflow_worker.observer import Notifier, WorkerObserver
-from graflow_worker.pool import TaskPool
+from graflow_worker.options import PoolKind
+from graflow_worker.pool import TaskPool, check_pool
+from graflow_worker.processes import ProcessPool
 from graflow_worker.slots import Slots
 
 if TYPE_CHECKING:
@@ -73,6 +76,11 @@ def default_worker_id() -> str:
 class TaskWorker:
     """A worker of the fleet: runs up to ``max_concurrent_tasks`` tasks at once.
 
+    ``pool="processes"`` runs them in as many child processes (for CPU-bound Python), each
+    replaced after ``max_tasks_per_child`` tasks when that is set, and each calling
+    ``child_setup`` (a picklable callable, e.g. what configures logging) before its first
+    task; see :mod:`graflow_worker.processes`.
+
     ::
 
         queue = DistributedTaskQueue(redis_client=redis.Redis(), key_prefix="graflow")
@@ -97,6 +105,9 @@ class TaskWorker:
         heartbeat_interval: float = 2.0,
         fetch_block: float = 1.0,
         observers: Iterable[WorkerObserver] = (),
+        pool: PoolKind = "threads",
+        max_tasks_per_child: int | None = None,
+        child_setup: Callable[[], object] | None = None,
     ) -> None:
         max_concurrent_tasks = settings.whole("max_concurrent_tasks", max_concurrent_tasks)
         graceful_shutdown_timeout = settings.seconds(
@@ -104,9 +115,12 @@ class TaskWorker:
         )
         heartbeat_interval = settings.seconds("heartbeat_interval", heartbeat_interval)
         fetch_block = settings.seconds("fetch_block", fetch_block)
+        check_pool(pool, max_tasks_per_child, child_setup)
         self.queue = queue
         self.worker_id = worker_id or default_worker_id()
         self.max_concurrent_tasks = max_concurrent_tasks
+        #: Where tasks run: ``"threads"`` of this process, or ``"processes"`` (children of it).
+        self.pool = pool
         self.graceful_shutdown_timeout = float(graceful_shutdown_timeout)
         visibility = float(queue.visibility_timeout)
         # A consumer without a heartbeat TTL of its own (a test double) counts one visibility timeout.
@@ -138,13 +152,27 @@ class TaskWorker:
             retry=retry,
             log=self._log,
         )
-        self._pool = TaskPool(
-            max_concurrent_tasks,
-            completer=self._completer,
-            slots=self._slots,
-            notifier=self._notifier,
-            log=self._log,
-            gate=self._gate,
+        self._pool = (
+            ProcessPool(
+                max_concurrent_tasks,
+                max_tasks_per_child=max_tasks_per_child,
+                child_setup=child_setup,
+                release=self._release,
+                completer=self._completer,
+                slots=self._slots,
+                notifier=self._notifier,
+                log=self._log,
+                gate=self._gate,
+            )
+            if pool == "processes"
+            else TaskPool(
+                max_concurrent_tasks,
+                completer=self._completer,
+                slots=self._slots,
+                notifier=self._notifier,
+                log=self._log,
+                gate=self._gate,
+            )
         )
         self._fetcher = Fetcher(
             queue,
@@ -193,6 +221,7 @@ class TaskWorker:
             "worker_started",
             queues=list(getattr(self.queue, "queues", None) or [DEFAULT_QUEUE]),
             max_concurrent_tasks=self.max_concurrent_tasks,
+            pool=self.pool,
             key_prefix=getattr(self.queue, "key_prefix", None),
         )
         self._pool.start()
@@ -203,8 +232,9 @@ class TaskWorker:
         """Take no new work, let running tasks finish, hand back the rest; True when all finished.
 
         ``timeout`` defaults to ``graceful_shutdown_timeout``. Tasks still running when it
-        expires are released to the queue (another worker takes them at once); their
-        threads cannot be stopped, so a process that must exit does so without them.
+        expires are released to the queue (another worker takes them at once). With
+        ``pool="processes"`` their children are killed; threads cannot be stopped, so a
+        process that must exit does so without them.
         """
         if self.started_at is None or self._stopped.is_set():
             return True
@@ -344,6 +374,7 @@ class TaskWorker:
             "uptime": time.time() - self.started_at if self.started_at else 0.0,
             "max_concurrent_tasks": self.max_concurrent_tasks,
             "queues": list(getattr(self.queue, "queues", None) or [DEFAULT_QUEUE]),
+            "pool": self.pool,
             "in_flight": self.in_flight,
             "waiting_for_limits": len(self._gate) if self._gate is not None else 0,
             "running": self.running_tasks(),
