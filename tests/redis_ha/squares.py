@@ -1,7 +1,7 @@
 """The workflow every Redis-topology test runs, and the two scenarios they run it in.
 
 The workflow: a parallel group of squares, then their sum. Each member records
-``(name, worker pid)`` in the run's channel when it starts, so a test can break a server
+``(name, worker pid)`` beside the run's channel when it starts (``record_start``), so a test can break a server
 once work is under way, and returns ``n * n``; ``total`` reads every member's result back
 from the run's state. Exact results prove no task was lost.
 """
@@ -9,7 +9,6 @@ from the run's state. Exact results prove no task was lost.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 from graflow.core.context import TaskExecutionContext
 from graflow.core.decorators import task
-from tests.support.background_run import Run
+from tests.support.background_run import Run, record_start
 from tests.support.fleet import Fleet, worker_command
 from tests.support.waiting import wait_until
 
@@ -36,7 +35,8 @@ def build(seconds: float) -> None:
     def square(n: int) -> Any:
         @task(f"square{n}", inject_context=True)
         def run(ctx: TaskExecutionContext) -> int:
-            ctx.get_channel().append("started", (f"square{n}", os.getpid()))
+            record_start(ctx.get_channel(), f"square{n}")
+            ctx.get_channel().set(f"square{n}", "started")  # the run's channel, on its own slot
             time.sleep(seconds)
             return n * n
 

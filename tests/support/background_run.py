@@ -57,7 +57,15 @@ def record_start(channel: Any, name: str) -> None:
     of a task that runs again after its worker died would not show there (which is the point
     of those writes, and the opposite of what a test of the re-run needs to see).
     """
-    channel.client.rpush(_starts_key(channel), json.dumps([name, os.getpid()]))
+    from graflow_redis.connection import call_with_retry  # lazy: the support package loads without Redis
+
+    record = json.dumps([name, os.getpid()])
+    call_with_retry(  # through a failover, as the channel's own writes are
+        lambda: channel.client.rpush(_starts_key(channel), record),
+        what="a test's start",
+        where="",
+        timeout=60,
+    )
 
 
 def _starts_key(channel: Any) -> str:
