@@ -21,8 +21,8 @@ from structlog.testing import capture_logs
 
 from graflow.core.decorators import task
 from graflow_redis.errors import RedisRefusedError
-from tests.e2e.conftest import Fleet
 from tests.support.background_run import Run as BackgroundRun
+from tests.support.fleet import Fleet
 from tests.support.ports import free_port
 from tests.support.redis_server import PrivateRedis, start_private_redis
 from tests.support.waiting import wait_until

@@ -15,9 +15,9 @@ from typing import Any
 from graflow.core.context import TaskExecutionContext
 from graflow.core.decorators import task
 from graflow.core.group import ParallelGroup
-from tests.e2e.conftest import Fleet
-from tests.e2e.supervisor import Supervisor
+from tests.chaos.supervisor import Supervisor
 from tests.e2e.test_fleet_faults import Run, config_for
+from tests.support.fleet import Fleet
 
 TASKS = 2_000
 KILLS = 6
