@@ -47,3 +47,17 @@ def test_a_queue_refuses_a_timeout_that_is_not_finite_and_positive(
 def test_a_channel_refuses_a_timeout_that_is_not_finite_and_positive(redis_url: str, option: str) -> None:
     with pytest.raises(ConfigError, match=rf"^{option} must be a finite number of seconds > 0, got nan"):
         RedisChannel("run", redis_url=redis_url, **{option: math.nan})
+
+
+def test_a_driver_reads_redis_host_port_and_db_as_a_worker_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graflow_redis.connection import resolve_url
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("REDIS_HOST", "cache")
+    monkeypatch.setenv("REDIS_PORT", "6390")
+    monkeypatch.setenv("REDIS_DB", "3")
+    assert resolve_url({}) == "redis://cache:6390/3"
+    assert resolve_url({"redis_url": "redis://other:1/2"}) == "redis://other:1/2"
+    monkeypatch.setenv("REDIS_DB", "three")
+    with pytest.raises(ConfigError, match="REDIS_DB must be a database number"):
+        resolve_url({})

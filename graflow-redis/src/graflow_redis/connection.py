@@ -93,13 +93,16 @@ _refs: weakref.WeakValueDictionary[str, redis.Redis] = weakref.WeakValueDictiona
 
 
 def resolve_url(config: Mapping[str, Any]) -> str:
-    """``config["redis_url"]``, else ``$REDIS_URL``, else ``$REDIS_HOST``/``$REDIS_PORT``, else localhost."""
+    """``config["redis_url"]``, else ``$REDIS_URL``, else ``$REDIS_HOST``/``$REDIS_PORT``/``$REDIS_DB``,
+    else localhost: what ``graflow-worker`` reads too, so a driver and its workers agree."""
     url = config.get("redis_url") or os.environ.get("REDIS_URL")
     if url:
         return str(url)
-    host, port = os.environ.get("REDIS_HOST"), os.environ.get("REDIS_PORT")
-    if host or port:
-        return f"redis://{host or 'localhost'}:{port or 6379}/0"
+    host, port, db = (os.environ.get(name) for name in ("REDIS_HOST", "REDIS_PORT", "REDIS_DB"))
+    if host or port or db:
+        if db and not db.isdigit():
+            raise ConfigError(f"REDIS_DB must be a database number (0, 1, ...), got {db!r}")
+        return f"redis://{host or 'localhost'}:{port or 6379}/{db or 0}"
     return DEFAULT_URL
 
 
