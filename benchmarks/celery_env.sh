@@ -5,6 +5,7 @@
 # Why a separate venv: the comparison must not vendor Celery nor let its dependencies
 # (kombu, billiard, redis pins) change what our own interpreter imports.
 #
+# With hiredis, as graflow-redis has it: the comparison is of the two designs, not of the parsers.
 # Usage: bash benchmarks/celery_env.sh        # -> /work/.celery-venv/bin/python
 # Env:   GRAFLOW_CELERY_VENV    venv location (default /work/.celery-venv)
 #        GRAFLOW_CELERY_PYTHON  base interpreter (default python3)
@@ -29,7 +30,11 @@ if [[ "$(installed_major)" != "5" ]]; then
     "${PY}" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
     "${PY}" -m pip install --quiet --disable-pip-version-check "${CELERY_SPEC}" psutil >&2
 fi
+# The same C reply parser graflow-redis installs (redis[hiredis]): both sides parse Redis alike.
+if ! "${PY}" -c 'import hiredis' 2>/dev/null; then
+    "${PY}" -m pip install --quiet --disable-pip-version-check hiredis >&2
+fi
 
-"${PY}" -c 'import celery, redis, kombu.transport.redis' >&2
+"${PY}" -c 'import celery, redis, kombu.transport.redis, hiredis' >&2
 
 echo "${PY}"
