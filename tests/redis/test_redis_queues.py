@@ -7,6 +7,7 @@ letters (requeued to the lane they came from) work on every lane.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from graflow.core.routing import Routing
@@ -78,3 +79,31 @@ def test_a_worker_serving_two_queues_takes_from_both(make_queue: MakeQueue) -> N
     taken += worker.fetch("w", count=4, block=0.1)
     assert sorted(d.envelope.task_id for d in taken) == ["d0", "d1", "d2", "g0", "g1", "g2"]
     assert worker.queues == ["gpu", "default"]
+
+
+def test_a_batch_is_completed_and_its_slots_refilled_in_one_call(make_queue: MakeQueue) -> None:
+    driver, worker = make_queue(), make_queue(visibility_timeout=30)
+    futures = [driver.submit(envelope(lambda n=n: n, f"t{n}")) for n in range(5)]
+    first = worker.fetch("w", count=2, block=0.1)  # its scan for silent workers is done for a second
+
+    recorded, taken = worker.complete_and_take([(d, run(d)) for d in first], "w", 2)
+
+    assert recorded == [True, True]
+    assert [d.envelope.task_id for d in taken] == ["t2", "t3"]
+    assert [f.result(timeout=10).result for f in futures[:2]] == [0, 1]
+    assert worker.queue_depths()["default"] == {"waiting": 1, "running": 2}
+
+
+def test_no_slot_is_refilled_while_a_scan_for_silent_workers_is_due(make_queue: MakeQueue) -> None:
+    driver, worker = make_queue(), make_queue(visibility_timeout=0.2)
+    driver.submit(envelope(lambda: "late", "abandoned"))
+    driver.submit(envelope(lambda: "quick", "quick"))
+    held = worker.fetch("dead", count=1, block=0.1)  # its worker dies holding it
+    mine = worker.fetch("w", count=1, block=0.1)
+    time.sleep(0.3)
+
+    recorded, taken = worker.complete_and_take([(mine[0], run(mine[0]))], "w", 1)
+
+    assert recorded == [True] and taken == []  # the next fetch reclaims instead
+    (reclaimed,) = worker.fetch("w", count=1, block=0.1)
+    assert reclaimed.entry_id == held[0].entry_id and reclaimed.attempt == 2

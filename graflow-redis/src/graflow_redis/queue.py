@@ -182,6 +182,13 @@ class DistributedTaskQueue:
         """:meth:`complete` for several deliveries in one round trip."""
         return self.consumer.complete_many(items)
 
+    def complete_and_take(
+        self, items: Sequence[tuple[Delivery, TaskOutcome]], consumer: str, count: int
+    ) -> tuple[list[bool], list[Delivery]]:
+        """Complete a batch and take up to ``count`` new entries in one round trip
+        (:meth:`StreamConsumer.complete_and_take`)."""
+        return self.consumer.complete_and_take(items, consumer, count)
+
     def keep_alive(self, deliveries: Sequence[Delivery]) -> None:
         """Keep running entries with their worker (:meth:`StreamConsumer.keep_alive`)."""
         self.consumer.keep_alive(deliveries)

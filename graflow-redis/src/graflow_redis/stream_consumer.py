@@ -317,6 +317,46 @@ class StreamConsumer:
         """
         return self.complete_many([(delivery, outcome)])[0]
 
+    def complete_and_take(
+        self, items: Sequence[tuple[Delivery, TaskOutcome]], consumer: str, count: int
+    ) -> tuple[list[bool], list[Delivery]]:
+        """:meth:`complete_many`, and up to ``count`` new entries for ``consumer`` in the same round trip.
+
+        A busy worker replaces the tasks it finished without a fetch of its own. It takes new
+        entries only (one queue, in turn, highest lane first); when a scan for entries of silent
+        workers is due, it takes none, so that the worker's next fetch reclaims them.
+        """
+        if count < 1 or time.monotonic() >= self._next_claim or not self._group_ready:
+            return self.complete_many(items), []
+        self._fetches += 1
+        queue = self.queues[self._fetches % len(self.queues)]
+        inverted = "1" if self._fetches % INVERT_EVERY == 0 else "0"
+        calls = [self._finish_call(*self._encode(d, o)) for d, o in items]
+        for _ in range(2):
+            try:
+                pipe = script_pipeline(self.client)
+                for keys, args in calls:
+                    pipe.evalsha(self._finish.sha, len(keys), *keys, *args)
+                lanes_of = self._queue_lanes[queue]
+                pipe.evalsha(
+                    self._fetch_lanes.sha, len(lanes_of), *lanes_of, GROUP, consumer, count, inverted
+                )
+                *answers, flat = pipe.execute()
+                break
+            except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
+                self._finish.sha = self.client.script_load(scripts.FINISH)
+                self._fetch_lanes.sha = self.client.script_load(lanes.FETCH)
+        else:
+            raise redis.exceptions.NoScriptError("the FINISH or FETCH script could not be loaded")
+        answers = [int(answer) for answer in answers]
+        if RUN_LOST in answers:
+            lost = [index for index, answer in enumerate(answers) if answer == RUN_LOST]
+            retold = self._run_finish([self._finish_call(*self._encode(*self._lost(items[i]))) for i in lost])
+            for index, answer in zip(lost, retold, strict=True):
+                answers[index] = answer
+        raw = [(_str(flat[i]), _str(flat[i + 1]), _pairs(flat[i + 2]), 1) for i in range(0, len(flat), 3)]
+        return [answer == 1 for answer in answers], self._accept(consumer, raw)
+
     def complete_many(self, items: Sequence[tuple[Delivery, TaskOutcome]]) -> list[bool]:
         """:meth:`complete` for several deliveries in one round trip (a worker's finished batch)."""
         answers = self._run_finish([self._finish_call(*self._encode(d, o)) for d, o in items])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from graflow.remote.envelope import TaskOutcome
 from graflow_redis.backoff import Backoff
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from graflow_redis.consumer import Consumer, Delivery
     from graflow_worker.counters import Counters
+    from graflow_worker.fetcher import Fetcher
     from graflow_worker.observer import Notifier
     from graflow_worker.slots import Slots
 
@@ -65,6 +66,8 @@ class Completer:
         self._waiting: list[Finished] = []
         self._lock = threading.Lock()
         self._completing = False
+        self._refill: Fetcher | None = None
+        self._consumer_name = ""
 
     @property
     def waiting(self) -> int:
@@ -86,7 +89,10 @@ class Completer:
                     if not batch:
                         self._completing = False
                         return
-                for (done, _), (recorded, sent) in zip(batch, self.complete(batch), strict=True):
+                settled, taken = self._complete_and_take(batch)
+                if taken:  # they take the slots of the tasks they replace, before those are freed
+                    self._take(taken)
+                for (done, _), (recorded, sent) in zip(batch, settled, strict=True):
                     self._account(done, sent, recorded)
                 batch = []
         except BaseException:
@@ -96,7 +102,37 @@ class Completer:
                 self._slots.free(done)
             raise
 
-    def complete(self, batch: list[Finished]) -> list[Settled]:
+    def refill_from(self, fetcher: Fetcher, consumer: str) -> None:
+        """Replace finished tasks with new entries taken in the round trip that completes them.
+
+        Only on a queue that can (``complete_and_take``), and only as many as ``fetcher``
+        allows now (none while it stops, runs a suspect alone or its limit gate is full).
+        """
+        if hasattr(self._consumer, "complete_and_take"):
+            self._refill = fetcher
+            self._consumer_name = consumer
+
+    def _take(self, deliveries: list[Delivery]) -> None:
+        assert self._refill is not None
+        self._refill.take(deliveries)
+
+    def _complete_and_take(self, batch: list[Finished]) -> tuple[list[Settled], list[Delivery]]:
+        """:meth:`complete`, with new entries for the slots ``batch`` frees when the fetcher wants them."""
+        wanted = self._refill.refill(len(batch)) if self._refill is not None else 0
+        if not wanted:
+            return self.complete(batch), []
+        taken: list[Delivery] = []
+
+        def send(items: list[Finished]) -> list[bool]:
+            recorded, new = cast("Any", self._consumer).complete_and_take(items, self._consumer_name, wanted)
+            taken.extend(new)
+            return list(recorded)
+
+        return self.complete(batch, send), taken
+
+    def complete(
+        self, batch: list[Finished], send: Callable[[list[Finished]], list[bool]] | None = None
+    ) -> list[Settled]:
         """Hand ``batch`` to the queue in one round trip; what each completion returned, in order.
 
         Retries while the queue is unreachable, and while Redis refuses writes (out of memory,
@@ -107,7 +143,9 @@ class Completer:
         backoff = self._retry()
         while True:
             try:
-                if len(batch) == 1:
+                if send is not None:
+                    recorded = send(batch)
+                elif len(batch) == 1:
                     recorded = [self._consumer.complete(*batch[0])]
                 else:
                     recorded = self._consumer.complete_many(batch)

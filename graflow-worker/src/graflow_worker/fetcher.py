@@ -90,6 +90,19 @@ class Fetcher:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def refill(self, finished: int) -> int:
+        """How many new entries may replace ``finished`` tasks now, taken as they are completed
+        (see :meth:`graflow_worker.completer.Completer.refill_from`)."""
+        if self._stopping.is_set() or self._alone or self._suspects:
+            return 0
+        if self._gate is not None and len(self._gate) >= self._gate_room:
+            return 0
+        return finished
+
+    def take(self, deliveries: list[Delivery]) -> None:
+        """Start deliveries taken for this worker elsewhere (the completer's round trip)."""
+        self._start(deliveries)
+
     def suspects(self) -> list[Delivery]:
         """Suspects waiting for their turn to run alone (kept alive by the heartbeat)."""
         with self._suspects_lock:

@@ -186,6 +186,7 @@ class TaskWorker:
             log=self._log,
             gate=self._gate,
         )
+        self._completer.refill_from(self._fetcher, self.worker_id)
         self._heartbeat = Heartbeat(
             queue,
             self.worker_id,
