@@ -188,11 +188,7 @@ class StreamConsumer:
 
     def _take_new(self, consumer: str, count: int) -> list[_RawEntry]:
         """New entries of the served queues, each queue's lanes highest first, queues in turn."""
-        self._fetches += 1
-        inverted = "1" if self._fetches % INVERT_EVERY == 0 else "0"
-        queues = (
-            self.queues[self._fetches % len(self.queues) :] + self.queues[: self._fetches % len(self.queues)]
-        )
+        queues, inverted = self._turn()
         raw: list[_RawEntry] = []
         for queue in queues:
             want = count - len(raw)
@@ -201,10 +197,15 @@ class StreamConsumer:
             flat = cast("Any", self._fetch_lanes)(
                 keys=self._queue_lanes[queue], args=[GROUP, consumer, want, inverted]
             )
-            for index in range(0, len(flat), 3):
-                fields = flat[index + 2]
-                raw.append((_str(flat[index]), _str(flat[index + 1]), _pairs(fields), 1))
+            raw.extend(_taken(flat))
         return raw
+
+    def _turn(self) -> tuple[list[str], str]:
+        """The served queues in the order this fetch visits them, and whether it reads lanes lowest first."""
+        self._fetches += 1
+        start = self._fetches % len(self.queues)
+        inverted = "1" if self._fetches % INVERT_EVERY == 0 else "0"
+        return self.queues[start:] + self.queues[:start], inverted
 
     def _wait_new(self, consumer: str, count: int, block: float) -> list[_RawEntry]:
         """Wait up to ``block`` seconds for an entry on any served lane (every lane empty now)."""
@@ -328,49 +329,35 @@ class StreamConsumer:
         """
         if count < 1 or time.monotonic() >= self._next_claim or not self._group_ready:
             return self.complete_many(items), []
-        self._fetches += 1
-        queue = self.queues[self._fetches % len(self.queues)]
-        inverted = "1" if self._fetches % INVERT_EVERY == 0 else "0"
-        calls = [self._finish_call(*self._encode(d, o)) for d, o in items]
-        for _ in range(2):
-            try:
-                pipe = script_pipeline(self.client)
-                for keys, args in calls:
-                    pipe.evalsha(self._finish.sha, len(keys), *keys, *args)
-                lanes_of = self._queue_lanes[queue]
-                pipe.evalsha(
-                    self._fetch_lanes.sha, len(lanes_of), *lanes_of, GROUP, consumer, count, inverted
-                )
-                *answers, flat = pipe.execute()
-                break
-            except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
-                self._finish.sha = self.client.script_load(scripts.FINISH)
-                self._fetch_lanes.sha = self.client.script_load(lanes.FETCH)
-        else:
-            raise redis.exceptions.NoScriptError("the FINISH or FETCH script could not be loaded")
-        answers = [int(answer) for answer in answers]
-        if RUN_LOST in answers:
-            lost = [index for index, answer in enumerate(answers) if answer == RUN_LOST]
-            retold = self._run_finish([self._finish_call(*self._encode(*self._lost(items[i]))) for i in lost])
-            for index, answer in zip(lost, retold, strict=True):
-                answers[index] = answer
-        raw = [(_str(flat[i]), _str(flat[i + 1]), _pairs(flat[i + 2]), 1) for i in range(0, len(flat), 3)]
-        return [answer == 1 for answer in answers], self._accept(consumer, raw)
+        queues, inverted = self._turn()
+        take = [*self._queue_lanes[queues[0]], GROUP, consumer, count, inverted]
+        recorded, flat = self._settle_batch(items, take)
+        return recorded, self._accept(consumer, _taken(flat))
 
     def complete_many(self, items: Sequence[tuple[Delivery, TaskOutcome]]) -> list[bool]:
         """:meth:`complete` for several deliveries in one round trip (a worker's finished batch)."""
-        answers = self._run_finish([self._finish_call(*self._encode(d, o)) for d, o in items])
+        return self._settle_batch(items)[0]
+
+    def _settle_batch(
+        self, items: Sequence[tuple[Delivery, TaskOutcome]], take: list[Any] | None = None
+    ) -> tuple[list[bool], Any]:
+        """Record the batch's outcomes (and run ``take``, FETCH's keys and arguments, in the same
+        round trip); whether each was recorded first, and what FETCH returned."""
+        answers, flat = self._run_finish([self._finish_call(*self._encode(d, o)) for d, o in items], take)
         lost = [index for index, answer in enumerate(answers) if answer == RUN_LOST]
         if lost:
             # The step's run lost its state: its driver gets that failure, not a success to build on.
-            retold = self._run_finish([self._finish_call(*self._encode(*self._lost(items[i]))) for i in lost])
-            answers = [*answers]
+            retold, _ = self._run_finish(
+                [self._finish_call(*self._encode(*self._lost(items[i]))) for i in lost]
+            )
             for index, answer in zip(lost, retold, strict=True):
                 answers[index] = answer
-        return [answer == 1 for answer in answers]
+        return [answer == 1 for answer in answers], flat
 
-    def _run_finish(self, calls: list[tuple[list[str], list[Any]]]) -> list[int]:
-        """The FINISH script's answer for each call, in one round trip."""
+    def _run_finish(
+        self, calls: list[tuple[list[str], list[Any]]], take: list[Any] | None = None
+    ) -> tuple[list[int], Any]:
+        """The FINISH script's answer for each call, and FETCH's for ``take``, in one round trip."""
         # EVALSHA straight into the pipeline: a registered script would make redis-py ask
         # SCRIPT EXISTS first, one more round trip per batch.
         for _ in range(2):
@@ -378,9 +365,15 @@ class StreamConsumer:
                 pipe = script_pipeline(self.client)
                 for keys, args in calls:
                     pipe.evalsha(self._finish.sha, len(keys), *keys, *args)
-                return [int(answer) for answer in pipe.execute()]
+                if take is not None:
+                    pipe.evalsha(self._fetch_lanes.sha, len(lanes.LANES), *take)
+                answers = pipe.execute()
             except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
                 self._finish.sha = self.client.script_load(scripts.FINISH)
+                self._fetch_lanes.sha = self.client.script_load(lanes.FETCH)
+                continue
+            flat = answers.pop() if take is not None else None
+            return [int(answer) for answer in answers], flat
         raise redis.exceptions.NoScriptError("the FINISH script could not be loaded")
 
     def _lost(self, item: tuple[Delivery, TaskOutcome]) -> tuple[Delivery, TaskOutcome]:
@@ -526,6 +519,11 @@ class StreamConsumer:
 
 def _str(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _taken(flat: Sequence[Any]) -> list[_RawEntry]:
+    """The entries FETCH returned (a flat list: lane, entry id, fields, lane, ...), first deliveries all."""
+    return [(_str(flat[i]), _str(flat[i + 1]), _pairs(flat[i + 2]), 1) for i in range(0, len(flat), 3)]
 
 
 def _pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
